@@ -1,0 +1,89 @@
+"""The card an agent serves: the template from ``agent_cards/`` made concrete.
+
+Interface URLs point at this server's public URL, each interface carries the
+tenant, and the security schemes say how that tenant authenticates (OAuth2
+client credentials at the tenant's token URL, or an API key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    AgentInterface,
+    APIKeySecurityScheme,
+    ClientCredentialsOAuthFlow,
+    OAuth2SecurityScheme,
+    OAuthFlows,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
+)
+
+JSONRPC = "JSONRPC"
+HTTP_JSON = "HTTP+JSON"
+PROTOCOL_VERSION = "1.0"
+
+
+def agent_base_url(base_url: str, agent_id: str) -> str:
+    """Where an agent's A2A interfaces live (Corti v1 path family)."""
+    return f"{base_url}/agents/{agent_id}/v1"
+
+
+def render_card(
+    template: AgentCard, *, agent_id: str, base_url: str, tenant: str | None, token_url: str | None
+) -> AgentCard:
+    """A copy of ``template`` with interfaces, tenant and security filled in."""
+    card = AgentCard()
+    card.CopyFrom(template)
+    url = agent_base_url(base_url, agent_id)
+    del card.supported_interfaces[:]
+    for binding in (JSONRPC, HTTP_JSON):
+        card.supported_interfaces.append(
+            AgentInterface(url=url, protocol_binding=binding, tenant=tenant or "",
+                           protocol_version=PROTOCOL_VERSION)
+        )
+    card.security_schemes.clear()
+    del card.security_requirements[:]
+    if token_url:
+        card.security_schemes["oauth2"].CopyFrom(
+            SecurityScheme(
+                oauth2_security_scheme=OAuth2SecurityScheme(
+                    description="OAuth2 client credentials; send Authorization: Bearer <token>",
+                    flows=OAuthFlows(client_credentials=ClientCredentialsOAuthFlow(
+                        token_url=token_url, scopes={"openid": "OpenID Connect"})),
+                )
+            )
+        )
+        card.security_requirements.append(
+            SecurityRequirement(schemes={"oauth2": StringList(list=["openid"])})
+        )
+    card.security_schemes["apiKey"].CopyFrom(
+        SecurityScheme(api_key_security_scheme=APIKeySecurityScheme(
+            description="A tenant API key", location="header", name="X-API-Key"))
+    )
+    card.security_requirements.append(SecurityRequirement(schemes={"apiKey": StringList()}))
+    return card
+
+
+def card_to_json(card: AgentCard) -> tuple[bytes, str]:
+    """The card as served (1.0 fields plus the SDK's 0.3 compatibility fields) and its ETag."""
+    as_dict: dict[str, Any] = agent_card_to_dict(card)
+    body = orjson.dumps(as_dict)
+    unsigned = {k: v for k, v in as_dict.items() if k != "signatures"}
+    digest = hashlib.sha256(orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return body, f'W/"{digest}"'
+
+
+def if_none_match_hits(header: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of If-None-Match against our ETag."""
+    if not header:
+        return False
+    candidates = [c.strip() for c in header.split(",")]
+    return "*" in candidates or any(
+        c.removeprefix("W/") == etag.removeprefix("W/") for c in candidates
+    )

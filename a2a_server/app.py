@@ -1,0 +1,151 @@
+"""The application factory: ``create_app(settings)`` builds one server replica."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from a2a_server.agents.registry import load_agents
+from a2a_server.errors import json_response
+from a2a_server.limits import BodySizeLimit
+from a2a_server.protocol import contexts, jsonrpc, public, rest
+from a2a_server.protocol.gate import ServerState
+from a2a_server.protocol.runtime import AgentRuntime, RunningTasks
+from a2a_server.settings import Settings
+from a2a_server.stores.base import Stores
+from a2a_server.tenancy import Authenticator, load_tenants
+from a2a_server.tenancy.tokens import TokenIssuer
+
+logger = logging.getLogger(__name__)
+
+V1 = "/agents/{agent_id}/v1"
+V2 = "/agentic/agents/{agent_id}/a2a"
+
+_REST_ROUTES: list[tuple[str, list[str], Callable[..., Any]]] = [
+    ("/message:send", ["POST"], rest.send_message),
+    ("/message:stream", ["POST"], rest.stream_message),
+    ("/tasks", ["GET"], rest.list_tasks),
+    ("/tasks/{id}:cancel", ["POST"], rest.cancel_task),
+    ("/tasks/{id}:subscribe", ["GET", "POST"], rest.subscribe_task),
+    ("/tasks/{id}", ["GET"], rest.get_task),
+    ("/tasks/{id}/pushNotificationConfigs", ["POST"], rest.set_push_config),
+    ("/tasks/{id}/pushNotificationConfigs", ["GET"], rest.list_push_configs),
+    ("/tasks/{id}/pushNotificationConfigs/{push_id}", ["GET"], rest.get_push_config),
+    ("/tasks/{id}/pushNotificationConfigs/{push_id}", ["DELETE"], rest.delete_push_config),
+    ("/extendedAgentCard", ["GET"], rest.extended_card),
+]
+
+
+def _routes() -> list[Route]:
+    routes = [
+        Route("/healthz", public.healthz, methods=["GET"]),
+        Route("/readyz", public.readyz, methods=["GET"]),
+        Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
+        Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
+        Route("/agents/{agent_id}/agent-card.json", public.agent_card, methods=["GET"]),
+        Route("/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
+              methods=["GET"]),
+        Route(f"{V1}/.well-known/agent-card.json", public.agent_card, methods=["GET"]),
+        Route(f"{V1}/{{tenant}}/.well-known/agent-card.json", public.agent_card,
+              methods=["GET"]),
+        Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
+              methods=["GET"]),
+        Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
+        Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
+    ]
+    for prefix in (V1, V2):
+        routes.append(Route(prefix, jsonrpc.jsonrpc, methods=["POST"]))
+        routes.append(Route(f"{prefix}/", jsonrpc.jsonrpc, methods=["POST"]))
+        for suffix, methods, endpoint in _REST_ROUTES:
+            routes.append(Route(f"{prefix}{suffix}", endpoint, methods=methods))
+    # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL.
+    for suffix, methods, endpoint in _REST_ROUTES:
+        routes.append(Route(f"{V1}/{{tenant}}{suffix}", endpoint, methods=methods))
+    return routes
+
+
+def _create_stores(settings: Settings, tenant_ttl: Callable[[str], int | None]) -> Stores:
+    if settings.redis_url:
+        from a2a_server.stores.redis import create_redis_stores
+
+        return create_redis_stores(settings, tenant_ttl)
+    from a2a_server.stores.memory import InMemoryStores
+
+    return InMemoryStores()
+
+
+async def _relay_cancels(stores: Stores, running: RunningTasks) -> None:
+    async for task_id in stores.leases.cancellations():
+        if running.cancel(task_id):
+            logger.info("stopped the executor of task %s, cancelled on another replica", task_id)
+
+
+def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+    """Build a replica: load and validate tenants and agents, wire stores and routes.
+
+    Raises:
+        ConfigError: a tenant or agent file is malformed (names file and field).
+    """
+    agents = load_agents(settings.agents_dir)
+    tenants = load_tenants(settings.tenants_dir, agents.ids())
+    tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+    if tokens.generated_key:
+        logger.warning("dev mode: generated a random token signing key; tokens die with the process")
+    backend = stores or _create_stores(
+        settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
+    )
+    server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
+    running = RunningTasks()
+    http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    for agent in agents:
+        server.runtimes[agent.agent_id] = AgentRuntime(
+            agent, backend, running, settings.base_url, tokens, http_client
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        del app
+        await backend.start()
+        relay = asyncio.create_task(_relay_cancels(backend, running))
+        try:
+            yield
+        finally:
+            relay.cancel()
+            for runtime in server.runtimes.values():
+                await runtime.aclose()
+            await http_client.aclose()
+            await backend.close()
+
+    app = FastAPI(
+        title="a2a-server",
+        description="Multi-tenant A2A agent server (Corti-style routing)",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.server = server
+    app.router.routes.extend(_routes())
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        del request
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        names = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
+        return json_response({"error": {"code": status, "status": names.get(status, "UNKNOWN"),
+                                        "message": str(exc.detail)}}, status=status)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

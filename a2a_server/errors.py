@@ -1,0 +1,137 @@
+"""Errors and how each binding writes them.
+
+Protocol errors are the SDK's own classes (``a2a.utils.errors``); their wire
+codes come from the SDK's tables. This module adds the few errors the SDK has
+no class for, and renders every error in the binding's own format::
+
+    Exception
+     ├── a2a.utils.errors.A2AError          protocol errors (SDK tables: HTTP + JSON-RPC codes)
+     ├── AuthError (tenancy.auth)           401 / 403, with WWW-Authenticate
+     ├── NotFound                           unknown agent / context: 404 (both bindings)
+     ├── PayloadTooLarge                    413
+     ├── StoreUnavailable                   the backend cannot serve now: 503
+     └── anything else                      500, logged; the client sees a generic message
+
+REST bodies follow google.rpc.Status (``{"error": {code, status, message, details}}``);
+JSON-RPC bodies are JSON-RPC 2.0 error objects. A JSON-RPC error caused by the
+transport (auth, size, availability) keeps its HTTP status; protocol errors ride
+HTTP 200 as the JSON-RPC binding requires.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from a2a.server.request_handlers.response_helpers import build_error_response
+from a2a.utils.error_handlers import build_rest_error_payload
+from a2a.utils.errors import A2AError, InternalError
+from starlette.responses import Response
+
+from a2a_server.tenancy.auth import AuthError
+
+logger = logging.getLogger(__name__)
+
+WWW_AUTHENTICATE = 'Bearer realm="a2a-server", charset="UTF-8"'
+
+
+class NotFound(Exception):
+    """An agent or context that does not exist in the caller's tenant."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PayloadTooLarge(Exception):
+    """The request body is larger than the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.message = str(self)
+
+
+class BadRequest(Exception):
+    """Malformed input that is not a protocol-level InvalidParams (e.g. content type)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class StoreUnavailable(Exception):
+    """The task store cannot be reached; the request changed nothing."""
+
+    def __init__(self, message: str = "the task store is unavailable; retry shortly") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_GRPC_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+_JSONRPC_CODE = {400: -32600, 401: -32600, 403: -32600, 404: -32600, 413: -32600, 415: -32600,
+                 500: -32603, 503: -32603}
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  media_type: str = "application/json") -> Response:
+    """A JSON response serialized with orjson."""
+    return Response(orjson.dumps(content), status_code=status, headers=headers,
+                    media_type=media_type)
+
+
+def _classify(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, AuthError):
+        return exc.status, exc.message
+    if isinstance(exc, NotFound):
+        return 404, exc.message
+    if isinstance(exc, PayloadTooLarge):
+        return 413, exc.message
+    if isinstance(exc, BadRequest):
+        return exc.status, exc.message
+    if isinstance(exc, StoreUnavailable):
+        return 503, exc.message
+    logger.error("unhandled error", exc_info=exc)
+    return 500, "internal server error"
+
+
+def _headers(status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": WWW_AUTHENTICATE}
+    if status == 503:
+        return {"Retry-After": "1"}
+    return None
+
+
+def rest_error(exc: Exception) -> Response:
+    """Render ``exc`` as a google.rpc-style REST error."""
+    if isinstance(exc, A2AError):
+        payload = build_rest_error_payload(exc)
+        return json_response(payload, status=payload["error"]["code"])
+    status, message = _classify(exc)
+    body = {"error": {"code": status, "status": _GRPC_STATUS.get(status, "UNKNOWN"),
+                      "message": message}}
+    return json_response(body, status=status, headers=_headers(status))
+
+
+def jsonrpc_error(request_id: str | int | None, exc: Exception) -> Response:
+    """Render ``exc`` as a JSON-RPC 2.0 error object."""
+    if isinstance(exc, A2AError):
+        return json_response(build_error_response(request_id, exc))
+    status, message = _classify(exc)
+    if status == 500:
+        return json_response(build_error_response(request_id, InternalError(message=message)))
+    body = {"jsonrpc": "2.0", "id": request_id,
+            "error": {"code": _JSONRPC_CODE.get(status, -32603), "message": message}}
+    return json_response(body, status=status, headers=_headers(status))

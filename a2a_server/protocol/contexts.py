@@ -1,0 +1,72 @@
+"""Contexts (conversations): ``GET|DELETE /agents/{id}/v1/contexts/{contextId}``.
+
+A context lists, in order, the tasks created in it and the direct messages
+exchanged in it: ``{"id", "items": [...], "total", "limit", "offset"}``.
+0.3 items are Corti/A2A 0.3 objects with ``kind``; 1.0 items are
+``{"task": ...}`` or ``{"message": ...}``. DELETE scrubs every message and
+artifact in the context and keeps ids and statuses for audit.
+"""
+
+from __future__ import annotations
+
+from a2a.types.a2a_pb2 import Message, Task
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a_server.errors import NotFound, json_response
+from a2a_server.protocol import shapes
+from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, state_of
+from a2a_server.protocol.rest import rest_endpoint
+from a2a_server.stores.base import SCOPE_KEY, Scope
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+
+@rest_endpoint
+async def get_context(request: Request) -> Response:
+    """GET .../contexts/{contextId}?limit&offset&historyLength"""
+    admit(request, request.path_params["agent_id"])
+    v1 = is_v1(request)
+    limit = parse_non_negative(request.query_params.get("limit"), "limit")
+    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
+    history = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
+    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+    if not v1 and history == 0:
+        history = None
+    scope: Scope = request.scope[SCOPE_KEY]
+    stores = state_of(request).stores
+    context_id = request.path_params["context_id"]
+    page = await stores.contexts.page(scope, context_id, limit, offset)
+    if page is None:
+        raise NotFound(f"context {context_id} not found")
+    items: list[Task | Message] = []
+    for item in page.items:
+        if item.message is not None:
+            items.append(item.message)
+        elif item.task_id is not None:
+            task = await stores.tasks.get_task_view(scope, item.task_id, history)
+            if task is not None:
+                items.append(task)
+    return json_response({
+        "id": context_id,
+        "items": [shapes.context_item_json(item, v03=not v1) for item in items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+    })
+
+
+@rest_endpoint
+async def delete_context(request: Request) -> Response:
+    """DELETE .../contexts/{contextId}: scrub its messages and artifacts."""
+    admit(request, request.path_params["agent_id"])
+    scope: Scope = request.scope[SCOPE_KEY]
+    stores = state_of(request).stores
+    context_id = request.path_params["context_id"]
+    task_ids = await stores.contexts.scrub(scope, context_id)
+    if task_ids is None:
+        raise NotFound(f"context {context_id} not found")
+    for task_id in task_ids:
+        await stores.tasks.scrub(scope, task_id)
+    return Response(status_code=204)

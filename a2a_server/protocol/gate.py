@@ -1,0 +1,100 @@
+"""The gate every agent route passes: authenticate, resolve tenant and agent, bind scope.
+
+After ``admit`` returns, ``request.scope`` carries the ``Principal`` and the
+``Scope`` (authenticated tenant, agent), and the ``current_scope`` context
+variable is bound; nothing downstream reads the tenant from headers or bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from a2a.utils.errors import InvalidParamsError, VersionNotSupportedError
+from starlette.requests import Request
+
+from a2a_server.agents.registry import AgentRegistry
+from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
+from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime
+from a2a_server.settings import Settings
+from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, set_current_scope
+from a2a_server.tenancy.auth import Authenticator, Principal
+from a2a_server.tenancy.config import TenantConfig, TenantRegistry
+from a2a_server.tenancy.tokens import TokenIssuer
+
+VERSION_HEADER = "a2a-version"
+_JSON_TYPES = ("application/json", "application/a2a+json")
+_DIGITS = re.compile(r"^[0-9]{1,9}$")
+
+
+@dataclass
+class ServerState:
+    """Everything a request may need, built once per app."""
+
+    settings: Settings
+    tenants: TenantRegistry
+    agents: AgentRegistry
+    tokens: TokenIssuer
+    auth: Authenticator
+    stores: Stores
+    runtimes: dict[str, AgentRuntime] = field(default_factory=dict)
+
+
+def state_of(request: Request) -> ServerState:
+    """The app's ``ServerState``."""
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+def admit(
+    request: Request, agent_id: str, tenant_hint: str | None = None
+) -> tuple[AgentRuntime, Principal, TenantConfig]:
+    """Authenticate and bind the scope for an agent route.
+
+    Raises:
+        AuthError: 401/403 (before anything about the agent is revealed).
+        NotFound: the agent does not exist or is not enabled for the tenant.
+        StoreUnavailable: the backend is down; nothing was attempted.
+    """
+    server = state_of(request)
+    hints = (request.path_params.get("tenant"), tenant_hint)
+    principal, tenant = server.auth.authenticate(request.headers, hints)
+    runtime = server.runtimes.get(agent_id)
+    if runtime is None or not tenant.allows_agent(agent_id):
+        raise NotFound(f"agent '{agent_id}' not found")
+    scope = Scope(principal.tenant, agent_id)
+    request.scope[PRINCIPAL_KEY] = principal
+    request.scope[SCOPE_KEY] = scope
+    set_current_scope(scope)
+    if not server.stores.available:
+        raise StoreUnavailable()
+    return runtime, principal, tenant
+
+
+def is_v1(request: Request) -> bool:
+    """A2A-Version 1.x selects 1.0 shapes; absent or 0.3 selects the 0.3 (Corti) shapes."""
+    version = request.headers.get(VERSION_HEADER, "").strip()
+    if not version or version in ("0.3", "0.3.0"):
+        return False
+    if version.split(".")[0] == "1":
+        return True
+    raise VersionNotSupportedError(message=f"A2A version '{version}' is not supported; use 1.0 or 0.3")
+
+
+def require_json(request: Request) -> None:
+    """Refuse a body that is not JSON (415)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise BadRequest(
+            f"Content-Type must be application/json or application/a2a+json, got "
+            f"'{content_type or 'none'}'",
+            status=415,
+        )
+
+
+def parse_non_negative(raw: str | None, name: str) -> int | None:
+    """A query integer >= 0, or None if absent; anything else is InvalidParams."""
+    if raw is None or raw == "":
+        return None
+    if not _DIGITS.match(raw):
+        raise InvalidParamsError(message=f"{name} must be a non-negative integer, got '{raw}'")
+    return int(raw)

@@ -1,0 +1,207 @@
+"""HTTP+JSON routes of one agent, with A2A version negotiation on the same paths.
+
+``A2A-Version: 1.0`` gets A2A 1.0 ProtoJSON (the SDK's ``RestDispatcher`` where
+it serves as is); no header or ``0.3`` gets the A2A 0.3 JSON shape of Corti's
+v1 API. Reads of a task go straight to the store's trimmed view (history is
+trimmed in the store, what is stored is never altered).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from a2a.compat.v0_3 import conversions
+from a2a.compat.v0_3 import types as types_v03
+from a2a.server.events import Event
+from a2a.types.a2a_pb2 import CancelTaskRequest, ListTasksRequest, SubscribeToTaskRequest, Task
+from a2a.utils import proto_utils
+from a2a.utils.errors import A2AError, InvalidParamsError, TaskNotFoundError
+from google.protobuf.json_format import MessageToDict
+from pydantic import ValidationError
+from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from a2a_server.errors import json_response, rest_error
+from a2a_server.protocol import shapes
+from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
+from a2a_server.protocol.runtime import AgentRuntime, build_call_context
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def rest_endpoint(func: Endpoint) -> Endpoint:
+    """Every failure becomes a REST error body; no traceback reaches the client."""
+
+    @functools.wraps(func)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await func(request)
+        except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
+            return rest_error(exc)
+
+    return wrapper
+
+
+def _admit(request: Request) -> AgentRuntime:
+    runtime, _, _ = admit(request, request.path_params["agent_id"])
+    return runtime
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    require_json(request)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParamsError(message=f"malformed JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidParamsError(message="the request body must be a JSON object")
+    return body
+
+
+def _send_request_v03(body: dict[str, Any]) -> Any:
+    try:
+        params = types_v03.MessageSendParams.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidParamsError(message=f"invalid message:send body at '{where}': {first['msg']}") from exc
+    return conversions.to_core_send_message_request(
+        types_v03.SendMessageRequest(id=0, params=params)
+    )
+
+
+def _sse(events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
+    async def encode() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for data in events:
+                yield ServerSentEvent(data=orjson.dumps(data).decode())
+        except Exception as exc:  # noqa: BLE001 - becomes an error event on the stream
+            body = orjson.loads(rest_error(exc).body)
+            yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
+
+    return EventSourceResponse(encode())
+
+
+async def _first_then_rest(stream: AsyncIterator[Event], v03: bool) -> AsyncIterator[dict[str, Any]]:
+    """Pull the first event before answering, so early errors get a real status code."""
+    iterator = aiter(stream)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        first = None
+
+    async def rest() -> AsyncIterator[dict[str, Any]]:
+        if first is not None:
+            yield shapes.stream_event_json(first, v03)
+        async for event in iterator:
+            yield shapes.stream_event_json(event, v03)
+
+    return rest()
+
+
+@rest_endpoint
+async def send_message(request: Request) -> Response:
+    """POST .../message:send"""
+    runtime = _admit(request)
+    if is_v1(request):
+        require_json(request)
+        return await runtime.rest.on_message_send(request)
+    params = _send_request_v03(await _json_body(request))
+    result = await runtime.handler.on_message_send(params, build_call_context(request))
+    return json_response(shapes.send_result_json(result, v03=True))
+
+
+@rest_endpoint
+async def stream_message(request: Request) -> Response:
+    """POST .../message:stream (SSE)"""
+    runtime = _admit(request)
+    if is_v1(request):
+        require_json(request)
+        return await runtime.rest.on_message_send_stream(request)
+    params = _send_request_v03(await _json_body(request))
+    stream = runtime.handler.on_message_send_stream(params, build_call_context(request))
+    return _sse(await _first_then_rest(stream, v03=True))
+
+
+@rest_endpoint
+async def get_task(request: Request) -> Response:
+    """GET .../tasks/{id}?historyLength=N, served from the store's trimmed view."""
+    _admit(request)
+    v1 = is_v1(request)
+    length = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
+    if not v1 and length == 0:
+        length = None  # 0.3: historyLength 0 means unlimited
+    server = state_of(request)
+    scope = request.scope["a2a_server.scope"]
+    task = await server.stores.tasks.get_task_view(scope, request.path_params["id"], length)
+    if task is None:
+        raise TaskNotFoundError(message=f"task {request.path_params['id']} not found")
+    return json_response(shapes.task_json(task, v03=not v1))
+
+
+@rest_endpoint
+async def cancel_task(request: Request) -> Response:
+    """POST .../tasks/{id}:cancel"""
+    runtime = _admit(request)
+    if is_v1(request):
+        return await runtime.rest.on_cancel_task(request)
+    task = await runtime.handler.on_cancel_task(
+        CancelTaskRequest(id=request.path_params["id"]), build_call_context(request)
+    )
+    if task is None:
+        raise TaskNotFoundError
+    return json_response(shapes.task_json(task, v03=True))
+
+
+@rest_endpoint
+async def subscribe_task(request: Request) -> Response:
+    """GET|POST .../tasks/{id}:subscribe (SSE)"""
+    runtime = _admit(request)
+    if is_v1(request):
+        return await runtime.rest.on_subscribe_to_task(request)
+    stream = runtime.handler.on_subscribe_to_task(
+        SubscribeToTaskRequest(id=request.path_params["id"]), build_call_context(request)
+    )
+    return _sse(await _first_then_rest(stream, v03=True))
+
+
+@rest_endpoint
+async def list_tasks(request: Request) -> Response:
+    """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks)."""
+    runtime = _admit(request)
+    if is_v1(request):
+        return await runtime.rest.list_tasks(request)
+    params = ListTasksRequest()
+    try:
+        proto_utils.parse_params(request.query_params, params)
+    except A2AError:
+        raise
+    except Exception as exc:
+        raise InvalidParamsError(message=f"invalid query parameters: {exc}") from exc
+    page = await runtime.handler.on_list_tasks(params, build_call_context(request))
+    body = MessageToDict(page, always_print_fields_with_no_presence=True)
+    body["tasks"] = [shapes.task_json(task, v03=True) for task in page.tasks]
+    return json_response(body)
+
+
+def _v1_only(method_name: str) -> Endpoint:
+    @rest_endpoint
+    async def endpoint(request: Request) -> Response:
+        runtime = _admit(request)
+        return await getattr(runtime.rest, method_name)(request)  # type: ignore[no-any-return]
+
+    endpoint.__name__ = method_name
+    return endpoint
+
+
+set_push_config = _v1_only("set_push_notification")
+list_push_configs = _v1_only("list_push_notifications")
+get_push_config = _v1_only("get_push_notification")
+delete_push_config = _v1_only("delete_push_notification")
+extended_card = _v1_only("handle_authenticated_agent_card")
+

@@ -1,0 +1,56 @@
+"""JSON shapes on the wire: A2A 1.0 ProtoJSON, or the A2A 0.3 JSON that Corti clients parse.
+
+0.3 objects are produced with the SDK's own ``a2a.compat.v0_3`` conversions,
+never by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from a2a.compat.v0_3 import conversions
+from a2a.server.events import Event
+from a2a.types.a2a_pb2 import Message, Task
+from a2a.utils.proto_utils import to_stream_response
+from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel
+
+
+def _dump03(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def task_json(task: Task, v03: bool) -> dict[str, Any]:
+    """A Task in the requested version's shape."""
+    if v03:
+        return _dump03(conversions.to_compat_task(task))
+    return MessageToDict(task)
+
+
+def message_json(message: Message, v03: bool) -> dict[str, Any]:
+    """A Message in the requested version's shape."""
+    if v03:
+        return _dump03(conversions.to_compat_message(message))
+    return MessageToDict(message)
+
+
+def send_result_json(result: Task | Message, v03: bool) -> dict[str, Any]:
+    """``{"task": ...}`` or ``{"message": ...}`` (Corti v1 and A2A 1.0 REST agree on this)."""
+    if isinstance(result, Task):
+        return {"task": task_json(result, v03)}
+    return {"message": message_json(result, v03)}
+
+
+def stream_event_json(event: Event, v03: bool) -> dict[str, Any]:
+    """One streamed event: a 1.0 StreamResponse, or a bare 0.3 event with its ``kind``."""
+    response = to_stream_response(event)
+    if v03:
+        return _dump03(conversions.to_compat_stream_response(response).result)
+    return MessageToDict(response)
+
+
+def context_item_json(item: Task | Message, v03: bool) -> dict[str, Any]:
+    """A context item: 0.3 objects carry ``kind``; 1.0 items are wrapped by type."""
+    if v03:
+        return task_json(item, True) if isinstance(item, Task) else message_json(item, True)
+    return send_result_json(item, False)

@@ -1,0 +1,73 @@
+"""Process settings, read once (CLI or test) and passed into ``create_app``.
+
+Every field can be set from the environment with the ``A2A_SERVER_`` prefix,
+for example ``A2A_SERVER_REDIS_URL=redis://localhost:6379/0``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_PLACEHOLDER_KEYS = {"", "changeme", "secret", "dev", "test"}
+
+
+class Settings(BaseSettings):
+    """Configuration of one server process."""
+
+    model_config = SettingsConfigDict(env_prefix="A2A_SERVER_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use to reach this server; defaults to http://host:port.",
+    )
+    tenants_dir: Path = _REPO_ROOT / "tenants"
+    agents_dir: Path = _REPO_ROOT / "agent_cards"
+    redis_url: str | None = Field(
+        default=None, description="redis:// or rediss:// URL; unset = embedded in-memory store."
+    )
+    redis_cluster: bool = Field(default=False, description="Treat redis_url as a Redis Cluster.")
+    jwt_secret: str | None = Field(
+        default=None, description="HMAC key for access tokens (>= 32 chars). Required outside dev."
+    )
+    dev_mode: bool = Field(
+        default=True,
+        description="Dev mode generates a signing key when none is set. Turn off in production.",
+    )
+    token_ttl_seconds: int = Field(default=300, gt=0, le=86400)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_history_length: int = Field(
+        default=10_000, gt=0, description="Largest historyLength a client may ask for."
+    )
+    card_max_age_seconds: int = Field(default=300, ge=0)
+    lease_seconds: float = Field(
+        default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
+    )
+    replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _check_signing_key(self) -> Settings:
+        if self.jwt_secret is not None and self.jwt_secret.strip().lower() in _PLACEHOLDER_KEYS:
+            raise ValueError("jwt_secret is a placeholder; set a random value of 32+ characters")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ValueError("jwt_secret must be at least 32 characters")
+        if self.jwt_secret is None and not self.dev_mode:
+            raise ValueError(
+                "A2A_SERVER_JWT_SECRET is required when dev mode is off "
+                "(A2A_SERVER_DEV_MODE=false)"
+            )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"

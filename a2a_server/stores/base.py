@@ -1,0 +1,188 @@
+"""The store interfaces every backend implements (memory and Redis).
+
+``Stores`` bundles, for the whole process:
+
+- ``tasks``: an SDK ``VersionedTaskStore`` (compare-and-set on a version; a
+  write over a terminal task is always refused) plus the fast read
+  ``get_task_view`` that trims history in the store, and ``scrub``.
+- ``events``: an SDK ``TaskEventStream`` (cross-replica delivery, with ids).
+- ``push_configs``: an SDK ``PushNotificationConfigStore`` whose
+  ``get_info_for_dispatch`` sees every owner's configs.
+- ``contexts``: a context's tasks and direct messages, in order.
+- ``leases``: which replica runs which task; expired leases fail the task.
+
+Scoping: every record belongs to a ``Scope`` (authenticated tenant, agent id).
+SDK calls that carry a ``ServerCallContext`` read it from
+``context.state[SCOPE_KEY]``; SDK calls that do not (the event stream) read
+the ``current_scope`` context variable, which the protocol layer sets for the
+request before calling the SDK and which asyncio tasks spawned from it inherit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from a2a.server.cluster import TaskEventStream, VersionedTaskStore
+from a2a.server.context import ServerCallContext
+from a2a.server.tasks import PushNotificationConfigStore
+from a2a.types.a2a_pb2 import Message, Task, TaskState
+
+SCOPE_KEY = "a2a_server.scope"
+
+TERMINAL_STATES = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_REJECTED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a record lives: the authenticated tenant and the agent."""
+
+    tenant: str
+    agent: str
+
+    @property
+    def owner(self) -> str:
+        """A single string for SDK owner-keyed structures."""
+        return f"{self.tenant}/{self.agent}"
+
+
+_current_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "a2a_server_scope", default=None
+)
+
+
+class ScopeMissingError(RuntimeError):
+    """A store was called outside any authenticated request (a programming error)."""
+
+
+def set_current_scope(scope: Scope) -> contextvars.Token[Scope | None]:
+    """Bind ``scope`` to the running context (and tasks spawned from it)."""
+    return _current_scope.set(scope)
+
+
+def current_scope() -> Scope:
+    """The scope bound by the protocol layer for this request."""
+    scope = _current_scope.get()
+    if scope is None:
+        raise ScopeMissingError("no tenant scope bound to this call")
+    return scope
+
+
+def scope_of(context: ServerCallContext | None) -> Scope:
+    """The scope of an SDK call; never derived from request bodies."""
+    if context is not None:
+        scope = context.state.get(SCOPE_KEY)
+        if isinstance(scope, Scope):
+            return scope
+    return current_scope()
+
+
+@dataclass(frozen=True, slots=True)
+class ContextItem:
+    """One entry of a context, in order: a task (by id) or a direct message."""
+
+    task_id: str | None = None
+    message: Message | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPage:
+    """A page of a context's items, with the total count."""
+
+    items: list[ContextItem]
+    total: int
+
+
+class TaskViewStore(ABC):
+    """Reads the protocol layer needs that the SDK interface lacks."""
+
+    @abstractmethod
+    async def get_task_view(
+        self, scope: Scope, task_id: str, history_length: int | None
+    ) -> Task | None:
+        """The task with only its last ``history_length`` messages (None = all).
+
+        Reads O(history_length) messages, not the whole history.
+        """
+
+    @abstractmethod
+    async def scrub(self, scope: Scope, task_id: str) -> None:
+        """Remove the task's messages and artifacts, keeping id/status/metadata."""
+
+
+class ScopedTaskStore(VersionedTaskStore, TaskViewStore, ABC):
+    """A ``VersionedTaskStore`` scoped by tenant and agent, with view reads."""
+
+
+class ContextStore(ABC):
+    """A context (conversation) of one scope: its tasks and direct messages in order."""
+
+    @abstractmethod
+    async def add_task(self, scope: Scope, context_id: str, task_id: str) -> None:
+        """Record that ``task_id`` belongs to ``context_id`` (idempotent)."""
+
+    @abstractmethod
+    async def add_message(self, scope: Scope, context_id: str, message: Message) -> None:
+        """Append a direct message (an exchange that created no task)."""
+
+    @abstractmethod
+    async def page(
+        self, scope: Scope, context_id: str, limit: int, offset: int
+    ) -> ContextPage | None:
+        """Items ``offset .. offset+limit`` in order, or None if the context is unknown."""
+
+    @abstractmethod
+    async def scrub(self, scope: Scope, context_id: str) -> list[str] | None:
+        """Drop the context's direct messages; return its task ids (None if unknown)."""
+
+
+class LeaseManager(ABC):
+    """Which replica runs which task; a lapsed lease lets another replica fail it."""
+
+    @abstractmethod
+    def hold(self, scope: Scope, task_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold (and keep renewing) the lease on ``task_id`` while the block runs."""
+
+    @abstractmethod
+    def cancellations(self) -> AsyncIterator[str]:
+        """Task ids other replicas cancelled that this replica is running."""
+
+    @abstractmethod
+    async def request_cancel(self, scope: Scope, task_id: str) -> None:
+        """Tell whichever replica runs ``task_id`` to stop its executor."""
+
+
+class Stores(ABC):
+    """The backend as a whole: every store plus health and lifecycle."""
+
+    tasks: ScopedTaskStore
+    events: TaskEventStream
+    push_configs: PushNotificationConfigStore
+    contexts: ContextStore
+    leases: LeaseManager
+    name: str
+
+    @property
+    def available(self) -> bool:
+        """False while the backend is known to be unreachable (requests fail fast with 503)."""
+        return True
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections, load scripts, start background loops."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop background loops and close connections."""
+
+    @abstractmethod
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the backend can serve requests now, and why not."""

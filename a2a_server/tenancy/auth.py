@@ -1,0 +1,101 @@
+"""Who is calling, for which tenant: one immutable ``Principal`` per request.
+
+Credentials are an ``Authorization: Bearer <jwt>`` issued by this server, or
+an API key as ``X-API-Key`` or as a non-JWT bearer value. The tenant may also
+be named by the ``Tenant-Name`` header (Corti), a ``/{tenant}`` path segment or
+the JSON-RPC ``params.tenant`` (A2A); every source present must agree with the
+tenant the credentials belong to.
+
+Outcomes: no or bad credentials, or credentials of a tenant that no longer
+exists -> 401; a named tenant that differs from the credentials' -> 403. The
+same answer is given whether or not a named tenant exists, so tenants cannot
+be enumerated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from a2a_server.tenancy.config import TenantConfig, TenantRegistry
+from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer, looks_like_jwt
+
+TENANT_HEADER = "tenant-name"
+API_KEY_HEADER = "x-api-key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller; every later step reads the tenant from here only."""
+
+    tenant: str
+    subject: str
+    method: str  # "jwt" | "api_key"
+
+    @property
+    def display_name(self) -> str:
+        """``tenant/subject``, for logs."""
+        return f"{self.tenant}/{self.subject}"
+
+
+class AuthError(Exception):
+    """Authentication or tenant resolution failed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Authenticator:
+    """Turns request credentials and tenant hints into a ``Principal``."""
+
+    def __init__(self, tenants: TenantRegistry, tokens: TokenIssuer) -> None:
+        self._tenants = tenants
+        self._tokens = tokens
+
+    def authenticate(
+        self, headers: Mapping[str, str], tenant_hints: tuple[str | None, ...] = ()
+    ) -> tuple[Principal, TenantConfig]:
+        """Resolve the caller.
+
+        Args:
+            headers: request headers (case-insensitive mapping).
+            tenant_hints: tenants named elsewhere in the request (path, body).
+
+        Raises:
+            AuthError: 401 for missing/bad credentials, 403 for a tenant mismatch.
+        """
+        principal = self._principal_from_credentials(headers)
+        tenant = self._tenants.get(principal.tenant)
+        if tenant is None:
+            # Credentials of a tenant that was removed: as good as no credentials.
+            raise AuthError(401, "invalid credentials")
+        named = [headers.get(TENANT_HEADER), *tenant_hints]
+        for hint in named:
+            if hint and hint != principal.tenant:
+                raise AuthError(403, "the credentials do not belong to the requested tenant")
+        return principal, tenant
+
+    def _principal_from_credentials(self, headers: Mapping[str, str]) -> Principal:
+        api_key = headers.get(API_KEY_HEADER)
+        authorization = headers.get("authorization")
+        bearer = None
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise AuthError(401, "unsupported Authorization scheme; use Bearer")
+            bearer = value.strip()
+        if bearer and looks_like_jwt(bearer):
+            try:
+                claims = self._tokens.verify(bearer)
+            except InvalidToken as exc:
+                raise AuthError(401, f"invalid access token: {exc}") from exc
+            return Principal(claims.tenant, claims.client_id, "jwt")
+        key = api_key or bearer
+        if not key:
+            raise AuthError(401, "credentials required: Authorization: Bearer <token> or X-API-Key")
+        owner = self._tenants.owner_of_key(key)
+        if owner is None:
+            raise AuthError(401, "invalid API key")
+        return Principal(owner.tenant, f"key:{owner.key_name}", "api_key")

@@ -1,0 +1,187 @@
+"""Tenant configuration: one YAML file per tenant in the tenants directory.
+
+A file looks like::
+
+    name: demo
+    agents: ["*"]                 # or a list of agent ids
+    clients:                      # OAuth2 client-credentials clients
+      - client_id: demo-client
+        secret_sha256: <hex sha256 of the secret>
+    api_keys:
+      - name: local
+        sha256: <hex sha256 of the key>
+    retention_seconds: null       # TTL of finished tasks and contexts (Redis); null = keep
+
+Secrets are only ever stored as SHA-256 digests. ``a2a-server hash-secret`` prints one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConfigError(Exception):
+    """A tenant or agent file is malformed or inconsistent; names the file and field."""
+
+
+def sha256_hex(secret: str) -> str:
+    """The digest under which a secret is stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_digest(value: str) -> str:
+    value = value.lower()
+    if not _HEX64.match(value):
+        raise ValueError("must be a 64-character hex SHA-256 digest (never the secret itself)")
+    return value
+
+
+class ClientConfig(BaseModel):
+    """An OAuth2 client allowed to obtain tokens for the tenant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    client_id: str = Field(min_length=1, max_length=128)
+    secret_sha256: str
+    _v = field_validator("secret_sha256")(_check_digest)
+
+
+class ApiKeyConfig(BaseModel):
+    """A static API key; only its digest is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=128)
+    sha256: str
+    _v = field_validator("sha256")(_check_digest)
+
+
+class TenantConfig(BaseModel):
+    """Everything the server knows about one tenant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    agents: list[str] | Literal["*"] = "*"
+    clients: list[ClientConfig] = []
+    api_keys: list[ApiKeyConfig] = []
+    retention_seconds: int | None = Field(default=None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be lowercase letters, digits and '-', at most 63 characters")
+        return value
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents(cls, value: object) -> object:
+        if value == ["*"]:
+            return "*"
+        return value
+
+    def allows_agent(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` is enabled for this tenant."""
+        return self.agents == "*" or agent_id in self.agents
+
+    def check_client(self, client_id: str, secret: str) -> bool:
+        """Constant-time check of client credentials."""
+        digest = sha256_hex(secret)
+        ok = False
+        for client in self.clients:
+            # Compare every entry so timing does not reveal which client ids exist.
+            ok |= hmac.compare_digest(client.client_id, client_id) & hmac.compare_digest(
+                client.secret_sha256, digest
+            )
+        return ok
+
+
+@dataclass(frozen=True)
+class ApiKeyOwner:
+    """Who an API key belongs to."""
+
+    tenant: str
+    key_name: str
+
+
+class TenantRegistry:
+    """The loaded tenants, and an index of API-key digests across them."""
+
+    def __init__(self, tenants: Iterable[TenantConfig]) -> None:
+        self._tenants: dict[str, TenantConfig] = {}
+        self._keys: dict[str, ApiKeyOwner] = {}
+        for tenant in tenants:
+            self._tenants[tenant.name] = tenant
+            for key in tenant.api_keys:
+                self._keys[key.sha256] = ApiKeyOwner(tenant.name, key.name)
+
+    def get(self, name: str) -> TenantConfig | None:
+        """The tenant called ``name``, if configured."""
+        return self._tenants.get(name)
+
+    def owner_of_key(self, api_key: str) -> ApiKeyOwner | None:
+        """The tenant and key name an API key belongs to, if any."""
+        return self._keys.get(sha256_hex(api_key))
+
+    def __iter__(self) -> Iterator[TenantConfig]:
+        return iter(self._tenants.values())
+
+    def __len__(self) -> int:
+        return len(self._tenants)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(file)"
+    return f"field '{field}': {first['msg']}"
+
+
+def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry:
+    """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
+
+    Raises:
+        ConfigError: naming the file and field of the first problem found.
+    """
+    agents = set(known_agents)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: tenants directory does not exist")
+    tenants: list[TenantConfig] = []
+    seen_keys: dict[str, str] = {}
+    for path in sorted(directory.glob("*.y*ml")):
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: must be a mapping with at least 'name'")
+        try:
+            tenant = TenantConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: {_describe(exc)}") from exc
+        if tenant.name != path.stem:
+            raise ConfigError(f"{path}: field 'name': '{tenant.name}' must match the file name")
+        if tenant.agents != "*":
+            for index, agent in enumerate(tenant.agents):
+                if agent not in agents:
+                    raise ConfigError(f"{path}: field 'agents.{index}': unknown agent '{agent}'")
+        for index, key in enumerate(tenant.api_keys):
+            if key.sha256 in seen_keys:
+                raise ConfigError(
+                    f"{path}: field 'api_keys.{index}.sha256': already used by tenant "
+                    f"'{seen_keys[key.sha256]}'"
+                )
+            seen_keys[key.sha256] = tenant.name
+        tenants.append(tenant)
+    if not tenants:
+        raise ConfigError(f"{directory}: no tenant files (*.yaml)")
+    return TenantRegistry(tenants)
