@@ -1,0 +1,208 @@
+"""Shared fixtures: real redis-server processes, app factories, in-process and live servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from a2a_server.app import create_app
+from a2a_server.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """A real redis-server on a free loopback port; restartable for fault tests."""
+
+    def __init__(self, *extra: str, port: int | None = None) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="a2a-redis-")
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--save", "", "--appendonly", "no", *self.extra]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_proc() -> Iterator[RedisProcess]:
+    """One redis-server for the whole session (never the machine's shared 6379)."""
+    proc = RedisProcess().start()
+    yield proc
+    proc.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_proc: RedisProcess) -> str:
+    """The session Redis, flushed before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_proc.url)
+    client.flushall()
+    client.close()
+    return redis_proc.url
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for a test app: fixed signing key, bundled tenants and agents."""
+    values: dict[str, Any] = {
+        "jwt_secret": JWT_SECRET,
+        "public_url": "http://testserver",
+        "tenants_dir": REPO / "tenants",
+        "agents_dir": REPO / "agent_cards",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run a test against each store backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings_for(request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """Settings for the requested backend ('memory' or 'redis')."""
+
+    def build(backend: str = "memory", **overrides: Any) -> Settings:
+        if backend == "redis":
+            overrides.setdefault("redis_url", request.getfixturevalue("redis_url"))
+        return make_settings(**overrides)
+
+    return build
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[Any]:
+    """An app with its lifespan entered."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(backend: str, settings_for: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of a fresh app on each backend."""
+    async with running_app(settings_for(backend)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+class LiveServer:
+    """A real uvicorn server in a thread (for SSE and multi-replica tests)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port,
+                                log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server_factory(settings_for: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers on free ports; all are stopped after the test."""
+    servers: list[LiveServer] = []
+
+    def start(backend: str = "memory", **overrides: Any) -> LiveServer:
+        port = free_port()
+        overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
+        server = LiveServer(settings_for(backend, port=port, **overrides)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# Credentials of the two shipped tenants (documented as local-only).
+DEMO = {"Tenant-Name": "demo", "X-API-Key": "demo-key"}
+ACME = {"Tenant-Name": "acme", "X-API-Key": "acme-key"}
+V1 = {"A2A-Version": "1.0"}
+
+
+def user_message_v03(text: str, **extra: Any) -> dict[str, Any]:
+    """A 0.3 (Corti) message:send body."""
+    message = {"kind": "message", "role": "user", "messageId": os.urandom(8).hex(),
+               "parts": [{"kind": "text", "text": text}], **extra}
+    return {"message": message}
+
+
+def user_message_v1(text: str, **extra: Any) -> dict[str, Any]:
+    """A 1.0 SendMessageRequest body."""
+    message = {"role": "ROLE_USER", "messageId": os.urandom(8).hex(),
+               "parts": [{"text": text}], **extra}
+    return {"message": message}
+
