@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from a2a.utils.errors import InvalidParamsError, VersionNotSupportedError
+from a2a.utils.errors import InvalidParamsError, InvalidRequestError, VersionNotSupportedError
 from starlette.requests import Request
 
 from a2a_server.agents.registry import AgentRegistry
@@ -80,8 +80,8 @@ def is_v1(request: Request) -> bool:
     raise VersionNotSupportedError(message=f"A2A version '{version}' is not supported; use 1.0 or 0.3")
 
 
-def require_json(request: Request) -> None:
-    """Refuse a body that is not JSON (415)."""
+async def require_json(request: Request) -> bytes:
+    """The body, if it is declared as JSON (else 415) and is UTF-8 (else InvalidRequest)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
         raise BadRequest(
@@ -89,6 +89,12 @@ def require_json(request: Request) -> None:
             f"'{content_type or 'none'}'",
             status=415,
         )
+    body = await request.body()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(message=f"the request body is not UTF-8: {exc}") from exc
+    return body
 
 
 def parse_non_negative(raw: str | None, name: str) -> int | None:

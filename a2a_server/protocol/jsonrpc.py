@@ -40,7 +40,7 @@ async def jsonrpc(request: Request) -> Response:
         body = await request.body()
         request_id, tenant = _peek(body)
         runtime, _, _ = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
-        require_json(request)
+        await require_json(request)
         return await runtime.jsonrpc.handle_requests(request)
     except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
         return jsonrpc_error(request_id, exc)

@@ -18,7 +18,7 @@ from a2a.compat.v0_3 import types as types_v03
 from a2a.server.events import Event
 from a2a.types.a2a_pb2 import CancelTaskRequest, ListTasksRequest, SubscribeToTaskRequest, Task
 from a2a.utils import proto_utils
-from a2a.utils.errors import A2AError, InvalidParamsError, TaskNotFoundError
+from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
 from sse_starlette.event import ServerSentEvent
@@ -53,11 +53,11 @@ def _admit(request: Request) -> AgentRuntime:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    require_json(request)
+    raw = await require_json(request)
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidParamsError(message=f"malformed JSON body: {exc}") from exc
+        raise InvalidRequestError(message=f"malformed JSON body: {exc}") from exc
     if not isinstance(body, dict):
         raise InvalidParamsError(message="the request body must be a JSON object")
     return body
@@ -109,7 +109,7 @@ async def send_message(request: Request) -> Response:
     """POST .../message:send"""
     runtime = _admit(request)
     if is_v1(request):
-        require_json(request)
+        await require_json(request)
         return await runtime.rest.on_message_send(request)
     params = _send_request_v03(await _json_body(request))
     result = await runtime.handler.on_message_send(params, build_call_context(request))
@@ -121,7 +121,7 @@ async def stream_message(request: Request) -> Response:
     """POST .../message:stream (SSE)"""
     runtime = _admit(request)
     if is_v1(request):
-        require_json(request)
+        await require_json(request)
         return await runtime.rest.on_message_send_stream(request)
     params = _send_request_v03(await _json_body(request))
     stream = runtime.handler.on_message_send_stream(params, build_call_context(request))
@@ -199,7 +199,15 @@ def _v1_only(method_name: str) -> Endpoint:
     return endpoint
 
 
-set_push_config = _v1_only("set_push_notification")
+@rest_endpoint
+async def set_push_config(request: Request) -> Response:
+    """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
+    runtime = _admit(request)
+    await require_json(request)
+    return await runtime.rest.set_push_notification(request)
+
+
+
 list_push_configs = _v1_only("list_push_notifications")
 get_push_config = _v1_only("get_push_notification")
 delete_push_config = _v1_only("delete_push_notification")

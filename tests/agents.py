@@ -1,0 +1,43 @@
+"""Executors used only by tests (bound by import path, which also tests that binding kind)."""
+
+from __future__ import annotations
+
+from a2a.helpers.proto_helpers import get_message_text, new_task_from_user_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+
+
+class ChatExecutor(AgentExecutor):
+    """Keeps a task in input-required, replying to every turn, until told 'bye'."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        message = context.message
+        assert message is not None
+        if context.current_task is None:
+            await event_queue.enqueue_event(new_task_from_user_message(message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        text = get_message_text(message)
+        reply = updater.new_agent_message([new_text_part(f"reply to {text}")])
+        if text == "bye":
+            await updater.complete(reply)
+        else:
+            await updater.requires_input(reply)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
+
+
+class DirectReplyExecutor(AgentExecutor):
+    """Answers with a bare Message: no task is created."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        message = context.message
+        assert message is not None
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        await event_queue.enqueue_event(
+            updater.new_agent_message([new_text_part(f"direct: {get_message_text(message)}")])
+        )
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
