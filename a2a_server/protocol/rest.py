@@ -16,7 +16,12 @@ import orjson
 from a2a.compat.v0_3 import conversions
 from a2a.compat.v0_3 import types as types_v03
 from a2a.server.events import Event
-from a2a.types.a2a_pb2 import CancelTaskRequest, ListTasksRequest, SubscribeToTaskRequest, Task
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    ListTasksRequest,
+    SubscribeToTaskRequest,
+    TaskState,
+)
 from a2a.utils import proto_utils
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
@@ -170,10 +175,27 @@ async def subscribe_task(request: Request) -> Response:
     return _sse(await _first_then_rest(stream, v03=True))
 
 
+_TASK_STATES = frozenset(TaskState.keys())
+_BOOLEANS = frozenset({"true", "false", "1", "0"})
+
+
+def _check_list_filters(request: Request) -> None:
+    """Refuse filter values the SDK's parser would silently treat as 'no filter'."""
+    status = request.query_params.get("status")
+    if status is not None and status not in _TASK_STATES:
+        raise InvalidParamsError(
+            message=f"status must be one of {', '.join(sorted(_TASK_STATES))}, got '{status}'"
+        )
+    include = request.query_params.get("includeArtifacts")
+    if include is not None and include.lower() not in _BOOLEANS:
+        raise InvalidParamsError(message=f"includeArtifacts must be true or false, got '{include}'")
+
+
 @rest_endpoint
 async def list_tasks(request: Request) -> Response:
     """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks)."""
     runtime = _admit(request)
+    _check_list_filters(request)
     if is_v1(request):
         return await runtime.rest.list_tasks(request)
     params = ListTasksRequest()

@@ -155,3 +155,21 @@ async def test_garbage_never_yields_a_500(
     assert "Traceback" not in response.text
     payload = response.json()
     assert "error" in payload, payload
+
+
+@pytest.mark.parametrize(
+    "query", ["status=BOGUS", "includeArtifacts=maybe", "pageSize=abc", "pageSize=0",
+              "pageToken=zzz", "historyLength=-1", "statusTimestampAfter=yesterday"],
+)
+@pytest.mark.parametrize("version", [{}, V1], ids=["v0.3", "v1.0"])
+async def test_list_tasks_refuses_bad_filters(http: httpx.AsyncClient, query: str,
+                                              version: dict[str, str]) -> None:
+    response = await http.get(f"/agents/echo/v1/tasks?{query}", headers={**DEMO, **version})
+    rest_error(response, 400)
+
+
+async def test_list_tasks_accepts_a_valid_status_filter(http: httpx.AsyncClient) -> None:
+    await http.post(SEND, json=user_message_v03("x"), headers=DEMO)
+    done = await http.get("/agents/echo/v1/tasks?status=TASK_STATE_COMPLETED", headers={**DEMO, **V1})
+    working = await http.get("/agents/echo/v1/tasks?status=TASK_STATE_WORKING", headers={**DEMO, **V1})
+    assert len(done.json()["tasks"]) == 1 and working.json()["tasks"] == []
