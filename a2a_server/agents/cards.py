@@ -71,8 +71,21 @@ def render_card(
 
 
 def card_to_json(card: AgentCard) -> tuple[bytes, str]:
-    """The card as served (1.0 fields plus the SDK's 0.3 compatibility fields) and its ETag."""
-    as_dict: dict[str, Any] = agent_card_to_dict(card)
+    """The card as served (1.0 fields plus the SDK's 0.3 compatibility fields) and its ETag.
+
+    Every URL also speaks 0.3 (negotiated on ``A2A-Version``), so the SDK is asked
+    for the 0.3 view too (``url``, ``protocolVersion``, ``preferredTransport``...,
+    which Corti's clients and other 0.3 readers need); ``supportedInterfaces``
+    stays the 1.0 list.
+    """
+    dual = AgentCard()
+    dual.CopyFrom(card)
+    for interface in card.supported_interfaces:
+        legacy = dual.supported_interfaces.add()
+        legacy.CopyFrom(interface)
+        legacy.protocol_version = "0.3"
+    as_dict: dict[str, Any] = agent_card_to_dict(dual)
+    as_dict["supportedInterfaces"] = as_dict["supportedInterfaces"][: len(card.supported_interfaces)]
     body = orjson.dumps(as_dict)
     unsigned = {k: v for k, v in as_dict.items() if k != "signatures"}
     digest = hashlib.sha256(orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)).hexdigest()
