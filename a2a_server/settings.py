@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=None, description="redis:// or rediss:// URL; unset = embedded in-memory store."
     )
     redis_cluster: bool = Field(default=False, description="Treat redis_url as a Redis Cluster.")
+    redis_prefix: str = Field(
+        default="a2a", pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="First segment of every Redis key (several deployments may share a Redis).",
+    )
     jwt_secret: str | None = Field(
         default=None, description="HMAC key for access tokens (>= 32 chars). Required outside dev."
     )

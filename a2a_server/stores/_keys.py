@@ -1,0 +1,169 @@
+"""Every Redis key the server uses, built here and nowhere else. This docstring is the schema.
+
+Notation: ``<t>`` tenant, ``<a>`` agent id, ``<id>`` task id, ``<ctx>`` context id,
+``<r>`` replica id. Ids that come from clients are percent-encoded (``{``, ``}``,
+``:`` and anything outside ``[A-Za-z0-9._-]``), so a client-chosen id can neither
+break a hash tag nor collide with another key. Everything starts with the
+``prefix`` (default ``a2a``).
+
+One task -- hash tag ``{t:<t>:<a>:<id>}``, so every key of one task lives in one
+Redis Cluster slot and the save script touches them atomically::
+
+    a2a:{t:<t>:<a>:<id>}:task    HASH  d = Task protobuf WITHOUT history (status message
+                                           and artifacts included)
+                                       v = version (1, 2, ... one per save)
+                                       s = TaskState number, x = 1 when terminal
+                                       h = number of messages in :hist
+    a2a:{t:<t>:<a>:<id>}:hist    LIST  one serialized Message per entry, oldest first;
+                                       historyLength=N is LRANGE -N -1 (O(N))
+    a2a:{t:<t>:<a>:<id>}:events  STREAM  the task's event log: entry id ``<version>-0``,
+                                       fields v (version) and e (StreamResponse protobuf).
+                                       XADDed by the save script, so event order is
+                                       version order and an SSE id is a version.
+                                       Capped (MAXLEN ~) at ``EVENTS_MAXLEN`` entries.
+    a2a:{t:<t>:<a>:<id>}:push    HASH  push config id -> TaskPushNotificationConfig protobuf
+    a2a:{t:<t>:<a>:<id>}:lease   STRING  replica id of the replica running the task (PX)
+
+The agent is part of the tag: a task of agent X is simply not found through agent Y.
+
+One scope (tenant + agent) -- hash tag ``{s:<t>}`` (one slot per tenant)::
+
+    a2a:{s:<t>}:<a>:ix           ZSET (all scores 0, ordered BYLEX) of ListTasks members
+                                       ``<1|0><ts ns, 20 digits>:<id>``: has-timestamp flag,
+                                       status timestamp, id -- the SDK's sort key, so
+                                       ZRANGE ... BYLEX REV gives ListTasks order and a page
+                                       token (the SDK's cursor) is an exclusive lex bound.
+    a2a:{s:<t>}:<a>:ix:st:<n>    ZSET  the same members, for tasks in TaskState n
+    a2a:{s:<t>}:<a>:ix:ctx:<ctx> ZSET  the same members, for tasks of one context
+    a2a:{s:<t>}:<a>:ixm          HASH  task id -> ``<version>|<member>|<state>`` (what the
+                                       indexes hold for it; a stale version is ignored)
+    a2a:{s:<t>}:<a>:ctx:<ctx>    LIST  the context's items in order: ``t<task id>`` or
+                                       ``m<Message protobuf>``
+    a2a:{s:<t>}:<a>:ctxt:<ctx>   SET   task ids already in the context (add_task is idempotent)
+
+Indexes live in another slot than the task, so in a Redis Cluster they cannot be
+written in the save script. They are updated right after the save by
+``index.lua``, which is idempotent and ordered by version (an older update
+arriving late is ignored). On a single Redis the same two calls run, so one code
+path serves both. A replica dying between the two leaves a task out of date in
+ListTasks until its next save; GET is never affected. An index entry whose task
+expired (retention) is removed when a listing finds it gone.
+
+Process-wide -- no tenant::
+
+    a2a:{leases}                 ZSET  ``<t>\\x1f<a>\\x1f<id>`` scored by lease expiry (ms);
+                                       the reaper on every replica reads ZRANGEBYSCORE -inf now
+                                       (no SCAN) and the replica whose ZREM wins fails the task.
+    a2a:cancel:<r>               PUB/SUB channel: task ids to stop, sent to the replica
+                                       named by the task's :lease.
+
+Retention: when a task reaches a terminal state and its tenant has
+``retention_seconds``, the save script PEXPIREs :task, :hist, :events and :push
+together; the context keys get the same TTL on each terminal save and direct
+message. Without retention nothing expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+EVENTS_MAXLEN = 10_000
+LEASES = "{leases}"
+_SEP = "\x1f"
+
+
+def enc(value: str) -> str:
+    """Percent-encode a client-supplied id so it cannot break the key grammar."""
+    return quote(value, safe="-_.")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKeys:
+    """The keys of one task (one hash slot)."""
+
+    task: str
+    hist: str
+    events: str
+    push: str
+    lease: str
+
+    @property
+    def all(self) -> list[str]:
+        """Every key of the task, for retention and delete."""
+        return [self.task, self.hist, self.events, self.push, self.lease]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeKeys:
+    """The index and context keys of one scope (one hash slot per tenant)."""
+
+    base: str
+
+    @property
+    def ix(self) -> str:
+        """All tasks of the scope, ListTasks order."""
+        return f"{self.base}:ix"
+
+    @property
+    def ixm(self) -> str:
+        """Task id -> what the indexes hold."""
+        return f"{self.base}:ixm"
+
+    def ix_state(self, state: int) -> str:
+        """Tasks in one state."""
+        return f"{self.base}:ix:st:{state}"
+
+    def ix_ctx(self, context_id: str) -> str:
+        """Tasks of one context."""
+        return f"{self.base}:ix:ctx:{enc(context_id)}"
+
+    def ctx(self, context_id: str) -> str:
+        """A context's items, in order."""
+        return f"{self.base}:ctx:{enc(context_id)}"
+
+    def ctx_tasks(self, context_id: str) -> str:
+        """Task ids already recorded in a context."""
+        return f"{self.base}:ctxt:{enc(context_id)}"
+
+
+class KeySchema:
+    """Builds every key from a prefix (tests and deployments may share a Redis)."""
+
+    def __init__(self, prefix: str = "a2a") -> None:
+        self.prefix = prefix
+
+    def task(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
+        """The keys of one task."""
+        base = f"{self.prefix}:{{t:{enc(tenant)}:{enc(agent)}:{enc(task_id)}}}"
+        return TaskKeys(f"{base}:task", f"{base}:hist", f"{base}:events", f"{base}:push",
+                        f"{base}:lease")
+
+    def scope(self, tenant: str, agent: str) -> ScopeKeys:
+        """The index and context keys of one scope."""
+        return ScopeKeys(f"{self.prefix}:{{s:{enc(tenant)}}}:{enc(agent)}")
+
+    @property
+    def leases(self) -> str:
+        """The lease-expiry sorted set."""
+        return f"{self.prefix}:{LEASES}"
+
+    def cancel_channel(self, replica: str) -> str:
+        """The pub/sub channel of one replica."""
+        return f"{self.prefix}:cancel:{replica}"
+
+    @staticmethod
+    def lease_member(tenant: str, agent: str, task_id: str) -> str:
+        """A member of the lease-expiry set."""
+        return _SEP.join((tenant, agent, task_id))
+
+    @staticmethod
+    def parse_lease_member(member: str) -> tuple[str, str, str]:
+        """Tenant, agent, task id of a lease-expiry member."""
+        tenant, agent, task_id = member.split(_SEP, 2)
+        return tenant, agent, task_id
+
+
+def sort_member(has_timestamp: bool, timestamp_ns: int, task_id: str) -> str:
+    """The ListTasks index member: the SDK's sort key, ordered lexicographically."""
+    return f"{1 if has_timestamp else 0}{max(timestamp_ns, 0):020d}:{task_id}"

@@ -1,0 +1,111 @@
+"""What every Redis store shares: the client, the Lua scripts, health, and error mapping.
+
+``map_redis_errors()`` is the one boundary where a redis-py error becomes a
+server error: a lost connection, a timeout, a cluster that cannot serve, or a
+Redis that is still loading its AOF become ``StoreUnavailable`` (HTTP 503) and
+mark the backend unavailable until the health loop sees Redis answer again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any
+
+from redis import exceptions as rexc
+from redis.asyncio import Redis, RedisCluster
+
+from a2a_server.errors import StoreUnavailable
+from a2a_server.stores._keys import KeySchema
+
+logger = logging.getLogger(__name__)
+
+RedisClient = Redis | RedisCluster
+
+# Errors that mean "Redis cannot serve now", as opposed to a bug in our commands.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    rexc.ConnectionError,  # includes BusyLoadingError (AOF replay after a restart)
+    rexc.TimeoutError,
+    rexc.ClusterDownError,
+    rexc.TryAgainError,
+    rexc.MasterDownError,
+    rexc.ReadOnlyError,
+    rexc.SlotNotCoveredError,
+    OSError,
+)
+
+_SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
+            "lease_release")
+
+
+class Health:
+    """Whether Redis is believed reachable; flipped by errors and by the health loop."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self.detail = "not checked yet"
+
+    def down(self, exc: BaseException) -> None:
+        """Record an outage (logged once per outage)."""
+        if self.available:
+            logger.warning("redis unavailable: %s", exc)
+        self.available = False
+        self.detail = f"redis unavailable: {exc}"
+
+    def up(self, detail: str) -> None:
+        """Record that Redis answers."""
+        if not self.available:
+            logger.info("redis reachable again")
+        self.available = True
+        self.detail = detail
+
+
+
+@contextlib.contextmanager
+def map_redis_errors(health: Health | None = None) -> Iterator[None]:
+    """Translate redis-py errors into ``StoreUnavailable`` (the one mapping boundary).
+
+    Raises:
+        StoreUnavailable: Redis cannot be reached or cannot serve right now.
+    """
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        if health is not None:
+            health.down(exc)
+        raise StoreUnavailable() from exc
+
+
+class RedisContext:
+    """The client, the key schema, the loaded scripts and retention, shared by every store."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: KeySchema,
+        tenant_ttl: Callable[[str], int | None],
+        health: Health,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.health = health
+        self._tenant_ttl = tenant_ttl
+        lua = resources.files("a2a_server.stores") / "lua"
+        self.scripts = {
+            name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS
+        }
+
+    def ttl_ms(self, tenant: str) -> int:
+        """The tenant's retention in ms (0 = keep forever)."""
+        seconds = self._tenant_ttl(tenant)
+        return int(seconds * 1000) if seconds else 0
+
+    async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script (EVALSHA, loading it on NOSCRIPT, e.g. after a Redis restart)."""
+        return await self.scripts[name](keys=keys, args=args)
+
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        """``map_redis_errors`` bound to this backend's health."""
+        return map_redis_errors(self.health)

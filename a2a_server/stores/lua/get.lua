@@ -1,0 +1,13 @@
+-- Read a task and its last N messages in one atomic round trip.
+-- KEYS: 1 :task  2 :hist      ARGV: 1 N (-1 = all, 0 = none)
+-- Returns nil | {task bytes, version, {messages}}
+local cur = redis.call('HMGET', KEYS[1], 'd', 'v')
+if not cur[1] then return false end
+local n = tonumber(ARGV[1])
+local hist = {}
+if n < 0 then
+  hist = redis.call('LRANGE', KEYS[2], 0, -1)
+elseif n > 0 then
+  hist = redis.call('LRANGE', KEYS[2], -n, -1)
+end
+return {cur[1], cur[2], hist}

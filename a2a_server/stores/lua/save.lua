@@ -1,0 +1,39 @@
+-- Save one task: compare-and-set on the version, terminal guard, history append, event XADD.
+-- KEYS: 1 :task  2 :hist  3 :events  4 :push
+-- ARGV: 1 mode (append|replace)  2 expected history length (append)  3 prev version
+--       4 cancel (1: skip the version check, still refused over a terminal or absent task)
+--       5 task bytes without history  6 state  7 terminal (1|0)  8 retention ms (0 = keep)
+--       9 event bytes ('' = none)  10 events MAXLEN  11.. new history messages
+-- Returns {1, version, history length} | {0, stored version, h} refused | {2, v, h} history mismatch
+local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h')
+local v = tonumber(cur[1]) or 0
+local h = tonumber(cur[3]) or 0
+if cur[2] == '1' then return {0, v, h} end
+if ARGV[4] == '1' then
+  if v == 0 then return {0, v, h} end
+elseif v ~= tonumber(ARGV[3]) then
+  return {0, v, h}
+end
+if ARGV[1] == 'append' then
+  if h ~= tonumber(ARGV[2]) then return {2, v, h} end
+else
+  redis.call('DEL', KEYS[2])
+  h = 0
+end
+local i = 11
+while i <= #ARGV do
+  local j = math.min(i + 999, #ARGV)
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
+  h = h + (j - i + 1)
+  i = j + 1
+end
+v = v + 1
+redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h)
+if ARGV[9] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], v .. '-0', 'v', v, 'e', ARGV[9])
+end
+local ttl = tonumber(ARGV[8])
+if ARGV[7] == '1' and ttl > 0 then
+  for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+end
+return {1, v, h}

@@ -1,0 +1,223 @@
+"""Cross-replica delivery on Redis Streams: task events, and cancels sent to a lease holder.
+
+Events are XADDed by the save script (entry id ``<version>-0``), so ``publish``
+has nothing left to do and a subscriber reads with ``XREAD BLOCK`` from the
+version it already has: no polling, no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime
+
+from a2a.server.cluster import (
+    ConcurrentTaskModificationError,
+    TaskEventStream,
+    TaskVersion,
+    VersionedEvent,
+)
+from a2a.server.events.event_queue import Event
+from a2a.types.a2a_pb2 import (
+    Message,
+    Part,
+    Role,
+    StreamResponse,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
+
+from a2a_server.errors import StoreUnavailable
+from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
+from a2a_server.stores.base import TERMINAL_STATES, LeaseManager, Scope, current_scope
+from a2a_server.stores.redis_tasks import RedisTaskStore, stored_context
+
+logger = logging.getLogger(__name__)
+
+_BLOCK_MS = 2_000
+_CANCEL_MAXLEN = 1_000
+_CANCEL_TTL_S = 86_400
+LEASE_LOST_REASON = "the replica running this task stopped (its lease expired); task failed"
+
+
+def stream_response_to_event(response: StreamResponse) -> Event:
+    """A StreamResponse back to the SDK event it wraps."""
+    which = response.WhichOneof("payload")
+    if which is None:
+        raise ValueError("StreamResponse without payload")
+    return getattr(response, which)  # type: ignore[no-any-return]
+
+
+def _version(value: TaskVersion) -> int:
+    raw = value._value
+    return raw if isinstance(raw, int) else int(raw)
+
+
+class RedisEventStream(TaskEventStream):
+    """Per-task Redis Streams; subscribers block in XREAD."""
+
+    def __init__(self, redis: RedisContext) -> None:
+        self._r = redis
+
+    async def publish(self, task_id: str, event: VersionedEvent) -> None:
+        """Nothing to do: the save script appended the event atomically with the version."""
+        del task_id, event
+
+    async def subscribe(  # type: ignore[override]
+        self, task_id: str, *, after: TaskVersion
+    ) -> AsyncGenerator[VersionedEvent, None]:
+        """Every event after version ``after``, then each new one as it is saved."""
+        scope = current_scope()
+        key = self._r.keys.task(scope.tenant, scope.agent, task_id).events
+        cursor = "0-0" if after.is_missing else f"{_version(after)}-0"
+        while True:
+            with self._r.errors():
+                reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    cursor = entry_id.decode()
+                    response = StreamResponse.FromString(fields[b"e"])
+                    yield VersionedEvent(stream_response_to_event(response),
+                                         TaskVersion(int(fields[b"v"])))
+
+    async def destroy(self, task_id: str) -> None:
+        """Keep the log: late subscribers replay it; retention expires it with the task."""
+        del task_id
+
+
+class RedisLeaseManager(LeaseManager):
+    """Leases on running tasks (SET PX + an expiry sorted set), a reaper, and cancel delivery."""
+
+    def __init__(self, redis: RedisContext, tasks: RedisTaskStore, replica_id: str,
+                 lease_seconds: float) -> None:
+        self._r = redis
+        self._tasks = tasks
+        self.replica_id = replica_id
+        self._lease_ms = max(int(lease_seconds * 1000), 100)
+
+    def _cancel_key(self, replica: str) -> str:
+        return f"{self._r.keys.prefix}:{{r:{replica}}}:cancel"
+
+    async def _claim(self, scope: Scope, task_id: str) -> None:
+        keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
+        member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
+        with self._r.errors():
+            await self._r.client.set(keys.lease, self.replica_id, px=self._lease_ms)
+            await self._r.client.zadd(self._r.keys.leases,
+                                      {member: time.time() * 1000 + self._lease_ms})
+
+    async def _renew(self, scope: Scope, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            try:
+                await self._claim(scope, task_id)
+            except StoreUnavailable:
+                continue  # keep running; renew again when Redis is back
+
+    @contextlib.asynccontextmanager
+    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[None]:
+        """Hold the lease while the block runs, renewing it every third of its length."""
+        await self._claim(scope, task_id)
+        renew = asyncio.create_task(self._renew(scope, task_id))
+        try:
+            yield
+        finally:
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renew
+            with contextlib.suppress(StoreUnavailable):
+                await self._release(scope, task_id)
+
+    async def _release(self, scope: Scope, task_id: str) -> None:
+        keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
+        member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
+        with self._r.errors():
+            await self._r.run("lease_release", [keys.lease], [self.replica_id])
+            await self._r.client.zrem(self._r.keys.leases, member)
+
+    async def request_cancel(self, scope: Scope, task_id: str) -> None:
+        """Send the task id to the replica named by the task's lease, if any."""
+        keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
+        with self._r.errors():
+            holder = await self._r.client.get(keys.lease)
+            if holder is None:
+                return
+            stream = self._cancel_key(holder.decode())
+            await self._r.client.xadd(stream, {"t": task_id}, maxlen=_CANCEL_MAXLEN,
+                                      approximate=True)
+            await self._r.client.expire(stream, _CANCEL_TTL_S)
+
+    async def cancellations(self) -> AsyncIterator[str]:  # type: ignore[override]
+        """Task ids other replicas cancelled, read from this replica's cancel stream."""
+        key = self._cancel_key(self.replica_id)
+        cursor = "$"
+        while True:
+            try:
+                reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
+            except UNAVAILABLE_ERRORS:
+                await asyncio.sleep(0.5)
+                continue
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    cursor = entry_id.decode()
+                    yield fields[b"t"].decode()
+
+    async def reap_once(self) -> list[str]:
+        """Fail every task whose lease expired; return their ids."""
+        now = time.time() * 1000
+        with self._r.errors():
+            expired = await self._r.client.zrangebyscore(self._r.keys.leases, "-inf", now,
+                                                         start=0, num=100)
+        failed: list[str] = []
+        for raw in expired:
+            tenant, agent, task_id = self._r.keys.parse_lease_member(raw.decode())
+            keys = self._r.keys.task(tenant, agent, task_id)
+            with self._r.errors():
+                if await self._r.client.exists(keys.lease):
+                    continue  # renewed since; the next renewal moves its score
+                if not await self._r.client.zrem(self._r.keys.leases, raw):
+                    continue  # another replica took this one
+            if await self._fail(Scope(tenant, agent), task_id):
+                failed.append(task_id)
+        return failed
+
+    async def _fail(self, scope: Scope, task_id: str) -> bool:
+        context = stored_context(scope)
+        for _ in range(10):
+            stored = await self._tasks.get(task_id, context)
+            if stored is None or stored.task.status.state in TERMINAL_STATES:
+                return False
+            task = stored.task
+            if task.status.HasField("message"):
+                task.history.append(task.status.message)
+            status = TaskStatus(state=TaskState.TASK_STATE_FAILED, message=Message(
+                role=Role.ROLE_AGENT, message_id=str(uuid.uuid4()), task_id=task_id,
+                context_id=task.context_id, parts=[Part(text=LEASE_LOST_REASON)]))
+            status.timestamp.FromDatetime(datetime.now(UTC))
+            task.status.CopyFrom(status)
+            event = TaskStatusUpdateEvent(task_id=task_id, context_id=task.context_id,
+                                          status=status)
+            try:
+                await self._tasks.save(task, event=event, prev=None,
+                                       prev_version=stored.version, context=context)
+            except ConcurrentTaskModificationError:
+                continue
+            logger.warning("task %s failed: %s", task_id, LEASE_LOST_REASON)
+            return True
+        return False
+
+    async def reaper(self) -> None:
+        """Reap expired leases forever (every replica runs one; ZREM decides who fails a task)."""
+        while True:
+            await asyncio.sleep(self._lease_ms / 2000)
+            try:
+                await self.reap_once()
+            except StoreUnavailable:
+                continue
+            except Exception:  # a bad record must not stop the loop
+                logger.exception("lease reaper failed")

@@ -1,0 +1,302 @@
+"""``RedisTaskStore``: the SDK's ``VersionedTaskStore`` on Redis (see ``_keys`` for the schema).
+
+A save is one Lua script on the task's slot (compare-and-set, terminal guard,
+history append, event XADD, retention) followed by one idempotent index
+update on the tenant's slot. The SDK saves the whole task on every event; only
+the messages beyond what Redis already holds are sent, so a save costs
+O(new messages). The store remembers, per task, the history length and last
+message id it last wrote or read at a version; when it does not know (another
+replica wrote last), it sends the whole history once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue import Event
+from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Message, Task, TaskState
+from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
+from a2a.utils.errors import InvalidParamsError
+from a2a.utils.proto_utils import to_stream_response
+from a2a.utils.task import (
+    ListTasksCursor,
+    decode_list_tasks_cursor,
+    decode_page_token,
+    encode_list_tasks_cursor,
+)
+
+from a2a_server.stores._keys import EVENTS_MAXLEN, ScopeKeys, TaskKeys, sort_member
+from a2a_server.stores._redis_base import RedisContext
+from a2a_server.stores.base import (
+    SCOPE_KEY,
+    TERMINAL_STATES,
+    Scope,
+    ScopedTaskStore,
+    scope_of,
+)
+
+_STATES = range(9)  # TaskState numbers 0..8, one index each
+_CACHE_SIZE = 10_000
+_MEMBER_PREFIX = 22  # "<flag><20 digits>:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    version: int
+    length: int
+    last_id: str
+
+
+def head_of(task: Task) -> Task:
+    """The task without its history (what the :task hash stores)."""
+    head = Task(id=task.id, context_id=task.context_id)
+    if task.HasField("status"):
+        head.status.CopyFrom(task.status)
+    head.artifacts.extend(task.artifacts)
+    if task.HasField("metadata"):
+        head.metadata.CopyFrom(task.metadata)
+    return head
+
+
+def _sort_member(task: Task) -> str:
+    has_ts = task.HasField("status") and task.status.HasField("timestamp")
+    return sort_member(has_ts, task.status.timestamp.ToNanoseconds() if has_ts else 0, task.id)
+
+
+def _state(task: Task) -> int:
+    state = int(task.status.state)
+    return state if state in _STATES else 0
+
+
+def _version(value: TaskVersion) -> int:
+    raw = value._value
+    return raw if isinstance(raw, int) else int(raw)
+
+
+def _assemble(raw: list[Any]) -> tuple[Task, int]:
+    task = Task.FromString(raw[0])
+    task.history.extend(Message.FromString(m) for m in raw[2])
+    return task, int(raw[1])
+
+
+class RedisTaskStore(ScopedTaskStore):
+    """Versioned tasks in Redis, scoped by tenant and agent, with the terminal guard."""
+
+    def __init__(self, redis: RedisContext) -> None:
+        self._r = redis
+        self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
+
+    def _keys(self, scope: Scope, task_id: str) -> TaskKeys:
+        return self._r.keys.task(scope.tenant, scope.agent, task_id)
+
+    def _remember(self, scope: Scope, task: Task, version: int) -> None:
+        key = (scope.tenant, scope.agent, task.id)
+        last = task.history[-1].message_id if task.history else ""
+        self._written[key] = _Written(version, len(task.history), last)
+        self._written.move_to_end(key)
+        if len(self._written) > _CACHE_SIZE:
+            self._written.popitem(last=False)
+
+    def _append_from(self, scope: Scope, task: Task, prev: int, cancel: bool) -> int | None:
+        """How many stored messages ``task.history`` extends, if this replica knows."""
+        known = self._written.get((scope.tenant, scope.agent, task.id))
+        if known is None or (known.version != prev and not cancel):
+            return None
+        if known.length > len(task.history):
+            return None
+        if known.length and task.history[known.length - 1].message_id != known.last_id:
+            return None
+        return known.length
+
+    async def save(
+        self,
+        task: Task,
+        *,
+        event: Event | None,
+        prev: Task | None,
+        prev_version: TaskVersion,
+        context: ServerCallContext,
+    ) -> TaskVersion:
+        """Compare-and-set; CANCELED overwrites any non-terminal task; terminal is final."""
+        del prev
+        scope = scope_of(context)
+        keys = self._keys(scope, task.id)
+        state = task.status.state
+        terminal = state in TERMINAL_STATES
+        cancel = state == TaskState.TASK_STATE_CANCELED
+        prev_int = _version(prev_version)
+        ttl = self._r.ttl_ms(scope.tenant)
+        event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
+        start = None if prev_version.is_missing else self._append_from(scope, task, prev_int,
+                                                                         cancel)
+        with self._r.errors():
+            for attempt in (0, 1):
+                mode, first = ("append", start) if start is not None else ("replace", 0)
+                args: list[Any] = [mode, first, prev_int, int(cancel),
+                                   head_of(task).SerializeToString(), int(state), int(terminal),
+                                   ttl, event_bytes, EVENTS_MAXLEN]
+                args.extend(m.SerializeToString() for m in task.history[first:])
+                code, version, _ = await self._r.run(
+                    "save", [keys.task, keys.hist, keys.events, keys.push], args
+                )
+                if code != 2 or attempt:
+                    break
+                start = None  # our idea of the stored history was stale: send it all
+            if code != 1:
+                self._written.pop((scope.tenant, scope.agent, task.id), None)
+                raise ConcurrentTaskModificationError(task.id)
+            self._remember(scope, task, int(version))
+            await self._index(scope, task, int(version), ttl, terminal)
+        return TaskVersion(int(version))
+
+    async def _index(self, scope: Scope, task: Task, version: int, ttl: int,
+                     terminal: bool) -> None:
+        sk = self._r.keys.scope(scope.tenant, scope.agent)
+        keys = [sk.ixm, sk.ix, sk.ix_ctx(task.context_id), sk.ctx(task.context_id),
+                sk.ctx_tasks(task.context_id), *(sk.ix_state(s) for s in _STATES)]
+        await self._r.run("index", keys, [task.id, version, _sort_member(task), _state(task),
+                                          ttl, int(terminal)])
+
+    async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
+        keys = self._keys(scope, task_id)
+        with self._r.errors():
+            raw = await self._r.run("get", [keys.task, keys.hist], [length])
+        return None if raw is None else _assemble(raw)
+
+    async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
+        """The task with its full history and its version (one round trip)."""
+        scope = scope_of(context)
+        found = await self._read(scope, task_id, -1)
+        if found is None:
+            return None
+        task, version = found
+        self._remember(scope, task, version)
+        return StoredTask(task, TaskVersion(version))
+
+    async def get_task_view(
+        self, scope: Scope, task_id: str, history_length: int | None
+    ) -> Task | None:
+        """The task with its last ``history_length`` messages: LRANGE -N -1, O(N)."""
+        found = await self._read(scope, task_id, -1 if history_length is None else history_length)
+        return None if found is None else found[0]
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        """Remove every key of the task and its index entries."""
+        scope = scope_of(context)
+        found = await self._read(scope, task_id, 0)
+        keys = self._keys(scope, task_id)
+        with self._r.errors():
+            await self._r.client.delete(*keys.all)
+            if found is not None:
+                await self._unindex(scope, task_id, found[0].context_id)
+        self._written.pop((scope.tenant, scope.agent, task_id), None)
+
+    async def _unindex(self, scope: Scope, task_id: str, context_id: str | None) -> None:
+        sk = self._r.keys.scope(scope.tenant, scope.agent)
+        ctx_ix = sk.ix_ctx(context_id) if context_id is not None else sk.ix
+        await self._r.run("unindex", [sk.ixm, sk.ix, ctx_ix, *(sk.ix_state(s) for s in _STATES)],
+                          [task_id])
+
+    async def scrub(self, scope: Scope, task_id: str) -> None:
+        """Clear history, artifacts and the status message (CAS on the version)."""
+        keys = self._keys(scope, task_id)
+        for _ in range(10):
+            found = await self._read(scope, task_id, 0)
+            if found is None:
+                return
+            task, version = found
+            task.ClearField("artifacts")
+            task.status.ClearField("message")
+            with self._r.errors():
+                if await self._r.run("put", [keys.task, keys.hist],
+                                     [version, task.SerializeToString(), 1]):
+                    self._written.pop((scope.tenant, scope.agent, task_id), None)
+                    return
+        raise ConcurrentTaskModificationError(task_id)
+
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        """ListTasks from the lex-ordered indexes: the SDK's filters, order and page tokens."""
+        scope = scope_of(context)
+        sk = self._r.keys.scope(scope.tenant, scope.agent)
+        low = "-"
+        if params.HasField("status_timestamp_after"):
+            low = "[" + sort_member(True, params.status_timestamp_after.ToNanoseconds(), "")
+        high = await self._upper_bound(sk, params.page_token)
+        page_size = params.page_size or DEFAULT_LIST_TASKS_PAGE_SIZE
+        with self._r.errors():
+            members, total = await self._members(sk, params, low, high, page_size + 1)
+        more = len(members) > page_size
+        members = members[:page_size]
+        length = params.history_length if params.HasField("history_length") else -1
+        tasks = await self._load_many(scope, sk, [m[_MEMBER_PREFIX:] for m in members], length)
+        next_token = ""
+        if more and tasks:
+            last = members[-1]
+            ts = int(last[1:21]) if last[0] == "1" else None
+            next_token = encode_list_tasks_cursor(ListTasksCursor(timestamp_ns=ts,
+                                                                  task_id=last[_MEMBER_PREFIX:]))
+        return ListTasksResponse(next_page_token=next_token, tasks=tasks, total_size=total,
+                                 page_size=page_size)
+
+    async def _upper_bound(self, sk: ScopeKeys, token: str) -> str:
+        if not token:
+            return "+"
+        cursor = decode_list_tasks_cursor(token)
+        if cursor is not None:
+            return "(" + sort_member(cursor.timestamp_ns is not None, cursor.timestamp_ns or 0,
+                                     cursor.task_id)
+        task_id = decode_page_token(token)
+        with self._r.errors():
+            meta = await self._r.client.hget(sk.ixm, task_id)
+        if meta is None:
+            raise InvalidParamsError(f"Invalid page token: {token}")
+        return "[" + meta.decode().split("|", 2)[2]
+
+    async def _members(self, sk: ScopeKeys, params: ListTasksRequest, low: str, high: str,
+                       count: int) -> tuple[list[str], int]:
+        client = self._r.client
+        if params.context_id:
+            key = sk.ix_ctx(params.context_id)
+        elif params.status:
+            key = sk.ix_state(int(params.status) if int(params.status) in _STATES else 0)
+        else:
+            key = sk.ix
+        if not (params.context_id and params.status):
+            raw = await client.zrange(key, high, low, desc=True, bylex=True, offset=0, num=count)
+            total = await client.zlexcount(key, low, "+")
+            return [m.decode() for m in raw], int(total)
+        # Context and state together: a context is small, filter its index by state.
+        raw = [m.decode() for m in await client.zrange(key, "+", low, desc=True, bylex=True)]
+        ids = [m[_MEMBER_PREFIX:] for m in raw]
+        metas = await client.hmget(sk.ixm, ids) if ids else []
+        wanted = str(int(params.status))
+        matching = [m for m, meta in zip(raw, metas, strict=True)
+                    if meta is not None and meta.decode().split("|", 2)[1] == wanted]
+        bound = high[1:] if high != "+" else None
+        inclusive = high.startswith("[")
+        after = [m for m in matching
+                 if bound is None or m < bound or (inclusive and m == bound)]
+        return after[:count], len(matching)
+
+    async def _load_many(self, scope: Scope, sk: ScopeKeys, task_ids: list[str],
+                         length: int) -> list[Task]:
+        del sk
+        found = await asyncio.gather(*(self._read(scope, t, length) for t in task_ids))
+        tasks: list[Task] = []
+        for task_id, item in zip(task_ids, found, strict=True):
+            if item is None:  # expired by retention: drop the stale index entry
+                with self._r.errors():
+                    await self._unindex(scope, task_id, None)
+                continue
+            tasks.append(item[0])
+        return tasks
+
+
+def stored_context(scope: Scope) -> ServerCallContext:
+    """A call context for store calls made outside a request (reaper)."""
+    return ServerCallContext(state={SCOPE_KEY: scope})
