@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -40,7 +41,7 @@ def _card_tenant(request: Request, agent_id: str) -> str | None:
 
 @rest_endpoint
 async def agent_card(request: Request) -> Response:
-    """The agent's A2A card, with Cache-Control and ETag."""
+    """The agent's A2A card, with Cache-Control, ETag and Last-Modified."""
     server = state_of(request)
     agent_id = request.path_params["agent_id"]
     runtime = server.runtimes.get(agent_id)
@@ -50,6 +51,7 @@ async def agent_card(request: Request) -> Response:
     body, etag = card_to_json(runtime.card_for(tenant))
     headers = {
         "ETag": etag,
+        "Last-Modified": format_datetime(runtime.card_last_modified, usegmt=True),
         "Cache-Control": f"public, max-age={server.settings.card_max_age_seconds}",
         "Vary": "Authorization, X-API-Key, Tenant-Name",
     }

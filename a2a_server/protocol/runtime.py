@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import httpx
@@ -131,6 +132,7 @@ class AgentRuntime:
     ) -> None:
         self.agent = agent
         self.base_url = base_url
+        self.card_last_modified = datetime.now(timezone.utc)  # the card is rendered from here on
         self._tokens = tokens
         card = self.card_for(None)
         push = agent.card.capabilities.push_notifications
