@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -13,7 +13,9 @@ CARD_PATHS = ["/agents/echo/v1/.well-known/agent-card.json", "/agents/echo/agent
               "/agents/echo/.well-known/agent-card.json"]
 
 
-async def test_card_has_an_http_date_last_modified_that_does_not_move(client: httpx.AsyncClient) -> None:
+async def test_card_has_an_http_date_last_modified_that_does_not_move(
+    client: httpx.AsyncClient,
+) -> None:
     stamps = set()
     for path in CARD_PATHS:
         for headers in ({}, DEMO):
@@ -23,7 +25,7 @@ async def test_card_has_an_http_date_last_modified_that_does_not_move(client: ht
     assert len(stamps) == 1  # one representation time, whoever asks and wherever
     stamp = stamps.pop()
     assert stamp.endswith(" GMT")  # RFC 9110 IMF-fixdate
-    assert parsedate_to_datetime(stamp) <= datetime.now(timezone.utc)
+    assert parsedate_to_datetime(stamp) <= datetime.now(UTC)
 
 
 async def test_not_modified_answer_keeps_last_modified(client: httpx.AsyncClient) -> None:
