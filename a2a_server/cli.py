@@ -1,4 +1,4 @@
-"""Command line: ``a2a-server serve | hash-secret`` (also ``python -m a2a_server``)."""
+"""Command line: ``a2a-server serve | hash-secret | check`` (also ``python -m a2a_server``)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     hasher = commands.add_parser("hash-secret", help="print the sha256 digest to put in a tenant file")
     hasher.add_argument("secret", nargs="?")
     hasher.set_defaults(func=_hash_secret)
+    from a2a_server.check.cli import register as register_check
+
+    register_check(commands)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

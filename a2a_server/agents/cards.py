@@ -85,7 +85,7 @@ def card_to_json(card: AgentCard) -> tuple[bytes, str]:
         legacy.CopyFrom(interface)
         legacy.protocol_version = "0.3"
     as_dict: dict[str, Any] = agent_card_to_dict(dual)
-    as_dict["supportedInterfaces"] = as_dict["supportedInterfaces"][: len(card.supported_interfaces)]
+    del as_dict["supportedInterfaces"][len(card.supported_interfaces) :]
     body = orjson.dumps(as_dict)
     unsigned = {k: v for k, v in as_dict.items() if k != "signatures"}
     digest = hashlib.sha256(orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)).hexdigest()

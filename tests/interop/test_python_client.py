@@ -75,7 +75,7 @@ def _message(text: str, **fields: Any) -> SendMessageRequest:
 @pytest.fixture
 async def discovered(backend: str, live_server_factory: Callable[..., Any]) -> AsyncIterator[
         tuple[str, AgentCard, httpx.AsyncClient]]:
-    """A live server and the echo agent's card as an anonymous client sees it (Tenant-Name: demo)."""
+    """A live server and the echo card as an anonymous client sees it (Tenant-Name: demo)."""
     server = live_server_factory(backend)
     async with httpx.AsyncClient(timeout=30) as http:
         resolver = A2ACardResolver(http, f"{server.url}/agents/echo/v1")
