@@ -21,6 +21,7 @@ from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, jsonrpc, public, rest
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.runtime import AgentRuntime, RunningTasks
+from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
@@ -70,8 +71,12 @@ def _routes() -> list[Route]:
         for suffix, methods, endpoint in _REST_ROUTES:
             routes.append(Route(f"{prefix}{suffix}", endpoint, methods=methods))
     # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL.
-    for suffix, methods, endpoint in _REST_ROUTES:
-        routes.append(Route(f"{V1}/{{tenant}}{suffix}", endpoint, methods=methods))
+    for prefix in (V1, V2):
+        for suffix, methods, endpoint in _REST_ROUTES:
+            routes.append(Route(f"{prefix}/{{tenant}}{suffix}", endpoint, methods=methods))
+    # Corti v2: contexts belong to the tenant, not to one agent.
+    routes.append(Route("/agentic/contexts/{context_id}", contexts.get_tenant_context,
+                        methods=["GET"]))
     return routes
 
 
@@ -108,9 +113,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     running = RunningTasks()
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, running, settings.base_url, tokens, http_client
+            agent, backend, running, settings.base_url, tokens, http_client, push_policy
         )
 
     @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""Contexts (conversations): ``GET|DELETE /agents/{id}/v1/contexts/{contextId}``.
+"""Contexts (conversations): ``GET|DELETE /agents/{id}/v1/contexts/{contextId}``, and
+Corti v2's tenant-wide ``GET /agentic/contexts/{contextId}``.
 
 A context lists, in order, the tasks created in it and the direct messages
 exchanged in it: ``{"id", "items": [...], "total", "limit", "offset"}``.
@@ -13,11 +14,11 @@ from a2a.types.a2a_pb2 import Message, Task
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import NotFound, json_response
+from a2a_server.errors import NotFound, StoreUnavailable, json_response
 from a2a_server.protocol import shapes
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
-from a2a_server.stores.base import SCOPE_KEY, Scope
+from a2a_server.stores.base import SCOPE_KEY, ContextItem, Scope, Stores, set_current_scope
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -70,3 +71,59 @@ async def delete_context(request: Request) -> Response:
     for task_id in task_ids:
         await stores.tasks.scrub(scope, task_id)
     return Response(status_code=204)
+
+
+async def _resolve(stores: Stores, scope: Scope, items: list[ContextItem],
+                   history: int | None) -> list[Task | Message]:
+    resolved: list[Task | Message] = []
+    for item in items:
+        if item.message is not None:
+            resolved.append(item.message)
+        elif item.task_id is not None:
+            task = await stores.tasks.get_task_view(scope, item.task_id, history)
+            if task is not None:
+                resolved.append(task)
+    return resolved
+
+
+@rest_endpoint
+async def get_tenant_context(request: Request) -> Response:
+    """GET /agentic/contexts/{contextId}?historyLength&limit&offset (Corti v2).
+
+    v2 names no agent: the context is looked up in every agent the tenant may
+    use (stores keep contexts per tenant and agent), and the items of each
+    agent holding it are listed in agent-id order, each agent's in their order.
+    """
+    server = state_of(request)
+    principal, tenant = server.auth.authenticate(request.headers)
+    if not server.stores.available:
+        raise StoreUnavailable()
+    v1 = is_v1(request)
+    limit = parse_non_negative(request.query_params.get("limit"), "limit")
+    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
+    history = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
+    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+    if not v1 and history == 0:
+        history = None
+    context_id = request.path_params["context_id"]
+    items: list[Task | Message] = []
+    found = False
+    for agent_id in server.agents.ids():
+        if not tenant.allows_agent(agent_id):
+            continue
+        scope = Scope(principal.tenant, agent_id)
+        set_current_scope(scope)
+        page = await server.stores.contexts.page(scope, context_id, MAX_LIMIT, 0)
+        if page is not None:
+            found = True
+            items += await _resolve(server.stores, scope, page.items, history)
+    if not found:
+        raise NotFound(f"context {context_id} not found")
+    return json_response({
+        "id": context_id,
+        "items": [shapes.context_item_json(item, v03=not v1)
+                  for item in items[offset : offset + limit]],
+        "total": len(items),
+        "limit": limit,
+        "offset": offset,
+    })

@@ -48,7 +48,11 @@ async def agent_card(request: Request) -> Response:
     tenant = _card_tenant(request, agent_id)
     if runtime is None:
         raise NotFound(f"agent '{agent_id}' not found")
-    body, etag = card_to_json(runtime.card_for(tenant))
+    card = runtime.card_for(tenant)
+    if request.url.path.startswith("/agentic/"):  # Corti v2: interfaces on the v2 paths
+        for interface in card.supported_interfaces:
+            interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
+    body, etag = card_to_json(card)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(runtime.card_last_modified, usegmt=True),
