@@ -7,9 +7,12 @@ for example ``A2A_SERVER_REDIS_URL=redis://localhost:6379/0``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from a2a_server.push_policy import parse_allowlist
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +53,26 @@ class Settings(BaseSettings):
         default=10_000, gt=0, description="Largest historyLength a client may ask for."
     )
     card_max_age_seconds: int = Field(default=300, ge=0)
+    push_url_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names or CIDR networks push-notification URLs may target although "
+        "they are not public (loopback, private, link-local...); comma-separated in the "
+        "environment. Everything else must resolve to public addresses (SSRF guard).",
+    )
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
     replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
     log_level: str = "info"
+
+    @field_validator("push_url_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list):
+            parse_allowlist(value)  # a bad entry fails at start-up, naming itself
+        return value
 
     @model_validator(mode="after")
     def _check_signing_key(self) -> Settings:

@@ -13,7 +13,7 @@ import base64
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from a2a_server.agents.conformance import ConformanceAgentExecutor
-from tests.conftest import ACME, DEMO, V1, LiveServer
+from a2a_server.settings import Settings
+from tests.conftest import ACME, DEMO, V1, LiveServer, running_app
 from tests.protocol.sse import SseEvent, read_events
 
 BASE = "/agents/conformance/v1"
@@ -292,9 +293,22 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver.server.server_close()
 
 
+@pytest.fixture
+async def loopback_push_client(
+    backend: str, settings_for: Callable[..., Settings]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app that may deliver push notifications to loopback (the receiver's address)."""
+    settings = settings_for(backend, push_url_allowlist=["127.0.0.0/8"])
+    async with running_app(settings) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
 async def test_push_delivery_with_credentials_as_stream_responses(
-    client: httpx.AsyncClient, webhook: WebhookReceiver
+    loopback_push_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
+    client = loopback_push_client
     config = {"id": "hook", "url": webhook.url,
               "authentication": {"scheme": "Bearer", "credentials": "tck-token"}}
     first = await send(client, tck_message("tck-input-required"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
 from a2a_server.protocol.handler import ServerRequestHandler
+from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
 from a2a_server.tenancy.auth import Principal
 
@@ -129,21 +130,26 @@ class AgentRuntime:
         base_url: str,
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
+        push_policy: PushUrlPolicy | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
-        self.card_last_modified = datetime.now(timezone.utc)  # the card is rendered from here on
+        self.card_last_modified = datetime.now(UTC)  # the card is rendered from here on
         self._tokens = tokens
         card = self.card_for(None)
         push = agent.card.capabilities.push_notifications
+        policy = push_policy or PushUrlPolicy()
         self.handler = ServerRequestHandler(
             agent_executor=LeasedExecutor(agent.make_executor(), stores, running),
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
-            push_sender=BasePushNotificationSender(http_client, stores.push_configs)
+            push_sender=BasePushNotificationSender(
+                http_client, stores.push_configs, push_url_validator=policy.for_delivery
+            )
             if push
             else None,
+            push_url_validator=policy.for_registration,
             event_stream=stores.events,
             extended_agent_card=card if agent.card.capabilities.extended_agent_card else None,
             extended_card_modifier=self._extended_card,
