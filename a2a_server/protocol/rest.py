@@ -9,30 +9,26 @@ trimmed in the store, what is stored is never altered).
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from a2a.compat.v0_3 import conversions
 from a2a.compat.v0_3 import types as types_v03
-from a2a.server.events import Event
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     ListTasksRequest,
-    SubscribeToTaskRequest,
     TaskState,
 )
 from a2a.utils import proto_utils
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
-from sse_starlette.event import ServerSentEvent
-from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import json_response, rest_error
-from a2a_server.protocol import shapes
+from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 
@@ -80,35 +76,6 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
     )
 
 
-def _sse(events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
-    async def encode() -> AsyncIterator[ServerSentEvent]:
-        try:
-            async for data in events:
-                yield ServerSentEvent(data=orjson.dumps(data).decode())
-        except Exception as exc:  # noqa: BLE001 - becomes an error event on the stream
-            body = orjson.loads(rest_error(exc).body)
-            yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
-
-    return EventSourceResponse(encode())
-
-
-async def _first_then_rest(stream: AsyncIterator[Event], v03: bool) -> AsyncIterator[dict[str, Any]]:
-    """Pull the first event before answering, so early errors get a real status code."""
-    iterator = aiter(stream)
-    try:
-        first = await anext(iterator)
-    except StopAsyncIteration:
-        first = None
-
-    async def rest() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield shapes.stream_event_json(first, v03)
-        async for event in iterator:
-            yield shapes.stream_event_json(event, v03)
-
-    return rest()
-
-
 @rest_endpoint
 async def send_message(request: Request) -> Response:
     """POST .../message:send"""
@@ -125,12 +92,14 @@ async def send_message(request: Request) -> Response:
 async def stream_message(request: Request) -> Response:
     """POST .../message:stream (SSE)"""
     runtime = _admit(request)
-    if is_v1(request):
-        await require_json(request)
-        return await runtime.rest.on_message_send_stream(request)
-    params = _send_request_v03(await _json_body(request))
-    stream = runtime.handler.on_message_send_stream(params, build_call_context(request))
-    return _sse(await _first_then_rest(stream, v03=True))
+    v1 = is_v1(request)
+    if v1:
+        params = streaming.send_request_v1(await require_json(request))
+    else:
+        params = _send_request_v03(await _json_body(request))
+    events = await streaming.send_events(runtime, state_of(request).stores, params,
+                                         build_call_context(request))
+    return streaming.sse_response(events, v03=not v1)
 
 
 @rest_endpoint
@@ -166,13 +135,12 @@ async def cancel_task(request: Request) -> Response:
 @rest_endpoint
 async def subscribe_task(request: Request) -> Response:
     """GET|POST .../tasks/{id}:subscribe (SSE)"""
-    runtime = _admit(request)
-    if is_v1(request):
-        return await runtime.rest.on_subscribe_to_task(request)
-    stream = runtime.handler.on_subscribe_to_task(
-        SubscribeToTaskRequest(id=request.path_params["id"]), build_call_context(request)
-    )
-    return _sse(await _first_then_rest(stream, v03=True))
+    _admit(request)
+    v1 = is_v1(request)
+    last = streaming.parse_last_event_id(request.headers.get(streaming.LAST_EVENT_ID))
+    events = await streaming.subscribe_events(state_of(request).stores, request.path_params["id"],
+                                              build_call_context(request), last)
+    return streaming.sse_response(events, v03=not v1)
 
 
 _TASK_STATES = frozenset(TaskState.keys())

@@ -1,0 +1,233 @@
+"""REST server-sent events with ids: every task event carries ``id: <task version>``.
+
+Both REST streams (``message:stream`` and ``tasks/{id}:subscribe``, 1.0 and 0.3
+shapes) are served from the store's event log (``TaskEventStream``), where each
+event is stored with the task version it produced. The SSE ``id`` is that
+version, so a client that lost its connection -- or whose replica died --
+reconnects to any replica with ``Last-Event-ID`` and receives exactly the events
+after the last one it saw, in order:
+
+- ``message:stream``: the SDK runs the request (its own stream is drained in the
+  background); the client is sent the log of the task from the version it had
+  before this request, up to a terminal or interrupted state.
+- ``tasks/{id}:subscribe`` without ``Last-Event-ID``: the stored snapshot (id =
+  its version), then every later event.
+- with ``Last-Event-ID: N``: every event after version N, even if the task has
+  finished since (the client gets the end it missed). No snapshot is repeated.
+
+A direct Message answer (no task) has no version and is sent without an id.
+JSON-RPC streams are left to the SDK (JSON-RPC over SSE carries no ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+
+import orjson
+from a2a.server.agent_execution.active_task import (
+    INTERRUPTED_TASK_STATES,
+    TERMINAL_TASK_STATES,
+)
+from a2a.server.cluster import TaskVersion
+from a2a.server.context import ServerCallContext
+from a2a.server.events import Event
+from a2a.types.a2a_pb2 import Message, SendMessageRequest, Task, TaskStatusUpdateEvent
+from a2a.utils.errors import (
+    InvalidParamsError,
+    InvalidRequestError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from google.protobuf.json_format import Parse, ParseError
+from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
+
+from a2a_server.errors import rest_error
+from a2a_server.protocol import shapes
+from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.stores.base import Stores
+
+LAST_EVENT_ID = "last-event-id"
+
+Tagged = tuple[TaskVersion | None, Event]
+
+
+def parse_last_event_id(raw: str | None) -> TaskVersion | None:
+    """The version named by a ``Last-Event-ID`` header (None if absent).
+
+    Raises:
+        InvalidRequestError: the header is not an id this server sent.
+    """
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidRequestError(
+            message=f"Last-Event-ID '{raw}' is not an event id of this server"
+        )
+    return TaskVersion(int(raw))
+
+
+def ends_stream(event: Event) -> bool:
+    """A Message, or a terminal or interrupted Task / status update, ends a task stream."""
+    if isinstance(event, Message):
+        return True
+    if isinstance(event, Task | TaskStatusUpdateEvent):
+        return event.status.state in (TERMINAL_TASK_STATES | INTERRUPTED_TASK_STATES)
+    return False
+
+
+async def _version_of(stores: Stores, task_id: str, context: ServerCallContext) -> TaskVersion:
+    stored = await stores.tasks.get(task_id, context)
+    return stored.version if stored is not None else TaskVersion.MISSING
+
+
+async def _tail(
+    stores: Stores, task_id: str, after: TaskVersion, producer: asyncio.Task[None] | None,
+    context: ServerCallContext,
+) -> AsyncGenerator[Tagged, None]:
+    """The log after ``after`` until a closing event (or, once ``producer`` is done, its end)."""
+    stream = stores.events.subscribe(task_id, after=after)
+    last = after
+    final: TaskVersion | None = None
+    try:
+        while True:
+            if final is not None and not final.is_after(last):
+                return
+            pending = asyncio.ensure_future(anext(stream))
+            if producer is not None and final is None:
+                await asyncio.wait({pending, producer}, return_when=asyncio.FIRST_COMPLETED)
+                if not pending.done():
+                    # The request ended without a closing event (an error): send the log up to
+                    # the version it left the task at, then stop.
+                    final = await _version_of(stores, task_id, context)
+                    if not final.is_after(last):
+                        pending.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                            await pending
+                        return
+            versioned = await pending
+            if not versioned.version.is_after(last):
+                continue
+            last = versioned.version
+            yield versioned.version, versioned.event
+            if ends_stream(versioned.event):
+                return
+    finally:
+        await stream.aclose()
+
+
+async def _drain(stream: AsyncIterator[Event]) -> None:
+    async for _ in stream:
+        pass
+
+
+async def send_events(
+    runtime: AgentRuntime, stores: Stores, params: SendMessageRequest, context: ServerCallContext
+) -> AsyncIterator[Tagged]:
+    """Run ``params`` through the SDK and return the task's logged events, tagged by version.
+
+    The first SDK event is awaited before returning, so early errors keep their status code.
+    """
+    after = TaskVersion.MISSING
+    if params.message.task_id:
+        after = await _version_of(stores, params.message.task_id, context)
+    sdk = aiter(runtime.handler.on_message_send_stream(params, context))
+    first = await anext(sdk)
+    if isinstance(first, Message):
+        return _only(first, sdk)
+    task_id = first.id if isinstance(first, Task) else first.task_id  # type: ignore[union-attr]
+    producer = asyncio.create_task(_drain(sdk))
+    return _with_producer(_tail(stores, task_id, after, producer, context), producer)
+
+
+async def _only(first: Message, rest: AsyncIterator[Event]) -> AsyncIterator[Tagged]:
+    yield None, first
+    await _drain(rest)
+
+
+async def _with_producer(
+    events: AsyncGenerator[Tagged, None], producer: asyncio.Task[None]
+) -> AsyncIterator[Tagged]:
+    try:
+        async for item in events:
+            yield item
+        if producer.done():
+            producer.result()  # an SDK error after the last event becomes an error event
+    finally:
+        await events.aclose()
+        if not producer.done():
+            # The client left: stop reading; the task itself keeps running in the SDK.
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+
+
+async def subscribe_events(
+    stores: Stores, task_id: str, context: ServerCallContext, last_event_id: TaskVersion | None
+) -> AsyncIterator[Tagged]:
+    """The snapshot then later events, or (with ``Last-Event-ID``) exactly the events after it.
+
+    Raises:
+        TaskNotFoundError: no such task in the caller's scope.
+        UnsupportedOperationError: a fresh subscribe to a finished task.
+    """
+    stored = await stores.tasks.get(task_id, context)
+    if stored is None:
+        raise TaskNotFoundError(message=f"task {task_id} not found")
+    if last_event_id is not None:
+        return _tail(stores, task_id, last_event_id, None, context)
+    if stored.task.status.state in TERMINAL_TASK_STATES:
+        raise UnsupportedOperationError(
+            message=f"Task {task_id} is in a terminal state; nothing more will be streamed"
+        )
+    return _snapshot_then(stored.task, stored.version,
+                          _tail(stores, task_id, stored.version, None, context))
+
+
+async def _snapshot_then(
+    task: Task, version: TaskVersion, rest: AsyncGenerator[Tagged, None]
+) -> AsyncIterator[Tagged]:
+    yield version, task
+    if ends_stream(task):
+        await rest.aclose()
+        return
+    async for item in rest:
+        yield item
+
+
+def _event_id(version: TaskVersion | None) -> str | None:
+    if version is None or version.is_missing:
+        return None
+    return str(version._value)
+
+
+def sse_response(events: AsyncIterator[Tagged], v03: bool) -> EventSourceResponse:
+    """Server-sent events, each with ``id: <version>``; a mid-stream error ends it as an event."""
+
+    async def encode() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for version, event in events:
+                data = orjson.dumps(shapes.stream_event_json(event, v03)).decode()
+                yield ServerSentEvent(data=data, id=_event_id(version))
+        except Exception as exc:
+            body = orjson.loads(rest_error(exc).body)
+            yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
+
+    return EventSourceResponse(encode())
+
+
+def send_request_v1(body: bytes) -> SendMessageRequest:
+    """A 1.0 SendMessageRequest from ProtoJSON (unknown fields ignored, as the SDK does).
+
+    Raises:
+        InvalidParamsError: the body is not a SendMessageRequest.
+    """
+    params = SendMessageRequest()
+    try:
+        Parse(body, params, ignore_unknown_fields=True)
+    except ParseError as exc:
+        raise InvalidParamsError(message=f"invalid SendMessageRequest: {exc}") from exc
+    return params
