@@ -89,17 +89,32 @@ def test_corti_sdk_wrong_secret_is_refused(
     assert not any(s["ok"] for s in steps if s["step"].startswith("agents."))
 
 
-@pytest.mark.parametrize("card_path", ["/agents/echo/v1/.well-known/agent-card.json",
-                                       "/agents/echo/agent-card.json"])
-@pytest.mark.parametrize("auth", ["apikey:demo-key", "oauth:demo-client:demo-secret"])
+# (card path, tenant named when fetching the card, credentials)
+DISCOVERY = [
+    pytest.param("/agents/echo/v1/.well-known/agent-card.json", "demo", "apikey:demo-key",
+                 id="v1-card-apikey"),
+    pytest.param("/agents/echo/agent-card.json", "demo", "oauth:demo-client:demo-secret",
+                 id="corti-card-oauth2"),
+    pytest.param("/agents/echo/v1/.well-known/agent-card.json", "-", "apikey:demo-key",
+                 id="card-without-tenant-apikey"),
+    pytest.param("/agentic/agents/echo/.well-known/agent-card.json", "demo", "apikey:demo-key",
+                 id="v2-card-apikey"),
+]
+
+
+@pytest.mark.parametrize(("card_path", "tenant", "auth"), DISCOVERY)
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
 def test_a2a_js_client(node: str, backend: str, live_server_factory: Callable[..., Any],
-                       binding: str, auth: str, card_path: str) -> None:
+                       binding: str, card_path: str, tenant: str, auth: str) -> None:
     """@a2a-js/sdk: discover from the card, send, get (historyLength), stream, cancel."""
     server = live_server_factory(backend)
-    steps = _run(node, "a2a_js_client.mjs", f"{server.url}{card_path}", binding, "demo", auth)
+    steps = _run(node, "a2a_js_client.mjs", f"{server.url}{card_path}", binding, tenant, auth)
     expected = ["discover", "send", "get (historyLength)", "stream", "cancel",
                 "tenant carried as the A2A binding says"]
     if auth.startswith("oauth"):
         expected.insert(1, "oauth2 token (token URL from the card)")
     assert _names(steps) == expected
+    interfaces = steps[0]["detail"]["interfaces"]
+    prefix = "/agentic/agents/echo/a2a" if card_path.startswith("/agentic/") else "/agents/echo/v1"
+    suffix = f"tenant={tenant}" if tenant != "-" else "tenant="
+    assert f"{binding} {server.url}{prefix} {suffix}" in interfaces

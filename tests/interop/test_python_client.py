@@ -199,3 +199,39 @@ async def test_other_tenant_cannot_read(
                        credentials=CardCredentials(acme_card, api_key="acme-key"))
         with pytest.raises(TaskNotFoundError):
             await acme.get_task(GetTaskRequest(id=task.id))
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_card_without_tenant(binding: str, backend: str,
+                                   live_server_factory: Callable[..., Any]) -> None:
+    """Fetched with no credentials and no Tenant-Name: no tenant in the interfaces; the API key
+    alone selects the tenant."""
+    server = live_server_factory(backend)
+    async with httpx.AsyncClient(timeout=30) as http:
+        card = await A2ACardResolver(http, f"{server.url}/agents/echo/v1").get_agent_card()
+        assert {i.tenant for i in card.supported_interfaces} == {""}
+        assert "oauth2" not in card.security_schemes  # no tenant, so no token URL to name
+        client = _client(card, http, binding, streaming=True,
+                         credentials=CardCredentials(card, api_key="demo-key"))
+        events = await _collect(client, _message("no tenant"))
+        task_id = events[0].task.id
+        assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+        assert (await client.get_task(GetTaskRequest(id=task_id))).id == task_id
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_corti_v2_card(binding: str, backend: str,
+                             live_server_factory: Callable[..., Any]) -> None:
+    """Discovered from the Corti v2 card: the client talks to /agentic/agents/{id}/a2a."""
+    server = live_server_factory(backend)
+    async with httpx.AsyncClient(timeout=30) as http:
+        resolver = A2ACardResolver(http, f"{server.url}/agentic/agents/echo")
+        card = await resolver.get_agent_card(http_kwargs={"headers": {"Tenant-Name": "demo"}})
+        assert {i.url for i in card.supported_interfaces} == {
+            f"{server.url}/agentic/agents/echo/a2a"}
+        client = _client(card, http, binding, streaming=False,
+                         credentials=CardCredentials(card, api_key="demo-key"))
+        task = (await _collect(client, _message("via v2")))[0].task
+        assert _artifact_text(task) == "echo: via v2"
+        got = await client.get_task(GetTaskRequest(id=task.id, history_length=0))
+        assert got.id == task.id and list(got.history) == []

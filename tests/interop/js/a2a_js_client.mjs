@@ -1,16 +1,18 @@
 // The A2A JavaScript SDK (@a2a-js/sdk) client, unmodified, against an a2a-server agent.
 //
-// Usage: node a2a_js_client.mjs <card-url> <binding: JSONRPC|HTTP+JSON> <tenant> <auth: apikey:KEY|oauth:ID:SECRET>
+// Usage: node a2a_js_client.mjs <card-url> <binding: JSONRPC|HTTP+JSON> <tenant|-> <auth: apikey:KEY|oauth:ID:SECRET>
 // Discovers the agent from its card (fetched anonymously, naming the tenant with Tenant-Name
-// like any header-capable client would), then over the chosen binding: send, get with
+// like any header-capable client would; "-" names none, so the card's interfaces carry no
+// tenant and the credentials alone select it), then over the chosen binding: send, get with
 // historyLength, stream, cancel. Prints one JSON line per step; exits 1 if any step failed.
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory, RestTransportFactory } from "@a2a-js/sdk/client";
 import { Role, TaskState } from "@a2a-js/sdk";
 import { randomUUID } from "node:crypto";
 
-const [cardUrl, binding, tenant, auth] = process.argv.slice(2);
-if (!cardUrl || !binding || !tenant || !auth) {
-  console.error("usage: node a2a_js_client.mjs <card-url> <JSONRPC|HTTP+JSON> <tenant> <apikey:KEY|oauth:ID:SECRET>");
+const [cardUrl, binding, tenantArg, auth] = process.argv.slice(2);
+const tenant = tenantArg === "-" ? "" : tenantArg;
+if (!cardUrl || !binding || !tenantArg || !auth) {
+  console.error("usage: node a2a_js_client.mjs <card-url> <JSONRPC|HTTP+JSON> <tenant|-> <apikey:KEY|oauth:ID:SECRET>");
   process.exit(2);
 }
 
@@ -33,7 +35,7 @@ function check(condition, message) {
 // Discovery: the card is public; Tenant-Name makes it name our tenant in its interfaces.
 const anonymousFetch = (input, init = {}) => {
   const headers = new Headers(init.headers);
-  headers.set("Tenant-Name", tenant);
+  if (tenant) headers.set("Tenant-Name", tenant);
   return fetch(input, { ...init, headers });
 };
 let card;
@@ -42,9 +44,9 @@ await step("discover", async () => {
   const found = await resolver.resolve(cardUrl, "");
   const mine = found.supportedInterfaces.find((i) => i.protocolBinding === binding);
   check(mine, `the card declares no ${binding} interface: ${JSON.stringify(found.supportedInterfaces)}`);
-  check(mine.tenant === tenant, `the ${binding} interface names tenant '${mine.tenant}', expected '${tenant}'`);
+  check((mine.tenant ?? "") === tenant, `the ${binding} interface names tenant '${mine.tenant}', expected '${tenant}'`);
   card = found;
-  return { interfaces: found.supportedInterfaces.map((i) => `${i.protocolBinding} ${i.url} tenant=${i.tenant}`) };
+  return { interfaces: found.supportedInterfaces.map((i) => `${i.protocolBinding} ${i.url} tenant=${i.tenant ?? ""}`) };
 });
 if (!card) process.exit(1);
 
@@ -143,9 +145,12 @@ await step("cancel", async () => {
 
 await step("tenant carried as the A2A binding says", async () => {
   // HTTP+JSON: {url}/{tenant}/...; JSON-RPC: params.tenant.
+  // Without a tenant in the card: no tenant segment, no params.tenant.
+  const base = new URL(card.supportedInterfaces.find((i) => i.protocolBinding === binding).url).pathname;
+  const after = (r) => new URL(r.url).pathname.slice(base.length + 1);
   const carried = binding === "HTTP+JSON"
-    ? sentRequests.every((r) => new URL(r.url).pathname.includes(`/${tenant}/`))
-    : sentRequests.every((r) => JSON.parse(r.body).params?.tenant === tenant);
+    ? sentRequests.every((r) => (tenant ? after(r).startsWith(`${tenant}/`) : /^(message:|tasks\/)/.test(after(r))))
+    : sentRequests.every((r) => (JSON.parse(r.body).params?.tenant ?? "") === tenant);
   check(sentRequests.length > 0 && carried, `requests: ${JSON.stringify(sentRequests.map((r) => r.url))}`);
   return { requests: sentRequests.length, example: sentRequests[0].url };
 });
