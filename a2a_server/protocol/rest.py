@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import json_response, rest_error
+from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
@@ -41,9 +41,14 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
     @functools.wraps(func)
     async def wrapper(request: Request) -> Response:
         try:
-            return await func(request)
+            response = await func(request)
         except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
             return rest_error(exc)
+        if response.status_code == 500 and not state_of(request).stores.available:
+            # The SDK's RestDispatcher renders every non-A2A error (our StoreUnavailable
+            # too) as a 500; the store marked itself down, so say what happened.
+            return rest_error(StoreUnavailable())
+        return response
 
     return wrapper
 
