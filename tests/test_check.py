@@ -207,3 +207,16 @@ def test_card_schema_violations_are_named() -> None:
                                            "protocolVersion": "0.3"})
     assert problems == [] and notes == ["A2A 0.3 compatibility fields present: url, "
                                         "protocolVersion"]
+
+
+def test_cli_explicit_token_url(backend: str, live_server_factory: Callable[..., Any],
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    server = live_server_factory(backend)
+    token_url = f"{server.url}/realms/demo/protocol/openid-connect/token"
+    assert main(["check", f"{server.url}/agents/echo/v1", "--token-url", token_url,
+                 "--client-id", "demo-client", "--client-secret", "demo-secret"]) == 0
+    assert f"PASS  OAuth2 client credentials: token from {token_url}" in capsys.readouterr().out
+    assert main(["check", f"{server.url}/agents/echo/v1", "--token-url", token_url,
+                 "--client-id", "demo-client", "--client-secret", "wrong"]) == 1
+    assert "FAIL  OAuth2 client credentials: POST " in capsys.readouterr().out
+    assert main(["check", server.url, "--token-url", token_url]) == 2
