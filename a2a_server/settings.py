@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
+    finished_events_seconds: float = Field(
+        default=300.0, ge=0,
+        description="How long a finished task's event log is kept for Last-Event-ID resumes "
+        "(Redis; 0 = as long as the task). After it, a resume gets the final task instead.",
+    )
     replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
     log_level: str = "info"
 

@@ -163,6 +163,41 @@ async def test_resubscribe_with_last_event_id_loses_nothing(
     assert state_of(resumed[-1]) == "TASK_STATE_COMPLETED"
 
 
+async def test_resume_after_the_log_expired_gets_the_final_task(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    agents = agents_with_slow(tmp_path / "agents", 0.5)
+    a = live_server_factory("redis", agents_dir=agents, finished_events_seconds=0.05)
+    async with httpx.AsyncClient(timeout=30) as http:
+        first = await collect(http, "POST", url(a, "/message:stream"),
+                              body=user_message_v1("slow short"), limit=1)
+        task_id = first[0].data["task"]["id"]
+        await wait_state(http, a, task_id, TERMINAL)
+        redis_url = a.settings.redis_url
+        assert redis_url is not None
+        await wait_key_gone(redis_url, f"*{task_id}*:events")
+        resumed = await collect(http, "GET", url(a, f"/tasks/{task_id}:subscribe"),
+                                headers={"Last-Event-ID": first[0].id or ""})
+    assert len(resumed) == 1 and resumed[0].data["task"]["status"]["state"] == (
+        "TASK_STATE_COMPLETED")
+    assert int(resumed[0].id or 0) > int(first[0].id or 0)
+
+
+async def wait_key_gone(redis_url: str, pattern: str, seconds: float = 20) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not [k async for k in client.scan_iter(match=pattern)]:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{pattern} never went away")
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize("attempt", range(5))
 async def test_cancel_on_b_during_a_slow_task_sticks(
     slow_pair: tuple[LiveServer, LiveServer], attempt: int

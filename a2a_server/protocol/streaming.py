@@ -13,7 +13,9 @@ after the last one it saw, in order:
 - ``tasks/{id}:subscribe`` without ``Last-Event-ID``: the stored snapshot (id =
   its version), then every later event.
 - with ``Last-Event-ID: N``: every event after version N, even if the task has
-  finished since (the client gets the end it missed). No snapshot is repeated.
+  finished since (the client gets the end it missed). No snapshot is repeated --
+  unless the task finished more than ``finished_events_seconds`` ago and its log
+  expired: then the final task (id = its version) stands in for the lost events.
 
 A direct Message answer (no task) has no version and is sent without an id.
 JSON-RPC streams are left to the SDK (JSON-RPC over SSE carries no ids).
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import orjson
 from a2a.server.agent_execution.active_task import (
@@ -79,6 +81,20 @@ def ends_stream(event: Event) -> bool:
     return False
 
 
+def ends_subscription(event: Event) -> bool:
+    """A Message, or a terminal Task / status update, ends a fresh subscription (A2A 1.0 3.1.6).
+
+    Interrupted states do not: a subscriber waits through input-required (the SDK's own
+    subscribe, served on JSON-RPC, does the same), and a store that logs the follow-up's
+    history append as an input-required Task must not end the stream either.
+    """
+    if isinstance(event, Message):
+        return True
+    if isinstance(event, Task | TaskStatusUpdateEvent):
+        return event.status.state in TERMINAL_TASK_STATES
+    return False
+
+
 async def _version_of(stores: Stores, task_id: str, context: ServerCallContext) -> TaskVersion:
     stored = await stores.tasks.get(task_id, context)
     return stored.version if stored is not None else TaskVersion.MISSING
@@ -86,7 +102,7 @@ async def _version_of(stores: Stores, task_id: str, context: ServerCallContext) 
 
 async def _tail(
     stores: Stores, task_id: str, after: TaskVersion, producer: asyncio.Task[None] | None,
-    context: ServerCallContext,
+    context: ServerCallContext, ends: Callable[[Event], bool] = ends_stream,
 ) -> AsyncGenerator[Tagged, None]:
     """The log after ``after`` until a closing event (or, once ``producer`` is done, its end)."""
     stream = stores.events.subscribe(task_id, after=after)
@@ -113,7 +129,7 @@ async def _tail(
                 continue
             last = versioned.version
             yield versioned.version, versioned.event
-            if ends_stream(versioned.event):
+            if ends(versioned.event):
                 return
     finally:
         await stream.aclose()
@@ -178,24 +194,39 @@ async def subscribe_events(
     if stored is None:
         raise TaskNotFoundError(message=f"task {task_id} not found")
     if last_event_id is not None:
-        return _tail(stores, task_id, last_event_id, None, context)
+        if stored.task.status.state not in TERMINAL_TASK_STATES:
+            return _tail(stores, task_id, last_event_id, None, context)
+        # Finished: replay what the client missed without waiting; if the log expired
+        # (finished_events_seconds), the final task stands in for the events it lost.
+        missed = await stores.events.replay(task_id, after=last_event_id)
+        if stored.version.is_after(last_event_id) and not missed:
+            return _items([(stored.version, stored.task)])
+        return _items([(e.version, e.event) for e in missed or []])
     if stored.task.status.state in TERMINAL_TASK_STATES:
         raise UnsupportedOperationError(
             message=f"Task {task_id} is in a terminal state; nothing more will be streamed"
         )
     return _snapshot_then(stored.task, stored.version,
-                          _tail(stores, task_id, stored.version, None, context))
+                          _tail(stores, task_id, stored.version, None, context,
+                                ends=ends_subscription))
+
+
+async def _items(items: list[Tagged]) -> AsyncIterator[Tagged]:
+    for item in items:
+        yield item
 
 
 async def _snapshot_then(
     task: Task, version: TaskVersion, rest: AsyncGenerator[Tagged, None]
 ) -> AsyncIterator[Tagged]:
-    yield version, task
-    if ends_stream(task):
+    # The snapshot never ends the stream: a subscriber to an input-required task
+    # waits for what happens next (A2A 1.0 section 3.1.6; the SDK's JSON-RPC does the same).
+    try:
+        yield version, task
+        async for item in rest:
+            yield item
+    finally:
         await rest.aclose()
-        return
-    async for item in rest:
-        yield item
 
 
 def _event_id(version: TaskVersion | None) -> str | None:

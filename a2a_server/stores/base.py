@@ -5,7 +5,8 @@
 - ``tasks``: an SDK ``VersionedTaskStore`` (compare-and-set on a version; a
   write over a terminal task is always refused) plus the fast read
   ``get_task_view`` that trims history in the store, and ``scrub``.
-- ``events``: an SDK ``TaskEventStream`` (cross-replica delivery, with ids).
+- ``events``: an SDK ``TaskEventStream`` (cross-replica delivery, with ids) that can
+  also ``replay`` its log without blocking (``EventLog``).
 - ``push_configs``: an SDK ``PushNotificationConfigStore`` whose
   ``get_info_for_dispatch`` sees every owner's configs.
 - ``contexts``: a context's tasks and direct messages, in order.
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from a2a.server.cluster import TaskEventStream, VersionedTaskStore
+from a2a.server.cluster import TaskEventStream, TaskVersion, VersionedEvent, VersionedTaskStore
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import PushNotificationConfigStore
 from a2a.types.a2a_pb2 import Message, Task, TaskState
@@ -146,6 +147,14 @@ class ContextStore(ABC):
         """Drop the context's direct messages; return its task ids (None if unknown)."""
 
 
+class EventLog(TaskEventStream, ABC):
+    """A ``TaskEventStream`` whose log can also be read without waiting."""
+
+    @abstractmethod
+    async def replay(self, task_id: str, *, after: TaskVersion) -> list[VersionedEvent] | None:
+        """The logged events after ``after`` (in the current scope), or None if the log is gone."""
+
+
 class LeaseManager(ABC):
     """Which replica runs which task; a lapsed lease lets another replica fail it."""
 
@@ -166,7 +175,7 @@ class Stores(ABC):
     """The backend as a whole: every store plus health and lifecycle."""
 
     tasks: ScopedTaskStore
-    events: TaskEventStream
+    events: EventLog
     push_configs: PushNotificationConfigStore
     contexts: ContextStore
     leases: LeaseManager

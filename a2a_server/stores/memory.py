@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
     StoredTask,
-    TaskEventStream,
     TaskVersion,
     VersionedEvent,
 )
@@ -28,15 +27,16 @@ from a2a.types.a2a_pb2 import (
 )
 
 from a2a_server.stores.base import (
+    SCOPE_KEY,
     TERMINAL_STATES,
     ContextItem,
     ContextPage,
     ContextStore,
+    EventLog,
     LeaseManager,
     Scope,
     ScopedTaskStore,
     Stores,
-    SCOPE_KEY,
     current_scope,
     scope_of,
 )
@@ -82,7 +82,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         if task.status.state == TaskState.TASK_STATE_CANCELED:
             if stored is None:
                 raise ConcurrentTaskModificationError(task.id)
-        elif current != (0 if prev_version.is_missing else prev_version._value):  # noqa: SLF001
+        elif current != (0 if prev_version.is_missing else prev_version._value):
             raise ConcurrentTaskModificationError(task.id)
         self._versions[key] = current + 1
         await self._inner.save(_copy(task), context)
@@ -151,7 +151,7 @@ class _TaskLog:
         self.changed = asyncio.Condition()
 
 
-class InMemoryEventStream(TaskEventStream):
+class InMemoryEventStream(EventLog):
     """Per-task event logs in memory; subscribers wait on a condition, no polling."""
 
     def __init__(self) -> None:
@@ -183,6 +183,13 @@ class InMemoryEventStream(TaskEventStream):
             for versioned in pending:
                 cursor = versioned.version
                 yield versioned
+
+    async def replay(self, task_id: str, *, after: TaskVersion) -> list[VersionedEvent] | None:
+        """The logged events after ``after`` (the log lives as long as the process)."""
+        log = self._logs.get((current_scope().owner, task_id))
+        if log is None:
+            return None
+        return [e for e in log.events if e.version.is_after(after)]
 
     async def destroy(self, task_id: str) -> None:
         """Keep the log so late subscribers can still replay it (bounded per task)."""

@@ -73,11 +73,12 @@ class RedisStores(Stores):
         replica_id: str | None = None,
         lease_seconds: float = 15.0,
         prefix: str = "a2a",
+        finished_events_seconds: float = 300.0,
     ) -> None:
         self.client = client
         self.health = Health()
         self.redis = RedisContext(client, KeySchema(prefix), tenant_ttl, self.health)
-        self.tasks = RedisTaskStore(self.redis)
+        self.tasks = RedisTaskStore(self.redis, int(finished_events_seconds * 1000))
         self.events = RedisEventStream(self.redis)
         self.push_configs = RedisPushConfigStore(self.redis)
         self.contexts = RedisContextStore(self.redis)
@@ -149,4 +150,5 @@ def create_redis_stores(settings: Settings, tenant_ttl: Callable[[str], int | No
         raise ValueError("redis_url is not set")
     client = create_redis_client(settings.redis_url, cluster=settings.redis_cluster)
     return RedisStores(client, tenant_ttl, replica_id=settings.replica_id,
-                       lease_seconds=settings.lease_seconds, prefix=settings.redis_prefix)
+                       lease_seconds=settings.lease_seconds, prefix=settings.redis_prefix,
+                       finished_events_seconds=settings.finished_events_seconds)

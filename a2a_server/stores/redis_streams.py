@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
-    TaskEventStream,
     TaskVersion,
     VersionedEvent,
 )
@@ -34,7 +33,13 @@ from a2a.types.a2a_pb2 import (
 
 from a2a_server.errors import StoreUnavailable
 from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
-from a2a_server.stores.base import TERMINAL_STATES, LeaseManager, Scope, current_scope
+from a2a_server.stores.base import (
+    TERMINAL_STATES,
+    EventLog,
+    LeaseManager,
+    Scope,
+    current_scope,
+)
 from a2a_server.stores.redis_tasks import RedisTaskStore, stored_context
 
 logger = logging.getLogger(__name__)
@@ -58,7 +63,12 @@ def _version(value: TaskVersion) -> int:
     return raw if isinstance(raw, int) else int(raw)
 
 
-class RedisEventStream(TaskEventStream):
+def _parse(fields: dict[bytes, bytes]) -> VersionedEvent:
+    response = StreamResponse.FromString(fields[b"e"])
+    return VersionedEvent(stream_response_to_event(response), TaskVersion(int(fields[b"v"])))
+
+
+class RedisEventStream(EventLog):
     """Per-task Redis Streams; subscribers block in XREAD."""
 
     def __init__(self, redis: RedisContext) -> None:
@@ -81,9 +91,18 @@ class RedisEventStream(TaskEventStream):
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()
-                    response = StreamResponse.FromString(fields[b"e"])
-                    yield VersionedEvent(stream_response_to_event(response),
-                                         TaskVersion(int(fields[b"v"])))
+                    yield _parse(fields)
+
+    async def replay(self, task_id: str, *, after: TaskVersion) -> list[VersionedEvent] | None:
+        """XRANGE after the version's entry; None once the log expired (or never existed)."""
+        scope = current_scope()
+        key = self._r.keys.task(scope.tenant, scope.agent, task_id).events
+        start = "-" if after.is_missing else f"({_version(after)}-0"
+        with self._r.errors():
+            if not await self._r.client.exists(key):
+                return None
+            entries = await self._r.client.xrange(key, start, "+")
+        return [_parse(fields) for _, fields in entries]
 
     async def destroy(self, task_id: str) -> None:
         """Keep the log: late subscribers replay it; retention expires it with the task."""

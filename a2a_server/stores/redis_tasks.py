@@ -87,8 +87,9 @@ def _assemble(raw: list[Any]) -> tuple[Task, int]:
 class RedisTaskStore(ScopedTaskStore):
     """Versioned tasks in Redis, scoped by tenant and agent, with the terminal guard."""
 
-    def __init__(self, redis: RedisContext) -> None:
+    def __init__(self, redis: RedisContext, finished_events_ms: int = 0) -> None:
         self._r = redis
+        self._finished_events_ms = finished_events_ms
         self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
 
     def _keys(self, scope: Scope, task_id: str) -> TaskKeys:
@@ -139,7 +140,7 @@ class RedisTaskStore(ScopedTaskStore):
                 mode, first = ("append", start) if start is not None else ("replace", 0)
                 args: list[Any] = [mode, first, prev_int, int(cancel),
                                    head_of(task).SerializeToString(), int(state), int(terminal),
-                                   ttl, event_bytes, EVENTS_MAXLEN]
+                                   ttl, event_bytes, EVENTS_MAXLEN, self._finished_events_ms]
                 args.extend(m.SerializeToString() for m in task.history[first:])
                 code, version, _ = await self._r.run(
                     "save", [keys.task, keys.hist, keys.events, keys.push], args

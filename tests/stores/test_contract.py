@@ -376,6 +376,18 @@ async def test_subscribe_after_a_version_skips_what_the_caller_has(stores: Store
     assert first.event.status.state == COMPLETED and first.version.is_after(v2)
 
 
+async def test_replay_reads_the_log_without_waiting(stores: Stores) -> None:
+    task = make_task()
+    v1 = await save(stores, task)
+    task.status.state = WORKING
+    await save(stores, task, v1)
+    set_current_scope(DEMO)
+    assert [e.version for e in await stores.events.replay(task.id, after=v1) or []] != []
+    everything = await stores.events.replay(task.id, after=TaskVersion.MISSING)
+    assert everything is not None and len(everything) == 2
+    assert await stores.events.replay("never-saved", after=TaskVersion.MISSING) is None
+
+
 # --- leases -------------------------------------------------------------------------------
 
 

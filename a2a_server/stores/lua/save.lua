@@ -3,7 +3,8 @@
 -- ARGV: 1 mode (append|replace)  2 expected history length (append)  3 prev version
 --       4 cancel (1: skip the version check, still refused over a terminal or absent task)
 --       5 task bytes without history  6 state  7 terminal (1|0)  8 retention ms (0 = keep)
---       9 event bytes ('' = none)  10 events MAXLEN  11.. new history messages
+--       9 event bytes ('' = none)  10 events MAXLEN  11 ms the event log is kept once the
+--       task is terminal (0 = as long as the task)  12.. new history messages
 -- Returns {1, version, history length} | {0, stored version, h} refused | {2, v, h} history mismatch
 local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h')
 local v = tonumber(cur[1]) or 0
@@ -20,7 +21,7 @@ else
   redis.call('DEL', KEYS[2])
   h = 0
 end
-local i = 11
+local i = 12
 while i <= #ARGV do
   local j = math.min(i + 999, #ARGV)
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
@@ -33,7 +34,13 @@ if ARGV[9] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], v .. '-0', 'v', v, 'e', ARGV[9])
 end
 local ttl = tonumber(ARGV[8])
-if ARGV[7] == '1' and ttl > 0 then
-  for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+if ARGV[7] == '1' then
+  if ttl > 0 then
+    for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  end
+  local grace = tonumber(ARGV[11])
+  if grace > 0 and (ttl == 0 or grace < ttl) then
+    redis.call('PEXPIRE', KEYS[3], grace)
+  end
 end
 return {1, v, h}

@@ -1,0 +1,196 @@
+"""What only the Redis backend has: its exact key layout, O(N) history reads, retention,
+the lease reaper, and the bytes one task costs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from a2a.server.cluster import TaskVersion
+from a2a.types.a2a_pb2 import ListTasksRequest, Role, TaskState
+from redis.crc import key_slot
+
+from a2a_server.stores.base import Scope, Stores, set_current_scope
+from a2a_server.stores.redis import RedisStores
+from a2a_server.stores.redis_streams import LEASE_LOST_REASON
+from tests.conftest import DEMO as DEMO_HEADERS
+from tests.conftest import make_settings, running_app, user_message_v03
+from tests.stores.test_contract import DEMO, ctx, make_task, msg, save
+
+WORKING = TaskState.TASK_STATE_WORKING
+
+
+@pytest.fixture
+async def redis_stores(stores_factory: Callable[..., Stores]) -> RedisStores:
+    backend = stores_factory("redis", replica_id="replica-a", lease_seconds=0.3)
+    assert isinstance(backend, RedisStores)
+    await backend.start()
+    yield backend  # type: ignore[misc]
+    await backend.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> aioredis.Redis:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client  # type: ignore[misc]
+    await client.aclose()
+
+
+async def test_key_layout(redis_stores: RedisStores, raw: aioredis.Redis) -> None:
+    task = make_task("t{1}:x", context_id="c 1", history=2)
+    version = await save(redis_stores, task)
+    task.status.state = TaskState.TASK_STATE_COMPLETED
+    await save(redis_stores, task, version)
+    keys = sorted(k.decode() for k in await raw.keys("*"))
+    tag = "{t:demo:echo:t%7B1%7D%3Ax}"
+    assert keys == sorted([
+        f"a2a:{tag}:task", f"a2a:{tag}:hist", f"a2a:{tag}:events",
+        "a2a:{s:demo}:echo:ix", "a2a:{s:demo}:echo:ixm", "a2a:{s:demo}:echo:ix:st:3",
+        "a2a:{s:demo}:echo:ix:ctx:c%201", "a2a:{s:demo}:echo:ctx:c%201",
+        "a2a:{s:demo}:echo:ctxt:c%201",
+    ])
+    assert len({key_slot(k.encode()) for k in keys if tag in k}) == 1
+    assert len({key_slot(k.encode()) for k in keys if "{s:demo}" in k}) == 1
+    stored = await raw.hgetall(f"a2a:{tag}:task")
+    assert set(stored) == {b"d", b"v", b"s", b"x", b"h"}
+    assert stored[b"v"] == b"2" and stored[b"s"] == b"3" and stored[b"x"] == b"1"
+    assert stored[b"h"] == b"2"
+    assert await raw.xrange(f"a2a:{tag}:events") and [
+        e[0] for e in await raw.xrange(f"a2a:{tag}:events")] == [b"1-0", b"2-0"]
+
+
+async def test_a_view_reads_only_the_messages_it_returns(
+    redis_stores: RedisStores, raw: aioredis.Redis
+) -> None:
+    big = make_task("big", history=10_000)
+    small = make_task("small", history=10)
+    await save(redis_stores, big)
+    await save(redis_stores, small)
+    keys = redis_stores.redis.keys.task("demo", "echo", "big")
+    reply = await redis_stores.redis.run("get", [keys.task, keys.hist], [10])
+    assert len(reply[2]) == 10  # LRANGE -10 -1: ten messages leave Redis, not 10 000
+    big_view = await redis_stores.tasks.get_task_view(DEMO, "big", 10)
+    small_view = await redis_stores.tasks.get_task_view(DEMO, "small", 10)
+    assert big_view is not None and small_view is not None
+    assert big_view.ByteSize() < 2 * small_view.ByteSize()
+    assert list(big_view.history) == list(big.history[-10:])
+
+
+async def test_saves_send_only_new_messages(
+    redis_stores: RedisStores, raw: aioredis.Redis
+) -> None:
+    task = make_task("grow", history=1_000)
+    version = await save(redis_stores, task)
+    await raw.config_resetstat()
+    task.history.append(msg("one more", Role.ROLE_AGENT))
+    task.status.state = WORKING
+    await save(redis_stores, task, version)
+    stats = await raw.info("commandstats")
+    # one RPUSH of one message inside the save script, no DEL/rewrite of the history
+    assert "cmdstat_del" not in stats
+    assert stats["cmdstat_rpush"]["calls"] == 1
+    assert await raw.llen(redis_stores.redis.keys.task("demo", "echo", "grow").hist) == 1_001
+
+
+async def test_retention_expires_every_key_of_a_finished_task_together(
+    stores_factory: Callable[..., Stores], raw: aioredis.Redis
+) -> None:
+    backend = stores_factory("redis", tenant_ttl=lambda name: 60 if name == "demo" else None)
+    await backend.start()
+    try:
+        task = make_task("ret")
+        version = await save(backend, task)
+        keys = backend.redis.keys.task("demo", "echo", "ret")  # type: ignore[attr-defined]
+        assert await raw.pttl(keys.task) == -1  # running tasks never expire
+        task.status.state = TaskState.TASK_STATE_COMPLETED
+        await save(backend, task, version)
+        for key in (keys.task, keys.hist, keys.events):
+            assert 0 < await raw.pttl(key) <= 60_000
+        scope = backend.redis.keys.scope("demo", "echo")  # type: ignore[attr-defined]
+        assert 0 < await raw.pttl(scope.ctx("ctx-1")) <= 60_000
+        await save(backend, make_task("other"), scope=Scope("acme", "echo"))
+        other = backend.redis.keys.task("acme", "echo", "other")  # type: ignore[attr-defined]
+        assert await raw.pttl(other.task) == -1
+    finally:
+        await backend.close()
+
+
+async def test_an_expired_task_leaves_the_listing(
+    redis_stores: RedisStores, raw: aioredis.Redis
+) -> None:
+    await save(redis_stores, make_task("gone"))
+    await save(redis_stores, make_task("kept"))
+    await raw.delete(*redis_stores.redis.keys.task("demo", "echo", "gone").all)  # as a TTL would
+    page = await redis_stores.tasks.list(ListTasksRequest(), ctx())
+    assert [t.id for t in page.tasks] == ["kept"]
+    assert await raw.hget(redis_stores.redis.keys.scope("demo", "echo").ixm, "gone") is None
+
+
+async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
+    redis_stores: RedisStores, stores_factory: Callable[..., Stores]
+) -> None:
+    task = make_task("orphan", WORKING)
+    await save(redis_stores, task)
+    # replica A claims the lease, then "dies": nothing renews or releases it
+    await redis_stores.leases._claim(DEMO, "orphan")  # noqa: SLF001
+    b = stores_factory("redis", replica_id="replica-b", lease_seconds=0.3)
+    c = stores_factory("redis", replica_id="replica-c", lease_seconds=0.3)
+    assert isinstance(b, RedisStores) and isinstance(c, RedisStores)
+    for _ in range(200):
+        results = await asyncio.gather(b.leases.reap_once(), c.leases.reap_once())
+        if any(results):
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(results[0] + results[1]) == ["orphan"]  # exactly one replica failed it
+    stored = await redis_stores.tasks.get("orphan", ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_FAILED
+    assert stored.task.status.message.parts[0].text == LEASE_LOST_REASON
+    set_current_scope(DEMO)
+    stream = redis_stores.events.subscribe("orphan", after=TaskVersion(1))
+    event = await asyncio.wait_for(anext(stream), 10)
+    await stream.aclose()
+    assert event.event.status.state == TaskState.TASK_STATE_FAILED
+    await b.client.aclose()
+    await c.client.aclose()
+
+
+async def test_a_held_lease_is_renewed_and_not_reaped(redis_stores: RedisStores) -> None:
+    await save(redis_stores, make_task("alive", WORKING))
+    async with redis_stores.leases.hold(DEMO, "alive"):
+        for _ in range(10):  # several lease lengths (0.3 s each)
+            assert await redis_stores.leases.reap_once() == []
+            await asyncio.sleep(0.1)
+    stored = await redis_stores.tasks.get("alive", ctx())
+    assert stored is not None and stored.task.status.state == WORKING
+
+
+async def test_bytes_per_completed_echo_task(redis_url: str, raw: aioredis.Redis) -> None:
+    """MEMORY USAGE summed over the keys of one completed echo task (two messages).
+
+    Reproduce: ``.venv/bin/python -m pytest tests/stores/test_redis.py -k bytes -s``.
+    The event log is kept ``finished_events_seconds`` (300) after the task finished, for
+    Last-Event-ID resumes; what stays for the task's lifetime is :task and :hist.
+    """
+    async with running_app(make_settings(redis_url=redis_url)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            sent = await http.post("/agents/echo/v1/message:send", headers=DEMO_HEADERS,
+                                   json=user_message_v03("hello"))
+    task = sent.json()["task"]
+    # two messages: the user's (history) and the agent's reply (status message)
+    assert task["status"]["state"] == "completed" and len(task["history"]) == 1
+    assert task["status"]["message"]["parts"][0]["text"] == "echo: hello"
+    per_key = {}
+    for key in await raw.keys(f"*{task['id']}*"):
+        per_key[key.decode()] = await raw.memory_usage(key, samples=0)
+    durable = sum(size for key, size in per_key.items() if not key.endswith(":events"))
+    log = sum(size for key, size in per_key.items() if key.endswith(":events"))
+    print(f"\nbytes per completed echo task: {durable} (+ {log} of event log for 300 s)")
+    for key, size in sorted(per_key.items()):
+        print(f"  {size:6d}  {key}")
+    events_key = next(key for key in per_key if key.endswith(":events"))
+    assert 0 < await raw.pttl(events_key) <= 300_000
+    assert durable <= 2048
