@@ -206,3 +206,103 @@ def user_message_v1(text: str, **extra: Any) -> dict[str, Any]:
                "parts": [{"text": text}], **extra}
     return {"message": message}
 
+
+# --- Redis Cluster (3 masters), for the tests marked ``cluster`` ---------------------------
+
+
+class RedisClusterProcesses:
+    """Three real redis-server masters joined with ``redis-cli --cluster create``."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.ports = [_cluster_port() for _ in range(masters)]
+        self.dir = tempfile.mkdtemp(prefix="a2a-cluster-")
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self) -> RedisClusterProcesses:
+        try:
+            return self._start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _start(self) -> RedisClusterProcesses:
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", self.dir,
+                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                 "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            _wait_port(port)
+        subprocess.run(["redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            import redis
+
+            client = redis.Redis(port=self.ports[0])
+            info = client.execute_command("CLUSTER INFO")
+            client.close()
+            if "ok" in (info.get("cluster_state"), info.get(b"cluster_state")):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+
+    def flush(self) -> None:
+        import redis
+
+        for port in self.ports:
+            client = redis.Redis(port=port)
+            client.flushall()
+            client.close()
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcesses]:
+    """A 3-master Redis Cluster for the session (never the machine's Redis)."""
+    if shutil.which("redis-cli") is None:
+        raise RuntimeError("redis-cli is not installed")
+    cluster = RedisClusterProcesses().start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterProcesses) -> str:
+    """The session cluster, flushed before each test."""
+    redis_cluster.flush()
+    return redis_cluster.url

@@ -293,3 +293,25 @@ async def test_a_task_whose_replica_died_is_failed_after_its_lease(
         events = await asyncio.wait_for(watcher, 20)
     assert state_of(events[-1]) == "TASK_STATE_FAILED"  # subscribers are told, and end
 
+
+
+@pytest.mark.cluster
+async def test_two_replicas_on_a_redis_cluster(
+    live_server_factory: Callable[..., LiveServer], redis_cluster_url: str, tmp_path: Path
+) -> None:
+    agents = agents_with_slow(tmp_path / "agents", 1)
+    a, b = (live_server_factory("memory", redis_url=redis_cluster_url, redis_cluster=True,
+                                agents_dir=agents) for _ in range(2))
+    async with httpx.AsyncClient(timeout=30) as http:
+        streamed = await collect(http, "POST", url(a, "/message:stream"),
+                                 body=user_message_v1("slow on a cluster"))
+        task_id = streamed[0].data["task"]["id"]
+        got = await get(http, b, task_id)
+        assert got["status"]["state"] == "TASK_STATE_COMPLETED"
+        listed = await http.get(url(b, "/tasks"), headers=HEADERS)
+        assert [t["id"] for t in listed.json()["tasks"]] == [task_id]
+        replay = await collect(http, "GET", url(b, f"/tasks/{task_id}:subscribe"),
+                               headers={"Last-Event-ID": "0"})
+        assert [e.id for e in replay] == [e.id for e in streamed]
+        ready = await http.get(f"{b.url}/readyz")
+        assert ready.status_code == 200
