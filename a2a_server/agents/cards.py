@@ -73,14 +73,18 @@ def render_card(
 def card_to_json(card: AgentCard) -> tuple[bytes, str]:
     """The card as served (1.0 fields plus the SDK's 0.3 compatibility fields) and its ETag.
 
-    Every URL also speaks 0.3 (negotiated on ``A2A-Version``), so the SDK is asked
-    for the 0.3 view too (``url``, ``protocolVersion``, ``preferredTransport``...,
-    which Corti's clients and other 0.3 readers need); ``supportedInterfaces``
-    stays the 1.0 list.
+    The JSON-RPC URL also speaks 0.3 (negotiated on ``A2A-Version``), so the SDK
+    is asked for the 0.3 view too (``url``, ``protocolVersion``,
+    ``preferredTransport``..., which Corti's clients and other 0.3 readers need);
+    ``supportedInterfaces`` stays the 1.0 list. HTTP+JSON is left out of the 0.3
+    view: 0.3 REST clients call ``{url}/v1/...`` in the SDK's 0.3 REST shape,
+    which these URLs do not serve.
     """
     dual = AgentCard()
     dual.CopyFrom(card)
     for interface in card.supported_interfaces:
+        if interface.protocol_binding != JSONRPC:
+            continue
         legacy = dual.supported_interfaces.add()
         legacy.CopyFrom(interface)
         legacy.protocol_version = "0.3"

@@ -16,7 +16,7 @@ import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.client.auth.credentials import CredentialService
 from a2a.client.auth.interceptor import AuthInterceptor
-from a2a.client.card_resolver import A2ACardResolver
+from a2a.client.card_resolver import A2ACardResolver, parse_agent_card
 from a2a.client.client import Client, ClientCallContext
 from a2a.types.a2a_pb2 import (
     AgentCard,
@@ -235,3 +235,33 @@ async def test_corti_v2_card(binding: str, backend: str,
         assert _artifact_text(task) == "echo: via v2"
         got = await client.get_task(GetTaskRequest(id=task.id, history_length=0))
         assert got.id == task.id and list(got.history) == []
+
+
+async def test_a2a_03_view_of_the_card(backend: str,
+                                       live_server_factory: Callable[..., Any]) -> None:
+    """A client that reads only the card's 0.3 fields (url, protocolVersion, preferredTransport)
+    gets the SDK's 0.3 JSON-RPC transport, and send, stream, get and cancel work over it."""
+    server = live_server_factory(backend)
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": "demo-key"}) as http:
+        raw = (await http.get(f"{server.url}/agents/echo/agent-card.json")).json()
+        legacy = {k: v for k, v in raw.items()
+                  if k not in ("supportedInterfaces", "securityRequirements")}
+        card = parse_agent_card(legacy)
+        assert [(i.url, i.protocol_binding, i.protocol_version)
+                for i in card.supported_interfaces] == [
+            (f"{server.url}/agents/echo/v1", "JSONRPC", "0.3")]
+        sender = ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create(card)
+        assert type(sender._transport).__name__ == "CompatJsonRpcTransport"
+        task = (await _collect(sender, _message("old client")))[0].task
+        assert _artifact_text(task) == "echo: old client"
+        got = await sender.get_task(GetTaskRequest(id=task.id))
+        assert got.status.state == TaskState.TASK_STATE_COMPLETED
+
+        streamer = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+        events = await _collect(streamer, _message("old stream"))
+        assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+        async for event in streamer.send_message(_message("slow old cancel")):
+            task_id = event.task.id
+            break
+        canceled = await streamer.cancel_task(CancelTaskRequest(id=task_id))
+        assert canceled.status.state == TaskState.TASK_STATE_CANCELED
