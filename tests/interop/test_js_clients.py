@@ -26,7 +26,7 @@ PACKAGES = ("@corti/sdk", "@a2a-js/sdk")
 def _require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        pytest.fail(f"{tool} is required for the interop tests (Node.js 18+ with npm; "
+        pytest.fail(f"{tool} is required for the interop tests (Node.js 20+ with npm; "
                     "apt-get install nodejs npm); it is not on PATH", pytrace=False)
     return path
 
