@@ -22,7 +22,7 @@ from a2a_server.cli import main
 from tests.conftest import DEMO, free_port
 from tests.interop.reference_server import ReferenceServer
 
-PROBES = ("answers", "send", "get", "historyLength", "streaming", "cancel",
+PROBES = ("answers", "send", "get", "historyLength", "streaming", "subscribe", "cancel",
           "security: no credentials refused", "security: invalid credentials refused")
 
 

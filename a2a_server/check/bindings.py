@@ -40,6 +40,7 @@ class Answer:
     result: Any = None
     reason: str = ""
     message: str = ""
+    in_stream: bool = False  # an error delivered as an event of a 200 stream
 
     @property
     def ok(self) -> bool:
@@ -109,6 +110,10 @@ class Binding(ABC):
     @abstractmethod
     def stream(self, message: dict[str, Any]) -> tuple[Answer, list[dict[str, Any]]]:
         """SendStreamingMessage: the answer (error if refused) and the StreamResponse events."""
+
+    @abstractmethod
+    def subscribe(self, task_id: str) -> tuple[Answer, list[dict[str, Any]]]:
+        """SubscribeToTask, like ``stream``."""
 
     def _request(self, method: str, url: str, headers: dict[str, str] | None = None,
                  **kwargs: Any) -> httpx.Response:
@@ -181,7 +186,14 @@ class JsonRpcBinding(Binding):
         return self._call("CancelTask", {"id": task_id})
 
     def stream(self, message: dict[str, Any]) -> tuple[Answer, list[dict[str, Any]]]:
-        body = self._body("SendStreamingMessage", {"message": message})
+        return self._stream("SendStreamingMessage", {"message": message})
+
+    def subscribe(self, task_id: str) -> tuple[Answer, list[dict[str, Any]]]:
+        return self._stream("SubscribeToTask", {"id": task_id})
+
+    def _stream(self, method: str, params: dict[str, Any]
+                ) -> tuple[Answer, list[dict[str, Any]]]:
+        body = self._body(method, params)
         events: list[dict[str, Any]] = []
         try:
             with self.http.stream("POST", self.interface.url, json=body,
@@ -197,7 +209,8 @@ class JsonRpcBinding(Binding):
                 for _, data in _sse_data(response.iter_lines()):
                     answer = self._answer(response.status_code, _json(data))
                     if not answer.ok:
-                        return answer, events
+                        return Answer(answer.http_status, reason=answer.reason,
+                                      message=answer.message, in_stream=True), events
                     events.append(answer.result)
                 return Answer(response.status_code, result=events), events
         except httpx.HTTPError as exc:
@@ -257,9 +270,15 @@ class RestBinding(Binding):
                                           json={}))
 
     def stream(self, message: dict[str, Any]) -> tuple[Answer, list[dict[str, Any]]]:
+        return self._stream(f"{self.base}/message:stream", {"message": message})
+
+    def subscribe(self, task_id: str) -> tuple[Answer, list[dict[str, Any]]]:
+        return self._stream(f"{self.base}/tasks/{task_id}:subscribe", {})
+
+    def _stream(self, url: str, body: dict[str, Any]) -> tuple[Answer, list[dict[str, Any]]]:
         events: list[dict[str, Any]] = []
         try:
-            with self.http.stream("POST", f"{self.base}/message:stream", json={"message": message},
+            with self.http.stream("POST", url, json=body,
                                   headers={**self.headers, "Accept": "text/event-stream"}
                                   ) as response:
                 if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -276,7 +295,8 @@ class RestBinding(Binding):
                         return Answer(response.status_code,
                                       reason=_error_info_reason(error.get("details"))
                                       or "STREAM_ERROR",
-                                      message=str(error.get("message", data))[:200]), events
+                                      message=str(error.get("message", data))[:200],
+                                      in_stream=True), events
                     events.append(payload)
                 return Answer(response.status_code, result=events), events
         except httpx.HTTPError as exc:

@@ -219,13 +219,14 @@ class InterfaceProbes:
         """All probes, in order; if the interface does not answer, the rest are skipped."""
         if self.run_.check(group, "answers", self.answers).status != PASS:
             reason = "the interface did not answer"
-            for name in ("send", "get", "historyLength", "streaming", "cancel"):
+            for name in ("send", "get", "historyLength", "streaming", "subscribe", "cancel"):
                 self.run_.check(group, name, lambda: _skip(reason))
         else:
             self.run_.check(group, "send", self.send)
             self.run_.check(group, "get", self.get)
             self.run_.check(group, "historyLength", self.history_length)
             self.run_.check(group, "streaming", self.streaming)
+            self.run_.check(group, "subscribe", self.subscribe)
             self.run_.check(group, "cancel", self.cancel)
         self.run_.check(group, "security: no credentials refused", self.no_credentials)
         self.run_.check(group, "security: invalid credentials refused", self.bad_credentials)
@@ -332,6 +333,25 @@ class InterfaceProbes:
         if kinds[-1] != "message" and final_state not in TERMINAL + INTERRUPTED:
             raise Failed(f"the stream ended in a non-final state ({kinds[-1]} {final_state})")
         return f"{len(events)} events: {', '.join(str(k) for k in kinds)}"
+
+    def subscribe(self) -> str:
+        if not self.card.capabilities.streaming:
+            raise Skipped("the card does not declare streaming")
+        task = self.task
+        if task is None or task["status"]["state"] not in TERMINAL:
+            raise Skipped("no finished task to subscribe to")
+        answer, _ = self.binding.subscribe(task["id"])
+        if answer.ok:
+            raise Failed(f"SubscribeToTask of a {task['status']['state']} task must fail with "
+                         f"UNSUPPORTED_OPERATION, but it streamed ({answer.describe()})")
+        if answer.reason != "UNSUPPORTED_OPERATION":
+            raise Failed(f"SubscribeToTask of a finished task must fail with "
+                         f"UNSUPPORTED_OPERATION, got {answer.describe()}")
+        if answer.in_stream:
+            raise Failed("SubscribeToTask of a finished task must be refused before the stream "
+                         f"starts; the error came as an event of an HTTP {answer.http_status} "
+                         "stream")
+        return f"a finished task is refused: {answer.describe()}"
 
     def cancel(self) -> str:
         missing = self.binding.cancel(f"a2a-check-no-such-task-{uuid.uuid4().hex}")
