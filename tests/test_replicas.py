@@ -272,7 +272,8 @@ def killable_replica(
 
 
 async def test_a_task_whose_replica_died_is_failed_after_its_lease(
-    killable_replica: Callable[[], tuple[str, subprocess.Popen[bytes]]], live_server_factory: Callable[..., LiveServer],
+    killable_replica: Callable[[], tuple[str, subprocess.Popen[bytes]]],
+    live_server_factory: Callable[..., LiveServer],
     tmp_path: Path,
 ) -> None:
     a_url, a_proc = killable_replica()

@@ -151,10 +151,13 @@ async def send_events(
     if params.message.task_id:
         after = await _version_of(stores, params.message.task_id, context)
     sdk = aiter(runtime.handler.on_message_send_stream(params, context))
-    first = await anext(sdk)
+    try:
+        first = await anext(sdk)
+    except StopAsyncIteration:
+        return _items([])
     if isinstance(first, Message):
         return _only(first, sdk)
-    task_id = first.id if isinstance(first, Task) else first.task_id  # type: ignore[union-attr]
+    task_id = first.id if isinstance(first, Task) else first.task_id
     producer = asyncio.create_task(_drain(sdk))
     return _with_producer(_tail(stores, task_id, after, producer, context), producer)
 

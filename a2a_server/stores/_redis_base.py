@@ -88,7 +88,9 @@ class RedisContext:
         tenant_ttl: Callable[[str], int | None],
         health: Health,
     ) -> None:
-        self.client = client
+        # redis-py types replies as bytes | str (decode_responses is a runtime choice); ours
+        # are bytes, so the stores treat replies as Any and parse them where they are read.
+        self.client: Any = client
         self.keys = keys
         self.health = health
         self._tenant_ttl = tenant_ttl

@@ -38,6 +38,7 @@ __all__ = ["RedisStores", "create_redis_client", "create_redis_stores", "map_red
 
 logger = logging.getLogger(__name__)
 
+_HEALTH_ERRORS: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, TimeoutError)
 _HEALTH_UP_S = 2.0
 _HEALTH_DOWN_S = 0.25
 
@@ -51,7 +52,7 @@ def create_redis_client(url: str, *, cluster: bool = False) -> RedisClient:
         "decode_responses": False,
     }
     if cluster:
-        return RedisCluster.from_url(url, **options)  # type: ignore[arg-type]
+        return RedisCluster.from_url(url, **options)
     return Redis.from_url(url, health_check_interval=10, **options)  # type: ignore[arg-type]
 
 
@@ -64,6 +65,7 @@ class RedisStores(Stores):
     """Every store on one Redis (or Redis Cluster)."""
 
     name = "redis"
+    leases: RedisLeaseManager
 
     def __init__(
         self,
@@ -92,7 +94,7 @@ class RedisStores(Stores):
         return self.health.available
 
     async def _ping(self) -> str:
-        await self.client.ping()  # type: ignore[misc]
+        await self.client.ping()
         return "redis ok"
 
     async def start(self) -> None:
@@ -121,7 +123,7 @@ class RedisStores(Stores):
             await asyncio.sleep(_HEALTH_UP_S if self.health.available else _HEALTH_DOWN_S)
             try:
                 self.health.up(await asyncio.wait_for(self._ping(), 2.0))
-            except (TimeoutError, *UNAVAILABLE_ERRORS) as exc:
+            except _HEALTH_ERRORS as exc:
                 self.health.down(exc)
 
     async def close(self) -> None:
@@ -137,7 +139,7 @@ class RedisStores(Stores):
         """Ready when Redis answers a PING within a second."""
         try:
             detail = await asyncio.wait_for(self._ping(), 1.0)
-        except (TimeoutError, *UNAVAILABLE_ERRORS) as exc:
+        except _HEALTH_ERRORS as exc:
             self.health.down(exc)
             return False, self.health.detail
         self.health.up(detail)

@@ -78,7 +78,7 @@ class RedisEventStream(EventLog):
         """Nothing to do: the save script appended the event atomically with the version."""
         del task_id, event
 
-    async def subscribe(  # type: ignore[override]
+    async def subscribe(
         self, task_id: str, *, after: TaskVersion
     ) -> AsyncGenerator[VersionedEvent, None]:
         """Every event after version ``after``, then each new one as it is saved."""
@@ -171,7 +171,7 @@ class RedisLeaseManager(LeaseManager):
                                       approximate=True)
             await self._r.client.expire(stream, _CANCEL_TTL_S)
 
-    async def cancellations(self) -> AsyncIterator[str]:  # type: ignore[override]
+    async def cancellations(self) -> AsyncIterator[str]:
         """Task ids other replicas cancelled, read from this replica's cancel stream."""
         key = self._cancel_key(self.replica_id)
         cursor = "$"

@@ -12,6 +12,7 @@ replica wrote last), it sends the whole history once.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -256,10 +257,11 @@ class RedisTaskStore(ScopedTaskStore):
             meta = await self._r.client.hget(sk.ixm, task_id)
         if meta is None:
             raise InvalidParamsError(f"Invalid page token: {token}")
-        return "[" + meta.decode().split("|", 2)[2]
+        member: str = meta.decode().split("|", 2)[2]
+        return "[" + member
 
     async def _members(self, sk: ScopeKeys, params: ListTasksRequest, low: str, high: str,
-                       count: int) -> tuple[list[str], int]:
+                       count: int) -> tuple[builtins.list[str], int]:
         client = self._r.client
         if params.context_id:
             key = sk.ix_ctx(params.context_id)
@@ -284,11 +286,11 @@ class RedisTaskStore(ScopedTaskStore):
                  if bound is None or m < bound or (inclusive and m == bound)]
         return after[:count], len(matching)
 
-    async def _load_many(self, scope: Scope, sk: ScopeKeys, task_ids: list[str],
-                         length: int) -> list[Task]:
+    async def _load_many(self, scope: Scope, sk: ScopeKeys, task_ids: builtins.list[str],
+                         length: int) -> builtins.list[Task]:
         del sk
         found = await asyncio.gather(*(self._read(scope, t, length) for t in task_ids))
-        tasks: list[Task] = []
+        tasks: builtins.list[Task] = []
         for task_id, item in zip(task_ids, found, strict=True):
             if item is None:  # expired by retention: drop the stale index entry
                 with self._r.errors():

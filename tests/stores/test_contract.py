@@ -240,6 +240,14 @@ async def test_list_order_filters_and_pages(stores: Stores) -> None:
     assert [t.id for t in paged.tasks] + [t.id for t in rest.tasks] == ["t9", "t3", "t-nots"]
 
 
+async def test_a_page_token_that_is_not_ours_is_invalid_params(stores: Stores) -> None:
+    from a2a.utils.errors import InvalidParamsError
+
+    await _seed(stores)
+    with pytest.raises(InvalidParamsError):
+        await stores.tasks.list(ListTasksRequest(page_token="bm90LWEtdGFzaw"), ctx())
+
+
 async def test_list_follows_updates_and_history_length(stores: Stores) -> None:
     tasks = await _seed(stores)
     t1 = tasks[1]

@@ -135,7 +135,7 @@ async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
     task = make_task("orphan", WORKING)
     await save(redis_stores, task)
     # replica A claims the lease, then "dies": nothing renews or releases it
-    await redis_stores.leases._claim(DEMO, "orphan")  # noqa: SLF001
+    await redis_stores.leases._claim(DEMO, "orphan")
     b = stores_factory("redis", replica_id="replica-b", lease_seconds=0.3)
     c = stores_factory("redis", replica_id="replica-c", lease_seconds=0.3)
     assert isinstance(b, RedisStores) and isinstance(c, RedisStores)
