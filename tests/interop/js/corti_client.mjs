@@ -87,7 +87,7 @@ const token = await step("authenticate", async () => {
 });
 
 const agents = await step("agents.list", async () => {
-  const list = await client.agents.list();
+  const list = await client.agents.list({ limit: 10, offset: 0, ephemeral: false });
   if (!Array.isArray(list) || list.length === 0) throw new Error(`expected a non-empty list, got ${JSON.stringify(list)}`);
   strict(serializers.agents.list.Response, lastBody("/agents"), "agents.list");
   return { ids: list.map((a) => a.id) };
@@ -147,7 +147,7 @@ if (sent) {
   });
 
   await step("agents.getContext", async () => {
-    const context = await client.agents.getContext(agentId, sent.contextId);
+    const context = await client.agents.getContext(agentId, sent.contextId, { limit: 10, offset: 0 });
     strict(serializers.AgentsContext, lastBody(`/v1/contexts/${sent.contextId}`), "agents.getContext");
     if (context.id !== sent.contextId) throw new Error(`wrong context ${context.id}`);
     const ids = (context.items ?? []).map((item) => item.id ?? item.messageId);
