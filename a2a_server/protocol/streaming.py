@@ -95,6 +95,23 @@ def ends_subscription(event: Event) -> bool:
     return False
 
 
+def ends_turn(event: Event) -> bool:
+    """A Message, a terminal Task, or a status update into a terminal or interrupted state.
+
+    Ends a ``message:stream``. A Task in an interrupted state does not: for a follow-up it
+    is the state the message found (a store may log the follow-up's history append as an
+    input-required Task, before the agent has done anything); the request's own end
+    closes the stream in any case (``_tail`` stops once the producer is done).
+    """
+    if isinstance(event, Message):
+        return True
+    if isinstance(event, TaskStatusUpdateEvent):
+        return event.status.state in (TERMINAL_TASK_STATES | INTERRUPTED_TASK_STATES)
+    if isinstance(event, Task):
+        return event.status.state in TERMINAL_TASK_STATES
+    return False
+
+
 async def _version_of(stores: Stores, task_id: str, context: ServerCallContext) -> TaskVersion:
     stored = await stores.tasks.get(task_id, context)
     return stored.version if stored is not None else TaskVersion.MISSING
@@ -159,7 +176,8 @@ async def send_events(
         return _only(first, sdk)
     task_id = first.id if isinstance(first, Task) else first.task_id
     producer = asyncio.create_task(_drain(sdk))
-    return _with_producer(_tail(stores, task_id, after, producer, context), producer)
+    return _with_producer(_tail(stores, task_id, after, producer, context, ends=ends_turn),
+                          producer)
 
 
 async def _only(first: Message, rest: AsyncIterator[Event]) -> AsyncIterator[Tagged]:
