@@ -218,7 +218,7 @@ async def test_cancel_on_b_during_a_slow_task_sticks(
             assert (await get(http, server, task["id"]))["status"]["state"] == (
                 "TASK_STATE_CANCELED")
         again = await http.post(url(b, f"/tasks/{task['id']}:cancel"), headers=HEADERS)
-        assert again.status_code == 400 or again.json().get("error"), again.text
+        assert again.status_code == 400, again.text  # TaskNotCancelable: it stays canceled
 
 
 async def wait_lease_released(redis_url: str, task_id: str, seconds: float = 20) -> None:

@@ -57,8 +57,9 @@ def _copy(task: Task) -> Task:
 class InMemoryScopedTaskStore(ScopedTaskStore):
     """Tasks in a dict, versioned by a counter, with the terminal guard."""
 
-    def __init__(self, contexts: ContextStore) -> None:
+    def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
         self._inner = InMemoryTaskStore(owner_resolver=_owner)
+        self._events = events
         self._versions: dict[tuple[str, str], int] = {}
         self._contexts = contexts
 
@@ -139,6 +140,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         scrubbed.ClearField("artifacts")
         scrubbed.status.ClearField("message")
         await self._inner.save(scrubbed, context)
+        if self._events is not None:
+            self._events.forget(scope, task_id)  # the log holds the same messages
         key = (scope.owner, task_id)
         self._versions[key] = self._versions.get(key, 0) + 1
 
@@ -190,6 +193,10 @@ class InMemoryEventStream(EventLog):
         if log is None:
             return None
         return [e for e in log.events if e.version.is_after(after)]
+
+    def forget(self, scope: Scope, task_id: str) -> None:
+        """Drop a task's log (its task was scrubbed)."""
+        self._logs.pop((scope.owner, task_id), None)
 
     async def destroy(self, task_id: str) -> None:
         """Keep the log so late subscribers can still replay it (bounded per task)."""
@@ -279,8 +286,8 @@ class InMemoryStores(Stores):
 
     def __init__(self) -> None:
         self.contexts = InMemoryContextStore()
-        self.tasks = InMemoryScopedTaskStore(self.contexts)
         self.events = InMemoryEventStream()
+        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events)
         self.push_configs = InMemoryPushConfigStore()
         self.leases = InMemoryLeaseManager()
 

@@ -205,7 +205,7 @@ class RedisTaskStore(ScopedTaskStore):
                           [task_id])
 
     async def scrub(self, scope: Scope, task_id: str) -> None:
-        """Clear history, artifacts and the status message (CAS on the version)."""
+        """Clear history, artifacts, the status message and the event log (CAS on the version)."""
         keys = self._keys(scope, task_id)
         for _ in range(10):
             found = await self._read(scope, task_id, 0)
@@ -215,7 +215,7 @@ class RedisTaskStore(ScopedTaskStore):
             task.ClearField("artifacts")
             task.status.ClearField("message")
             with self._r.errors():
-                if await self._r.run("put", [keys.task, keys.hist],
+                if await self._r.run("put", [keys.task, keys.hist, keys.events],
                                      [version, task.SerializeToString(), 1]):
                     self._written.pop((scope.tenant, scope.agent, task_id), None)
                     return

@@ -282,6 +282,8 @@ async def test_scrub_keeps_status_and_drops_content(stores: Stores) -> None:
     view = await stores.tasks.get_task_view(DEMO, task.id, None)
     assert view is not None and view.status.state == COMPLETED
     assert not view.history and not view.artifacts and not view.status.HasField("message")
+    set_current_scope(DEMO)
+    assert await stores.events.replay(task.id, after=TaskVersion.MISSING) is None  # the log too
     await stores.tasks.scrub(DEMO, "missing")
 
 
