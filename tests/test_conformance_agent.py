@@ -316,8 +316,9 @@ async def test_push_delivery_with_credentials_as_stream_responses(
     task_id = first["task"]["id"]
     await send(client, tck_message("tck-complete-task", taskId=task_id))
     for _ in range(150):  # wait for the terminal notification (delivery is asynchronous)
-        if any(_state(body) == "TASK_STATE_COMPLETED" for _, body in webhook.requests):
+        if any(_state(body) == "TASK_STATE_COMPLETED" for _, body in list(webhook.requests)):
             break
+        webhook.arrived.clear()
         await asyncio.to_thread(webhook.arrived.wait, 0.1)
     assert webhook.requests, "no push notification arrived"
     for headers, body in webhook.requests:
