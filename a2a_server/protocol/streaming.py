@@ -32,7 +32,7 @@ from a2a.server.agent_execution.active_task import (
     INTERRUPTED_TASK_STATES,
     TERMINAL_TASK_STATES,
 )
-from a2a.server.cluster import TaskVersion
+from a2a.server.cluster import TaskVersion, VersionedEvent
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.types.a2a_pb2 import Message, SendMessageRequest, Task, TaskStatusUpdateEvent
@@ -125,6 +125,7 @@ async def _tail(
     stream = stores.events.subscribe(task_id, after=after)
     last = after
     final: TaskVersion | None = None
+    pending: asyncio.Future[VersionedEvent] | None = None
     try:
         while True:
             if final is not None and not final.is_after(last):
@@ -142,6 +143,7 @@ async def _tail(
                             await pending
                         return
             versioned = await pending
+            pending = None
             if not versioned.version.is_after(last):
                 continue
             last = versioned.version
@@ -149,7 +151,13 @@ async def _tail(
             if ends(versioned.event):
                 return
     finally:
-        await stream.aclose()
+        # The client may leave while a read is in flight: stop it before closing the stream.
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+        with contextlib.suppress(RuntimeError):
+            await stream.aclose()
 
 
 async def _drain(stream: AsyncIterator[Event]) -> None:
