@@ -316,3 +316,66 @@ async def test_two_replicas_on_a_redis_cluster(
         assert [e.id for e in replay] == [e.id for e in streamed]
         ready = await http.get(f"{b.url}/readyz")
         assert ready.status_code == 200
+
+
+class _Hooks:
+    """A real webhook receiver on a free port, recording every POST body."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.bodies: list[bytes] = []
+        bodies = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(self.rfile.read(int(self.headers.get("content-length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                del args
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_push_config_set_on_b_is_delivered_once_by_a(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    agents = agents_with_slow(tmp_path / "agents", 1)  # acme's tenant file names echo
+    shutil.copy(REPO / "agent_cards" / "conformance.json", agents / "conformance.json")
+    (agents / "conformance.binding.yaml").write_text(
+        "executor: conformance\noptions:\n  resubscribe_seconds: 2\n")
+    a, b = (live_server_factory("redis", agents_dir=agents, push_url_allowlist="127.0.0.0/8")
+            for _ in range(2))
+    hooks = _Hooks()
+    base = "/agents/conformance/v1"
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            body = user_message_v1("push please")
+            body["message"]["messageId"] = f"test-resubscribe-message-id-{os.urandom(4).hex()}"
+            body["configuration"] = {"returnImmediately": True}
+            sent = await http.post(f"{a.url}{base}/message:send", json=body, headers=HEADERS)
+            assert sent.status_code == 200, sent.text
+            task_id = sent.json()["task"]["id"]
+            config = await http.post(f"{b.url}{base}/tasks/{task_id}/pushNotificationConfigs",
+                                     json={"url": hooks.url, "token": "tok"}, headers=HEADERS)
+            assert config.status_code == 200, config.text
+            listed = await http.get(f"{a.url}{base}/tasks/{task_id}/pushNotificationConfigs",
+                                    headers=HEADERS)
+            assert hooks.url in listed.text  # A sees B's registration
+            deadline = time.monotonic() + 20
+            while not any(b"TASK_STATE_COMPLETED" in x for x in hooks.bodies):
+                assert time.monotonic() < deadline, hooks.bodies
+                await asyncio.sleep(0.05)
+    finally:
+        hooks.close()
+    assert sum(b"TASK_STATE_COMPLETED" in x for x in hooks.bodies) == 1
+    assert len(hooks.bodies) == len(set(hooks.bodies))  # no notification sent twice
