@@ -129,15 +129,28 @@ async def test_an_expired_task_leaves_the_listing(
     assert await raw.hget(redis_stores.redis.keys.scope("demo", "echo").ixm, "gone") is None
 
 
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def lease_stores(
+    request: pytest.FixtureRequest, stores_factory: Callable[..., Stores]
+) -> RedisStores:
+    backend = stores_factory(request.param, replica_id="replica-a", lease_seconds=0.3)
+    assert isinstance(backend, RedisStores)
+    await backend.start()
+    yield backend  # type: ignore[misc]
+    await backend.close()
+
+
 async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
-    redis_stores: RedisStores, stores_factory: Callable[..., Stores]
+    lease_stores: RedisStores, stores_factory: Callable[..., Stores]
 ) -> None:
+    redis_stores = lease_stores
+    kind = "cluster" if "RedisCluster" in type(redis_stores.client).__name__ else "redis"
     task = make_task("orphan", WORKING)
     await save(redis_stores, task)
     # replica A claims the lease, then "dies": nothing renews or releases it
     await redis_stores.leases._claim(DEMO, "orphan")
-    b = stores_factory("redis", replica_id="replica-b", lease_seconds=0.3)
-    c = stores_factory("redis", replica_id="replica-c", lease_seconds=0.3)
+    b = stores_factory(kind, replica_id="replica-b", lease_seconds=0.3)
+    c = stores_factory(kind, replica_id="replica-c", lease_seconds=0.3)
     assert isinstance(b, RedisStores) and isinstance(c, RedisStores)
     # B, C and A's own background reaper race for it; the ZREM decides who fails it
     for _ in range(200):
@@ -158,7 +171,8 @@ async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
     await c.client.aclose()
 
 
-async def test_a_held_lease_is_renewed_and_not_reaped(redis_stores: RedisStores) -> None:
+async def test_a_held_lease_is_renewed_and_not_reaped(lease_stores: RedisStores) -> None:
+    redis_stores = lease_stores
     await save(redis_stores, make_task("alive", WORKING))
     async with redis_stores.leases.hold(DEMO, "alive"):
         for _ in range(10):  # several lease lengths (0.3 s each)
