@@ -26,7 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check a2a_server tests
 
 bench: $(STAMP) ## benchmark against the a2a-sdk reference server (see docs/performance.md)
-	$(BIN)/python -m bench.run
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| { echo "wrk is required: apt-get install -y wrk"; exit 1; }
+	@command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server)"; exit 1; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,536 @@
+"""``python -m bench.run [--quick] [--profile]``: every server, every scenario, one run.
+
+Servers (each a uvicorn subprocess, same settings, pinned to core 0):
+  ours-redis   this server on a bench-private Redis (AOF, appendfsync everysec)
+  ours-memory  this server on its in-memory store
+  sdk-memory   a2a-sdk reference, InMemoryTaskStore
+  sdk-sqlite   a2a-sdk reference, DatabaseTaskStore on SQLite (aiosqlite)
+  ceiling      bare Starlette returning a fixed 1 KB body
+Load: wrk, one thread, pinned to core 1, fixed connections, after a warm-up.
+Scenarios run server after server *within* a scenario, so drifting machine noise
+hits every server alike. Output: a markdown table on stdout and
+bench/results/latest.json. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import load
+from bench.servers import CLIENT_CPU, ROOT, Redis, Server, seed
+
+RESULTS = ROOT / "bench" / "results"
+OURS = ("ours-redis", "ours-memory")
+SDK = ("sdk-memory", "sdk-sqlite")
+
+
+def _servers(redis_url: str | None, workdir: Path) -> list[Server]:
+    agents = {"A2A_SERVER_AGENTS_DIR": str(ROOT / "bench" / "agent_cards"),
+              "A2A_SERVER_LOG_LEVEL": "warning"}
+    prefix = "/agents/echo/v1"
+    servers = []
+    if redis_url:
+        for name in ("ours-redis", "ours-redis-b"):
+            servers.append(Server(name, "bench.ours:create", prefix,
+                                  {**agents, "A2A_SERVER_REDIS_URL": redis_url}))
+    servers += [
+        Server("ours-memory", "bench.ours:create", prefix, dict(agents)),
+        Server("sdk-memory", "bench.sdk_reference:create_memory", ""),
+        Server("sdk-sqlite", "bench.sdk_reference:create_sqlite", "",
+               {"BENCH_SQLITE_PATH": str(workdir / "sdk.sqlite3")}),
+        Server("ceiling", "bench.ceiling:create", ""),
+    ]
+    return servers
+
+
+class Bench:
+    """State of one benchmark run."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.seconds = 1.0 if args.quick else args.seconds
+        self.warmup = 1.0 if args.quick else args.warmup
+        self.connections = args.connections
+        self.rounds = 1 if args.quick else args.rounds
+        self.open_tasks = 40 if args.quick else 200
+        self.servers: dict[str, Server] = {}
+        self.unavailable: dict[str, str] = {}
+        self.fixtures: dict[str, dict[str, Any]] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def start(self, redis: Redis | None) -> None:
+        for server in _servers(redis.url if redis else None, self.workdir):
+            try:
+                server.start(self.workdir)
+                self.servers[server.name] = server
+            except RuntimeError as exc:
+                self.unavailable[server.name] = str(exc).splitlines()[0][:200]
+                log(f"  {server.name}: did not start: {self.unavailable[server.name]}")
+        if redis is None:
+            self.unavailable.setdefault("ours-redis", "redis backend unavailable")
+
+    def prepare(self, name: str) -> None:
+        """A small completed task, the 1k/10k tasks and the open 1k tasks of one server."""
+        server = self.servers[name]
+        with httpx.Client(headers=load.HEADERS, timeout=60) as client:
+            response = client.post(f"{server.url}/message:send",
+                                   json=load._send_body("hello"))
+            response.raise_for_status()
+            small = response.json()["task"]["id"]
+        started = time.perf_counter()
+        seeded = seed(server, {"completed": [1000, 10000],
+                               "open": {"count": self.open_tasks, "messages": 1000}})
+        tasks_file = self.workdir / f"{name}.tasks"
+        tasks_file.write_text("".join(f"{t['id']} {t['contextId']}\n" for t in seeded["open"]))
+        self.fixtures[name] = {"small": small, "h1k": seeded["completed"]["1000"]["id"],
+                               "h10k": seeded["completed"]["10000"]["id"],
+                               "tasks_file": tasks_file,
+                               "seed_seconds": round(time.perf_counter() - started, 2)}
+        log(f"  {name}: seeded in {self.fixtures[name]['seed_seconds']} s")
+
+    # -- scenarios ------------------------------------------------------------------------
+
+    def _check(self, server: Server, scenario: str) -> tuple[str, str, Path | None]:
+        """(wrk mode, URL, tasks file) for a scenario, after one checked request."""
+        fx = self.fixtures.get(server.name, {})
+        with httpx.Client(headers=load.HEADERS, timeout=120) as client:
+            if scenario == "a":
+                url = f"{server.url}/tasks/{fx['small']}"
+                body = client.get(url).raise_for_status().json()
+                assert body["id"] == fx["small"], body
+                return "get", url, None
+            if scenario in ("b1k", "b10k"):
+                task_id = fx["h1k" if scenario == "b1k" else "h10k"]
+                url = f"{server.url}/tasks/{task_id}?historyLength=10"
+                body = client.get(url).raise_for_status().json()
+                assert len(body["history"]) == 10, len(body["history"])
+                return "get", url, None
+            url = f"{server.url}/message:send"
+            if scenario == "c":
+                body = client.post(url, json=load._send_body("hello")).raise_for_status().json()
+                assert body["task"]["status"]["state"] == "TASK_STATE_COMPLETED", body
+                return "send", url, None
+            # d: one follow-up into the last open task (never reached by wrk's round robin
+            # before the others), checked for the input-required answer.
+            lines = fx["tasks_file"].read_text().split()
+            task_id, context_id = lines[-2], lines[-1]
+            message = {"messageId": f"check-{time.time_ns()}", "role": "ROLE_USER",
+                       "taskId": task_id, "contextId": context_id,
+                       "parts": [{"text": "keep-open check"}]}
+            body = client.post(url, json={"message": message,
+                                          "configuration": {"historyLength": 10}})
+            state = body.raise_for_status().json()["task"]["status"]["state"]
+            assert state == "TASK_STATE_INPUT_REQUIRED", state
+            return "followup", url, fx["tasks_file"]
+
+    def _cell_setup(self, server: Server, scenario: str) -> tuple[str, str, Path | None, int]:
+        """Check the scenario on ``server``; pick its connections (see the † note)."""
+        if server.name == "ceiling":
+            return "get", f"http://127.0.0.1:{server.port}/", None, self.connections
+        self._check(server, scenario)  # the first call pays one-off costs
+        started = time.perf_counter()
+        mode, url, tasks = self._check(server, scenario)
+        single = time.perf_counter() - started
+        if single * self.connections > self.seconds / self.rounds:
+            # So slow that one queue of requests would not drain within a round:
+            # fewer connections, no warm-up beyond the checks (marked in the table).
+            return mode, url, tasks, max(1, int(self.seconds / self.rounds / single))
+        return mode, url, tasks, self.connections
+
+    def wrk_scenario(self, scenario: str, title: str, names: list[str]) -> None:
+        """Rounds alternate the server order; figures aggregate the rounds."""
+        log(f"scenario {scenario}: {title}")
+        rows: dict[str, dict[str, Any]] = {}
+        cells: dict[str, tuple[str, str, Path | None, int]] = {}
+        runs: dict[str, list[load.WrkResult]] = {}
+        for name in names:
+            rows[name] = {"scenario": scenario, "title": title, "server": name}
+            self.rows.append(rows[name])
+            if name not in self.servers:
+                rows[name]["error"] = f"n/a ({self.unavailable.get(name, 'not started')})"
+        for round_ in range(self.rounds):
+            order = names if round_ % 2 == 0 else names[::-1]
+            for name in order:
+                row, server = rows[name], self.servers.get(name)
+                if server is None or "error" in row:
+                    continue
+                try:
+                    server.wait_idle()
+                    if name not in cells:
+                        cells[name] = self._cell_setup(server, scenario)
+                        server.reset_peak_rss()
+                        mode, url, tasks, connections = cells[name]
+                        if connections == self.connections:
+                            load.run_wrk(url, mode, self.warmup, connections, tasks)
+                            server.wait_idle()
+                    mode, url, tasks, connections = cells[name]
+                    result = load.run_wrk(url, mode, self.seconds / self.rounds, connections,
+                                          tasks)
+                    row["drain_s"] = round(row.get("drain_s", 0) + server.wait_idle(), 2)
+                except Exception as exc:
+                    row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                    log(f"  {name}: FAILED {row['error']}")
+                    continue
+                runs.setdefault(name, []).append(result)
+                log(f"  {name:12s} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  "
+                    f"p99 {result.p99_ms:8.2f} ms  errors {result.errors}")
+        for name, results in runs.items():
+            row, server = rows[name], self.servers[name]
+            requests = sum(r.requests for r in results)
+            seconds = sum(r.seconds for r in results)
+            row.update(rps=requests / seconds if seconds else 0.0,
+                       p50_ms=sum(r.p50_ms for r in results) / len(results),
+                       p99_ms=max(r.p99_ms for r in results),
+                       errors=sum(r.errors for r in results), requests=requests,
+                       connections=cells[name][3], peak_rss_mb=server.peak_rss_mb(),
+                       rounds=[vars(r) for r in results])
+            if not server.alive():
+                row["error"] = "server died"
+
+    def stream_scenario(self, names: list[str]) -> None:
+        count = 60 if self.args.quick else 200
+        title = f"{count} message:stream calls (10 at a time)"
+        log(f"scenario e: {title}")
+        for name in names:
+            row: dict[str, Any] = {"scenario": "e", "title": title, "server": name}
+            self.rows.append(row)
+            server = self.servers.get(name)
+            if server is None:
+                row["error"] = f"n/a ({self.unavailable.get(name, 'not started')})"
+                continue
+            server.wait_idle()
+            server.reset_peak_rss()
+            try:
+                res = load.run_streams(server.url, count)
+            except Exception as exc:
+                row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                continue
+            row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
+                       first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
+                       errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb())
+            log(f"  {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
+                f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
+                f"{res.done_p99_ms:.2f} ms; errors {res.errors}")
+
+    def cross_replica(self) -> None:
+        samples = 30 if self.args.quick else 100
+        log(f"scenario f: cross-replica delivery, {samples} samples")
+        a, b = self.servers.get("ours-redis"), self.servers.get("ours-redis-b")
+        if a is None or b is None:
+            self.extra["f"] = {"error": "n/a (redis backend unavailable)"}
+            return
+        a.wait_idle()
+        try:
+            res = load.run_cross(a.url, b.url, samples)
+        except Exception as exc:
+            self.extra["f"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            log(f"  FAILED {self.extra['f']['error']}")
+            return
+        self.extra["f"] = vars(res)
+        log(f"  B p50 {res.b_p50_ms:.2f} p99 {res.b_p99_ms:.2f} ms (A local p50 "
+            f"{res.a_p50_ms:.2f} p99 {res.a_p99_ms:.2f}; B-A p50 {res.extra_p50_ms:.2f} p99 "
+            f"{res.extra_p99_ms:.2f}); dropped {res.dropped}")
+
+    def redis_bytes(self, redis: Redis | None) -> None:
+        count = 50 if self.args.quick else 200
+        log(f"scenario g: Redis bytes per small completed task ({count} tasks)")
+        server = self.servers.get("ours-redis")
+        if redis is None or server is None:
+            self.extra["g"] = {"error": "n/a (redis backend unavailable)"}
+            return
+        try:
+            before = load.redis_bytes(redis.url)
+            failures = load.small_tasks(server.url, count)
+            after = load.redis_bytes(redis.url)
+        except Exception as exc:
+            self.extra["g"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            return
+        ok = count - failures
+        per_pattern = {}
+        for pattern, (size, keys) in after.items():
+            size0, keys0 = before.get(pattern, (0, 0))
+            if ok and size != size0:
+                per_pattern[pattern] = {"bytes_per_task": round((size - size0) / ok, 1),
+                                        "keys_per_task": round((keys - keys0) / ok, 2)}
+        total = sum(p["bytes_per_task"] for p in per_pattern.values())
+        keys_total = sum(p["keys_per_task"] for p in per_pattern.values())
+        self.extra["g"] = {"tasks": ok, "failures": failures,
+                           "bytes_per_task": total if ok else math.nan,
+                           "keys_per_task": keys_total if ok else math.nan,
+                           "by_key": dict(sorted(per_pattern.items(),
+                                                 key=lambda kv: -kv[1]["bytes_per_task"]))}
+        log(f"  {self.extra['g']['bytes_per_task']:.0f} bytes, "
+            f"{self.extra['g']['keys_per_task']:.1f} keys per task: {self.extra['g']['by_key']}")
+
+    def profile(self) -> None:
+        """py-spy on our servers during extra (unrecorded) runs of a, b10k, c and d."""
+        from bench.profile import profile_run
+
+        self.extra["profiles"] = {}
+        for name in OURS:
+            server = self.servers.get(name)
+            if server is None or name not in self.fixtures:
+                continue
+            for scenario in ("a", "b10k", "c", "d"):
+                try:
+                    mode, url, tasks = self._check(server, scenario)
+                    out = RESULTS / f"profile-{name}-{scenario}"
+                    summary = profile_run(server, out, lambda m=mode, u=url, t=tasks:
+                                          load.run_wrk(u, m, self.seconds, self.connections, t))
+                except Exception as exc:
+                    summary = f"profile failed: {type(exc).__name__}: {exc}"
+                self.extra["profiles"][f"{name}/{scenario}"] = summary
+                log(f"  profiled {name}/{scenario} -> {RESULTS}/profile-{name}-{scenario}.*")
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _find(rows: list[dict[str, Any]], scenario: str, server: str) -> dict[str, Any] | None:
+    for row in rows:
+        if row["scenario"] == scenario and row["server"] == server and "error" not in row:
+            return row
+    return None
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None, ref: dict[str, Any] | None, key: str) -> str:
+    if value is None or ref is None or not ref.get(key):
+        return "-"
+    return f"{value / ref[key]:.2f}x"
+
+
+def _cell(row: dict[str, Any], key: str, refs: tuple[dict[str, Any] | None, ...],
+          digits: int, with_ratio: bool) -> str:
+    value = row.get(key)
+    text = _fmt(value, digits)
+    if with_ratio and value is not None:
+        text += " (" + " / ".join(_ratio(value, ref, key) for ref in refs) + ")"
+    return text
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("**met**" if ok else "**MISSED**")
+
+
+def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue, evaluated for ours-redis (and ours-memory for reference)."""
+    out: list[dict[str, Any]] = []
+
+    def rps(scenario: str, server: str) -> float | None:
+        row = _find(rows, scenario, server)
+        return row["rps"] if row else None
+
+    def add(target: str, server: str, value: float | None, ok: Callable[[float], bool],
+            shown: str) -> None:
+        out.append({"target": target, "server": server,
+                    "value": None if value is None else round(value, 3),
+                    "met": None if value is None else bool(ok(value)),
+                    "shown": shown if value is not None else "n/a"})
+
+    def div(x: float | None, y: float | None) -> float | None:
+        return None if x is None or not y else x / y
+
+    for server in OURS:
+        r = div(rps("a", server), rps("a", "sdk-memory"))
+        add("(a) GET small >= 1.5x sdk-memory", server, r, lambda v: v >= 1.5, f"{r or 0:.2f}x")
+        r = div(rps("b10k", server), rps("a", server))
+        add("(b) GET h=10, 10k msgs within 10% of (a)", server, r, lambda v: v >= 0.9,
+            f"{r or 0:.2f}x of (a)")
+        r = div(rps("b10k", server), rps("b1k", server))
+        add("(b, flatness, informational) h=10: 10k msgs vs 1k msgs", server, r,
+            lambda v: v >= 0.9, f"{r or 0:.2f}x of b1k")
+        r = div(rps("c", server), rps("c", "sdk-memory"))
+        add("(c) message:send >= 1.0x sdk-memory", server, r, lambda v: v >= 1.0,
+            f"{r or 0:.2f}x")
+        r = div(rps("c", server), rps("c", "sdk-sqlite"))
+        add("(c) message:send >= 4x sdk-sqlite", server, r, lambda v: v >= 4.0, f"{r or 0:.2f}x")
+        r = div(rps("d", server), rps("c", server))
+        add("(d) follow-up (1k msgs) within 20% of first message", server, r,
+            lambda v: v >= 0.8, f"{r or 0:.2f}x of (c)")
+    f = extra.get("f", {})
+    add("(f) cross-replica p50 <= 5 ms", "ours-redis", f.get("b_p50_ms"), lambda v: v <= 5,
+        f"{f.get('b_p50_ms') or 0:.2f} ms")
+    add("(f) cross-replica p99 <= 20 ms", "ours-redis", f.get("b_p99_ms"), lambda v: v <= 20,
+        f"{f.get('b_p99_ms') or 0:.2f} ms")
+    g = extra.get("g", {})
+    add("(g) <= 2 KB Redis per small task", "ours-redis", g.get("bytes_per_task"),
+        lambda v: v <= 2048, f"{g.get('bytes_per_task') or 0:,.0f} B")
+    return out
+
+
+def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [f"Run {meta['started']} · {meta['mode']} · wrk -t1 -c{meta['connections']} "
+             f"{meta['seconds']:g} s per cell in {meta['rounds']} round(s) after "
+             f"{meta['warmup']:g} s warm-up · server on CPU 0, "
+             f"load on CPU {CLIENT_CPU} · commit {meta['commit']}",
+             "",
+             "Ratios in parentheses: vs sdk-memory / vs sdk-sqlite, same run. p50 = mean of "
+             "the rounds' p50, p99 = the worst round's p99; for latency and RSS a ratio below 1 "
+             "is better. "
+             "† = one request took so long that the cell ran with fewer connections "
+             "(c) and no warm-up; n = requests completed.",
+             "",
+             "| scenario | server | req/s | p50 ms | p99 ms | peak RSS MiB | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
+                         f"{row['error']} | | | | |")
+            continue
+        refs = (_find(rows, row["scenario"], "sdk-memory"),
+                _find(rows, row["scenario"], "sdk-sqlite"))
+        ratio = row["server"] not in SDK and row["server"] != "ceiling"
+        p50 = _cell(row, "p50_ms", refs, 2, ratio)
+        p99 = _cell(row, "p99_ms", refs, 2, ratio)
+        if row["scenario"] == "e":
+            p50 = f"first {_fmt(row['first_p50_ms'], 2)} / done {p50}"
+            p99 = f"first {_fmt(row['first_p99_ms'], 2)} / done {p99}"
+        rps = _cell(row, "rps", refs, 1, ratio)
+        if row.get("connections", meta["connections"]) != meta["connections"]:
+            rps += f" † c={row['connections']}, n={row['requests']}"
+        lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
+                     f"{rps} | {p50} | {p99} | "
+                     f"{_cell(row, 'peak_rss_mb', refs, 0, ratio)} | {row.get('errors', 0)} |")
+    f, g = extra.get("f", {}), extra.get("g", {})
+    lines += ["", "| scenario | result |", "|---|---|"]
+    if "error" in f:
+        lines.append(f"| f cross-replica delivery (A → subscriber on B) | {f['error']} |")
+    else:
+        lines.append(f"| f cross-replica delivery (A → subscriber on B) | producer timestamp → "
+                     f"B's subscriber: p50 {f['b_p50_ms']:.2f} ms, p99 {f['b_p99_ms']:.2f} ms; "
+                     f"→ A's own stream: p50 {f['a_p50_ms']:.2f} ms, p99 {f['a_p99_ms']:.2f} ms;"
+                     f" B minus A per event: p50 {f['extra_p50_ms']:.2f} ms, p99 "
+                     f"{f['extra_p99_ms']:.2f} ms ({f['samples']} events, {f['dropped']} "
+                     f"dropped) |")
+    if "error" in g:
+        lines.append(f"| g Redis bytes per small completed task | {g['error']} |")
+    else:
+        parts = ", ".join(f"`{k}` {v['bytes_per_task']:,.0f}"
+                          for k, v in list(g["by_key"].items())[:8])
+        lines.append(f"| g Redis bytes per small completed task | {g['bytes_per_task']:,.0f} B "
+                     f"({g['keys_per_task']:.1f} keys) over {g['tasks']} tasks; by key: {parts} |")
+    lines += ["", "| target | server | result | verdict |", "|---|---|---|---|"]
+    for t in meta["targets"]:
+        lines.append(f"| {t['target']} | {t['server']} | {t['shown']} | {_verdict(t['met'])} |")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _redis(workdir: Path) -> Iterator[Redis | None]:
+    redis = Redis()
+    try:
+        redis.start(workdir)
+    except RuntimeError as exc:
+        log(f"redis: {exc}")
+        yield None
+        return
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per cell")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds per cell, alternating the server order (full run)")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, profile our servers with py-spy (extra runs)")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis-backed server")
+    args = parser.parse_args(argv)
+    load.require_wrk()
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="a2a-bench-") as tmp:
+        workdir = Path(tmp)
+        bench = Bench(args, workdir)
+        with contextlib.ExitStack() as stack:
+            redis = None if args.no_redis else stack.enter_context(_redis(workdir))
+            stack.callback(lambda: [s.stop() for s in bench.servers.values()])
+            bench.start(redis)
+            bench.redis_bytes(redis)
+            log("seeding")
+            for name in (*OURS, *SDK):
+                if name in bench.servers:
+                    try:
+                        bench.prepare(name)
+                    except Exception as exc:
+                        bench.unavailable[name] = f"seeding failed: {exc}"[:200]
+                        log(f"  {name}: {bench.unavailable[name]}")
+                        bench.servers.pop(name).stop()
+            names = [*OURS, *SDK]
+            bench.wrk_scenario("a", "GET small task", [*names, "ceiling"])
+            bench.wrk_scenario("b1k", "GET historyLength=10, 1,000 msgs", names)
+            bench.wrk_scenario("b10k", "GET historyLength=10, 10,000 msgs", names)
+            bench.wrk_scenario("c", "message:send (new task)", names)
+            bench.wrk_scenario("d", "follow-up message:send into 1,000 msgs", names)
+            bench.stream_scenario(names)
+            bench.cross_replica()
+            if args.profile:
+                bench.profile()
+        meta = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),
+                "mode": "quick" if args.quick else "full", "seconds": bench.seconds,
+                "warmup": bench.warmup, "connections": bench.connections,
+                "rounds": bench.rounds,
+                "commit": _commit(), "python": platform.python_version(),
+                "cpus": os.cpu_count(), "machine": platform.machine(),
+                "duration_s": round((datetime.now(UTC) - started).total_seconds(), 1),
+                "unavailable": bench.unavailable,
+                "fixtures": {k: {kk: str(vv) for kk, vv in v.items()}
+                             for k, v in bench.fixtures.items()}}
+        meta["targets"] = targets(bench.rows, bench.extra)
+        table = markdown(bench.rows, bench.extra, meta)
+    (RESULTS / "latest.json").write_bytes(orjson.dumps(
+        {"meta": meta, "rows": bench.rows, "extra": bench.extra},
+        option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str))
+    (RESULTS / "latest.md").write_text(table + "\n")
+    print(table)
+    log(f"wrote {RESULTS / 'latest.json'} in {meta['duration_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

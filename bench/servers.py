@@ -1,0 +1,176 @@
+"""Start, watch and stop the processes under test: uvicorn servers and a Redis.
+
+Every server runs the same uvicorn command line (one worker, uvloop, httptools,
+no access log), pinned to the server core; only the ASGI factory differs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+UVICORN_ARGS = ["--factory", "--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                "--timeout-graceful-shutdown", "3"]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} not open after {timeout}s: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Server:
+    """One uvicorn process serving an ASGI factory."""
+
+    name: str
+    factory: str
+    prefix: str  # where the agent's HTTP+JSON routes live ("" = root)
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the agent interface."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def start(self, workdir: Path) -> None:
+        """Launch, pinned to the server core; wait until the port accepts connections."""
+        self.port = free_port()
+        self.log = workdir / f"{self.name}.log"
+        env = {**os.environ, **self.env, "A2A_SERVER_PORT": str(self.port),
+               "PYTHONPATH": str(ROOT)}
+        cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", self.factory,
+               "--port", str(self.port), *UVICORN_ARGS]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, 60, self.log)
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def reset_peak_rss(self) -> None:
+        """Reset VmHWM (Linux >= 4.0: ``5`` into clear_refs); ignored where refused."""
+        if self.proc is not None:
+            try:
+                Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+            except OSError:
+                pass
+
+    def peak_rss_mb(self) -> float | None:
+        """VmHWM of the server process, in MiB."""
+        if self.proc is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, timeout: float = 60.0, window: float = 0.25) -> float:
+        """Wait until the server burns < 10% CPU over ``window`` (requests a load generator
+        abandoned are still being served); return the seconds waited."""
+        started = time.monotonic()
+        while self.alive() and time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(window)
+            if self.cpu_seconds() - before < window * 0.1:
+                break
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        """SIGINT (uvicorn's graceful shutdown), then SIGKILL after 8 s."""
+        if self.proc is not None:
+            _stop(self.proc)
+
+
+@dataclass
+class Redis:
+    """A private redis-server on a free port, AOF on (appendfsync everysec), pinned."""
+
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """redis:// URL, database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, workdir: Path) -> None:
+        """Launch redis-server; raise if it is not installed."""
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server not found (apt-get install -y redis-server)")
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))
+        log = workdir / "redis.log"
+        cmd = ["taskset", "-c", CLIENT_CPU, exe, "--port", str(self.port), "--bind", "127.0.0.1",
+               "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
+               "--appendfsync", "everysec", "--protected-mode", "yes"]
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, 10, log)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.proc is not None:
+            _stop(self.proc)
+
+
+def seed(server: Server, spec: dict[str, object]) -> dict[str, object]:
+    """Ask the server's bench-only seeding route to write tasks through its store."""
+    response = httpx.post(f"http://127.0.0.1:{server.port}/__bench/seed", json=spec,
+                          timeout=600)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
