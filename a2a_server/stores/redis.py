@@ -116,7 +116,8 @@ class RedisStores(Stores):
         else:
             logger.error("redis unreachable at start-up; serving 503 until it answers")
         self._loops = [asyncio.create_task(self._health_loop()),
-                       asyncio.create_task(self.leases.reaper())]
+                       asyncio.create_task(self.leases.reaper()),
+                       await self.leases.start_cancel_reader()]
 
     async def _health_loop(self) -> None:
         while True:

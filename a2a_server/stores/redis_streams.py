@@ -118,6 +118,7 @@ class RedisLeaseManager(LeaseManager):
         self._tasks = tasks
         self.replica_id = replica_id
         self._lease_ms = max(int(lease_seconds * 1000), 100)
+        self._cancels: asyncio.Queue[str] = asyncio.Queue()
 
     def _cancel_key(self, replica: str) -> str:
         return f"{self._r.keys.prefix}:{{r:{replica}}}:cancel"
@@ -171,10 +172,22 @@ class RedisLeaseManager(LeaseManager):
                                       approximate=True)
             await self._r.client.expire(stream, _CANCEL_TTL_S)
 
-    async def cancellations(self) -> AsyncIterator[str]:
-        """Task ids other replicas cancelled, read from this replica's cancel stream."""
+    async def start_cancel_reader(self) -> asyncio.Task[None]:
+        """Start reading this replica's cancel stream from its current end.
+
+        The position is taken before this returns, so a cancel sent after start-up is
+        never missed (if Redis is unreachable now, the retained entries are read:
+        stopping a task this replica does not run is a no-op).
+        """
         key = self._cancel_key(self.replica_id)
-        cursor = "$"
+        try:
+            last = await self._r.client.xrevrange(key, "+", "-", count=1)
+            cursor = last[0][0].decode() if last else "0-0"
+        except UNAVAILABLE_ERRORS:
+            cursor = "0-0"
+        return asyncio.create_task(self._read_cancels(key, cursor))
+
+    async def _read_cancels(self, key: str, cursor: str) -> None:
         while True:
             try:
                 reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
@@ -184,7 +197,12 @@ class RedisLeaseManager(LeaseManager):
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()
-                    yield fields[b"t"].decode()
+                    self._cancels.put_nowait(fields[b"t"].decode())
+
+    async def cancellations(self) -> AsyncIterator[str]:
+        """Task ids other replicas cancelled (read from this replica's cancel stream)."""
+        while True:
+            yield await self._cancels.get()
 
     async def reap_once(self) -> list[str]:
         """Fail every task whose lease expired; return their ids."""
