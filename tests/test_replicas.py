@@ -282,17 +282,19 @@ async def test_a_task_whose_replica_died_is_failed_after_its_lease(
     async with httpx.AsyncClient(timeout=30) as http:
         task = await send(http, a_url, "slow and doomed", wait=False)
         await wait_state(http, b, task["id"], {"TASK_STATE_WORKING"})
-        watcher = asyncio.create_task(
-            collect(http, "GET", url(b, f"/tasks/{task['id']}:subscribe")))
-        await asyncio.sleep(0.3)  # let the subscriber reach its blocking read
-        a_proc.send_signal(signal.SIGKILL)
-        a_proc.wait(10)
-        failed = await wait_state(http, b, task["id"], TERMINAL, seconds=20)
+        target = url(b, f"/tasks/{task['id']}:subscribe")
+        async with http.stream("GET", target, headers=HEADERS) as response:
+            events = aiter(read_events(response))
+            snapshot = await anext(events)  # subscribed (snapshot received) before the kill
+            assert state_of(snapshot) == "TASK_STATE_WORKING"
+            a_proc.send_signal(signal.SIGKILL)
+            a_proc.wait(10)
+            rest = [event async for event in events]
+        failed = await get(http, b, task["id"])
         assert failed["status"]["state"] == "TASK_STATE_FAILED"
         reason = failed["status"]["message"]["parts"][0]["text"]
         assert "lease expired" in reason
-        events = await asyncio.wait_for(watcher, 20)
-    assert state_of(events[-1]) == "TASK_STATE_FAILED"  # subscribers are told, and end
+    assert state_of(rest[-1]) == "TASK_STATE_FAILED"  # subscribers are told, and end
 
 
 
