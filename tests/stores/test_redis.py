@@ -171,15 +171,23 @@ async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
     await c.client.aclose()
 
 
-async def test_a_held_lease_is_renewed_and_not_reaped(lease_stores: RedisStores) -> None:
-    redis_stores = lease_stores
-    await save(redis_stores, make_task("alive", WORKING))
-    async with redis_stores.leases.hold(DEMO, "alive"):
-        for _ in range(10):  # several lease lengths (0.3 s each)
-            assert await redis_stores.leases.reap_once() == []
-            await asyncio.sleep(0.1)
-    stored = await redis_stores.tasks.get("alive", ctx())
-    assert stored is not None and stored.task.status.state == WORKING
+@pytest.mark.parametrize("kind", ["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def test_a_held_lease_is_renewed_and_not_reaped(
+    kind: str, stores_factory: Callable[..., Stores]
+) -> None:
+    holder = stores_factory(kind, replica_id="holder", lease_seconds=1.0)
+    assert isinstance(holder, RedisStores)
+    await holder.start()
+    try:
+        await save(holder, make_task("alive", WORKING))
+        async with holder.leases.hold(DEMO, "alive"):
+            for _ in range(25):  # 2.5 lease lengths: only renewals keep it alive
+                assert await holder.leases.reap_once() == []
+                await asyncio.sleep(0.1)
+        stored = await holder.tasks.get("alive", ctx())
+        assert stored is not None and stored.task.status.state == WORKING
+    finally:
+        await holder.close()
 
 
 async def test_bytes_per_completed_echo_task(redis_url: str, raw: aioredis.Redis) -> None:
