@@ -58,7 +58,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     """Tasks in a dict, versioned by a counter, with the terminal guard."""
 
     def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
-        self._inner = InMemoryTaskStore(owner_resolver=_owner)
+        # Copies are made here, where needed, rather than on every SDK read and write.
+        self._inner = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         self._events = events
         self._versions: dict[tuple[str, str], int] = {}
         self._contexts = contexts
@@ -117,16 +118,20 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> Task | None:
-        """A trimmed copy; what is stored is never altered."""
+        """A trimmed copy that copies only the messages it returns; the stored task is untouched."""
         task = await self._inner.get(task_id, self._context(scope))
         if task is None:
             return None
-        view = _copy(task)
-        if history_length is not None:
-            if history_length == 0:
-                view.ClearField("history")
-            elif len(view.history) > history_length:
-                del view.history[:-history_length]
+        view = Task(id=task.id, context_id=task.context_id)
+        view.status.CopyFrom(task.status)
+        view.artifacts.extend(task.artifacts)
+        if task.HasField("metadata"):
+            view.metadata.CopyFrom(task.metadata)
+        history = task.history
+        if history_length is None or history_length >= len(history):
+            view.history.extend(history)
+        elif history_length > 0:
+            view.history.extend(history[len(history) - history_length :])
         return view
 
     async def scrub(self, scope: Scope, task_id: str) -> None:
