@@ -120,7 +120,7 @@ async def get_task(request: Request) -> Response:
     task = await server.stores.tasks.get_task_view(scope, request.path_params["id"], length)
     if task is None:
         raise TaskNotFoundError(message=f"task {request.path_params['id']} not found")
-    return json_response(shapes.task_json(task, v03=not v1))
+    return Response(shapes.task_json_bytes(task, v03=not v1), media_type="application/json")
 
 
 @rest_endpoint

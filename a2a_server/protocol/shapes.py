@@ -6,7 +6,10 @@ never by hand.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
+
+import orjson
 
 from a2a.compat.v0_3 import conversions
 from a2a.server.events import Event
@@ -25,6 +28,43 @@ def task_json(task: Task, v03: bool) -> dict[str, Any]:
     if v03:
         return _dump03(conversions.to_compat_task(task))
     return MessageToDict(task)
+
+
+class _RenderCache:
+    """Rendered JSON of recently served tasks, keyed by their serialized bytes.
+
+    A task's serialized bytes determine its JSON completely, so a hit can never
+    be stale; clients polling a task are served without re-rendering it.
+    Serializing (about 1 us) is far cheaper than rendering (50-70 us).
+    """
+
+    def __init__(self, max_entries: int = 4096, max_key_bytes: int = 16_384) -> None:
+        self._entries: OrderedDict[tuple[bool, bytes], bytes] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_key_bytes = max_key_bytes
+
+    def render(self, task: Task, v03: bool) -> bytes:
+        key_bytes = task.SerializeToString(deterministic=True)
+        if len(key_bytes) > self._max_key_bytes:
+            return orjson.dumps(task_json(task, v03))
+        key = (v03, key_bytes)
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            return hit
+        rendered = orjson.dumps(task_json(task, v03))
+        self._entries[key] = rendered
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return rendered
+
+
+_render_cache = _RenderCache()
+
+
+def task_json_bytes(task: Task, v03: bool) -> bytes:
+    """``task_json`` serialized, from a bounded cache of recent renders."""
+    return _render_cache.render(task, v03)
 
 
 def message_json(message: Message, v03: bool) -> dict[str, Any]:
