@@ -48,29 +48,32 @@ _REST_ROUTES: list[tuple[str, list[str], Callable[..., Any]]] = [
 
 
 def _routes() -> list[Route]:
-    routes = [
-        Route("/healthz", public.healthz, methods=["GET"]),
-        Route("/readyz", public.readyz, methods=["GET"]),
-        Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
-        Route("/agents", public.list_agents, methods=["GET"]),
-        Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
-        Route("/agents/{agent_id}/agent-card.json", public.agent_card, methods=["GET"]),
-        Route("/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
-              methods=["GET"]),
+    # Protocol routes first: Starlette matches in order, and these carry the traffic.
+    routes: list[Route] = []
+    for prefix in (V1, V2):
+        for suffix, methods, endpoint in _REST_ROUTES:
+            routes.append(Route(f"{prefix}{suffix}", endpoint, methods=methods))
+        routes.append(Route(prefix, jsonrpc.jsonrpc, methods=["POST"]))
+        routes.append(Route(f"{prefix}/", jsonrpc.jsonrpc, methods=["POST"]))
+    routes += [
+        Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
+        Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
         Route(f"{V1}/.well-known/agent-card.json", public.agent_card, methods=["GET"]),
         Route(f"{V1}/{{tenant}}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
+        Route("/agents/{agent_id}/agent-card.json", public.agent_card, methods=["GET"]),
+        Route("/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
+              methods=["GET"]),
         Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
-        Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
-        Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
+        Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
+        Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
+        Route("/healthz", public.healthz, methods=["GET"]),
+        Route("/readyz", public.readyz, methods=["GET"]),
     ]
-    for prefix in (V1, V2):
-        routes.append(Route(prefix, jsonrpc.jsonrpc, methods=["POST"]))
-        routes.append(Route(f"{prefix}/", jsonrpc.jsonrpc, methods=["POST"]))
-        for suffix, methods, endpoint in _REST_ROUTES:
-            routes.append(Route(f"{prefix}{suffix}", endpoint, methods=methods))
-    # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL.
+    # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL. After the plain
+    # routes, so /v1/tasks/{id} is never read as a tenant called "tasks".
     for prefix in (V1, V2):
         for suffix, methods, endpoint in _REST_ROUTES:
             routes.append(Route(f"{prefix}/{{tenant}}{suffix}", endpoint, methods=methods))

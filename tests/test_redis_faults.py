@@ -132,9 +132,9 @@ async def test_a_redis_error_inside_the_sdk_is_a_503(
     rpc = await http.post("/agents/echo/v1", headers=RPC, json={
         "jsonrpc": "2.0", "id": 8, "method": "SendMessage",
         "params": user_message_v1("y")})
-    # The SDK's JsonRpcDispatcher turns the mapped StoreUnavailable into an InternalError
-    # (HTTP 200) that still names the cause; the next call fails fast with a 503.
-    assert "unavailable" in rpc.json()["error"]["message"], rpc.text
+    # The SDK's JsonRpcDispatcher renders the outage as an InternalError; ours answers 503.
+    assert rpc.status_code == 503, rpc.text
+    assert rpc.json()["id"] == 8 and "unavailable" in rpc.json()["error"]["message"]
     again = await http.post("/agents/echo/v1", headers=RPC, json={
         "jsonrpc": "2.0", "id": 9, "method": "SendMessage",
         "params": user_message_v1("z")})

@@ -13,8 +13,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import jsonrpc_error
-from a2a_server.protocol.gate import admit, require_json
+from a2a_server.errors import StoreUnavailable, jsonrpc_error
+from a2a_server.protocol.gate import admit, require_json, state_of
+
+INTERNAL_ERROR = -32603
 
 
 def _peek(body: bytes) -> tuple[Any, str | None]:
@@ -41,6 +43,23 @@ async def jsonrpc(request: Request) -> Response:
         request_id, tenant = _peek(body)
         runtime, _, _ = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
         await require_json(request)
-        return await runtime.jsonrpc.handle_requests(request)
+        response = await runtime.jsonrpc.handle_requests(request)
     except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
         return jsonrpc_error(request_id, exc)
+    if not state_of(request).stores.available and _is_internal_error(response):
+        # The SDK's dispatcher renders a store outage as InternalError on HTTP 200; the store
+        # marked itself down, so answer what happened: 503, retry shortly.
+        return jsonrpc_error(request_id, StoreUnavailable())
+    return response
+
+
+def _is_internal_error(response: Response) -> bool:
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes):  # a stream: its status is already sent
+        return False
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    return isinstance(error, dict) and error.get("code") == INTERNAL_ERROR
