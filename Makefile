@@ -23,7 +23,8 @@ test: $(STAMP) ## the whole test suite (starts its own redis-server processes)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check a2a_server tests
+	$(BIN)/ruff check a2a_server tests bench scripts
+	$(BIN)/mypy
 
 bench: $(STAMP) ## benchmark against the a2a-sdk reference server (see docs/performance.md)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \

@@ -9,7 +9,7 @@ from a2a_server.errors import PayloadTooLarge, jsonrpc_error, rest_error
 
 def _is_jsonrpc_path(path: str) -> bool:
     path = path.rstrip("/")
-    return path.endswith("/v1") or path.endswith("/a2a")
+    return path.endswith(("/v1", "/a2a"))
 
 
 class BodySizeLimit:

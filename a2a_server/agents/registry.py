@@ -32,7 +32,7 @@ _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 def _builtin(path: str) -> Callable[..., AgentExecutor]:
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 BUILTIN_EXECUTORS: dict[str, str] = {

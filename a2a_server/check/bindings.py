@@ -70,7 +70,7 @@ def new_message(text: str) -> dict[str, Any]:
 
 def _sse_data(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs of a text/event-stream."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:

@@ -88,7 +88,7 @@ class Run:
             status, reason = SKIP, str(exc)
         except (Failed, TransportFailure) as exc:
             status, reason = FAIL, str(exc)
-        except Exception as exc:  # a probe bug is reported, not raised
+        except Exception as exc:  # noqa: BLE001 - a probe bug is reported, not raised
             status, reason = FAIL, f"unexpected {type(exc).__name__}: {exc}"
         return self.report.add(CheckResult(group, name, status, reason,
                                            time.monotonic() - started))
@@ -210,8 +210,8 @@ class InterfaceProbes:
     def __init__(self, run: Run, binding: Binding) -> None:
         self.run_ = run
         self.binding = binding
-        self.card = run.card
-        assert self.card is not None
+        assert run.card is not None
+        self.card: AgentCard = run.card
         self.task: dict[str, Any] | None = None
         self.first: Answer | None = None
 

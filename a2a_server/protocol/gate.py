@@ -42,7 +42,7 @@ class ServerState:
 
 def state_of(request: Request) -> ServerState:
     """The app's ``ServerState``."""
-    return request.app.state.server  # type: ignore[no-any-return]
+    return request.app.state.server
 
 
 def admit(

@@ -52,7 +52,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         await self._stores.contexts.add_message(scope, context_id, user)
         await self._stores.contexts.add_message(scope, context_id, reply)
 
-    async def on_message_send(  # type: ignore[override]
+    async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
         """Send, then record a direct-message exchange in its context."""
@@ -62,7 +62,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
             await self._record_direct(params, result, context)
         return result
 
-    async def on_message_send_stream(  # type: ignore[override]
+    async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         """Stream, then record a direct-message exchange in its context."""
@@ -72,7 +72,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
                 await self._record_direct(params, event, context)
             yield event
 
-    async def on_cancel_task(  # type: ignore[override]
+    async def on_cancel_task(
         self, params: CancelTaskRequest, context: ServerCallContext
     ) -> Task | None:
         """Cancel; if another replica runs the task, tell it to stop."""

@@ -188,7 +188,7 @@ def _v1_only(method_name: str) -> Endpoint:
     @rest_endpoint
     async def endpoint(request: Request) -> Response:
         runtime = _admit(request)
-        return await getattr(runtime.rest, method_name)(request)  # type: ignore[no-any-return]
+        return await getattr(runtime.rest, method_name)(request)
 
     endpoint.__name__ = method_name
     return endpoint

@@ -10,7 +10,6 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
-
 from a2a.compat.v0_3 import conversions
 from a2a.server.events import Event
 from a2a.types.a2a_pb2 import Message, Task

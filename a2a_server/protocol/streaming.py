@@ -272,7 +272,7 @@ def sse_response(events: AsyncIterator[Tagged], v03: bool) -> EventSourceRespons
             async for version, event in events:
                 data = orjson.dumps(shapes.stream_event_json(event, v03)).decode()
                 yield ServerSentEvent(data=data, id=_event_id(version))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - becomes an error event on the stream
             body = orjson.loads(rest_error(exc).body)
             yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
 

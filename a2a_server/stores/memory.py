@@ -176,7 +176,7 @@ class InMemoryEventStream(EventLog):
                 del log.events[: len(log.events) - _MAX_EVENTS_PER_TASK]
             log.changed.notify_all()
 
-    async def subscribe(  # type: ignore[override]
+    async def subscribe(
         self, task_id: str, *, after: TaskVersion
     ) -> AsyncGenerator[VersionedEvent, None]:
         """Every event after ``after``, then each new one as it is published."""

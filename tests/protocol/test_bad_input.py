@@ -97,7 +97,8 @@ async def test_jsonrpc_missing_message_is_invalid_params(http: httpx.AsyncClient
 
 
 async def test_jsonrpc_wrong_content_type(http: httpx.AsyncClient) -> None:
-    response = await http.post(RPC, content=b'{"jsonrpc":"2.0"}', headers={**DEMO, "Content-Type": "text/plain"})
+    headers = {**DEMO, "Content-Type": "text/plain"}
+    response = await http.post(RPC, content=b'{"jsonrpc":"2.0"}', headers=headers)
     rpc_error(response, -32600, status=415)
 
 

@@ -76,7 +76,9 @@ async def rpc(http: httpx.AsyncClient, method: str, params: dict[str, Any], head
 
 
 @pytest.mark.parametrize("version", [{}, V1], ids=["v0.3", "v1.0"])
-async def test_get_task_of_other_tenant_is_not_found(http: httpx.AsyncClient, version: dict[str, str]) -> None:
+async def test_get_task_of_other_tenant_is_not_found(
+    http: httpx.AsyncClient, version: dict[str, str]
+) -> None:
     task = await demo_task(http)
     assert_not_found(await http.get(f"/agents/echo/v1/tasks/{task['id']}", headers={**ACME, **version}))
     mine = await http.get(f"/agents/echo/v1/tasks/{task['id']}", headers={**DEMO, **version})
@@ -139,7 +141,8 @@ async def test_same_context_id_in_two_tenants_stays_separate(http: httpx.AsyncCl
     shared = "shared-context-id"
     for headers, text in ((DEMO, "from demo"), (ACME, "from acme")):
         body = user_message_v03(text, contextId=shared)
-        assert (await http.post("/agents/echo/v1/message:send", json=body, headers=headers)).status_code == 200
+        sent = await http.post("/agents/echo/v1/message:send", json=body, headers=headers)
+        assert sent.status_code == 200
     for headers, text in ((DEMO, "from demo"), (ACME, "from acme")):
         context = (await http.get(f"/agents/echo/v1/contexts/{shared}", headers=headers)).json()
         assert [item["history"][0]["parts"][0]["text"] for item in context["items"]] == [text]
