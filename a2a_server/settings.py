@@ -49,9 +49,6 @@ class Settings(BaseSettings):
     )
     token_ttl_seconds: int = Field(default=300, gt=0, le=86400)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
-    max_history_length: int = Field(
-        default=10_000, gt=0, description="Largest historyLength a client may ask for."
-    )
     card_max_age_seconds: int = Field(default=300, ge=0)
     push_url_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
