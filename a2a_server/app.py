@@ -140,6 +140,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         title="a2a-server",
         description="Multi-tenant A2A agent server (Corti-style routing)",
         lifespan=lifespan,
+        telemetry=None if settings.telemetry else
+        {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         openapi_url=None,
         docs_url=None,
         redoc_url=None,

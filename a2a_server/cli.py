@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
           "    -d '{\"message\":{\"role\":\"user\",\"kind\":\"message\",\"messageId\":\"m1\","
           "\"parts\":[{\"kind\":\"text\",\"text\":\"hello\"}]}}'", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=settings.access_log,
                 timeout_graceful_shutdown=5)
     return 0
 

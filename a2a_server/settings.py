@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     )
     replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
     log_level: str = "info"
+    access_log: bool = Field(default=True, description="uvicorn's per-request access log.")
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (traces, metrics, logs through the global "
+        "providers). Off by default: with no providers configured it only costs time.",
+    )
 
     @field_validator("push_url_allowlist", mode="before")
     @classmethod
