@@ -9,8 +9,8 @@ import os
 if os.environ.get("A2A_SERVER_TELEMETRY", "").strip().lower() not in ("1", "true", "yes", "on"):
     os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
-from a2a_server.app import create_app  # noqa: E402 - after the telemetry switch above
-from a2a_server.settings import Settings  # noqa: E402
+from a2a_server.app import create_app
+from a2a_server.settings import Settings
 
 __all__ = ["Settings", "create_app"]
 __version__ = "0.1.0"
