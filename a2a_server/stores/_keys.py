@@ -41,19 +41,30 @@ One scope (tenant + agent) -- hash tag ``{s:<t>}`` (one slot per tenant)::
                                        ``m<Message protobuf>``
     a2a:{s:<t>}:<a>:ctxt:<ctx>   SET   task ids already in the context (add_task is idempotent)
 
-Indexes live in another slot than the task, so in a Redis Cluster they cannot be
-written in the save script. They are updated right after the save by
-``index.lua``, which is idempotent and ordered by version (an older update
-arriving late is ignored). On a single Redis the same two calls run, so one code
-path serves both. A replica dying between the two leaves a task out of date in
-ListTasks until its next save; GET is never affected. An index entry whose task
-expired (retention) is removed when a listing finds it gone.
+Indexes live in another slot than the task. What runs depends on the mode:
+
+- **Single Redis** (``redis_cluster`` off): one script, ``save.lua`` then, if it
+  succeeded, ``index.lua`` (composed in ``_redis_base``), with every key passed in
+  KEYS: the save and the index update are one atomic round trip.
+- **Redis Cluster**: the two slots cannot meet in one script. ``save.lua`` runs on
+  the task's slot, then ``index.lua`` on the scope's, which is idempotent and
+  ordered by version (an older update arriving late is ignored). A replica dying
+  between the two leaves a task out of date in ListTasks until its next save; GET
+  is never affected.
+
+Either way an index entry whose task expired (retention) is removed when a
+listing finds it gone.
 
 Process-wide -- no tenant::
 
     a2a:{leases}                 ZSET  ``<t>\\x1f<a>\\x1f<id>`` scored by lease expiry (ms);
                                        the reaper on every replica reads ZRANGEBYSCORE -inf now
                                        (no SCAN) and the replica whose ZREM wins fails the task.
+
+A lease is the task's ``:lease`` plus its member here: two slots. On a single Redis
+claiming (``SET PX`` + ``ZADD``, ``lease_claim.lua``) and releasing (compare-and-``DEL``
++ ``ZREM``, ``lease_release.lua``) are one script each; in a Redis Cluster each is
+two calls, the ``:lease`` first.
     a2a:cancel:<r>               PUB/SUB channel: task ids to stop, sent to the replica
                                        named by the task's :lease.
 

@@ -37,7 +37,35 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
-            "lease_release")
+            "lease_claim", "lease_release")
+
+
+def _save_and_index(lua: Any) -> str:
+    """``save.lua`` then, if it succeeded, ``index.lua``, in one script (single Redis only).
+
+    KEYS: 1..4 the save's keys, 5.. the index's keys.  ARGV: 1 task id  2 member  3 state
+    4 retention ms  5 terminal (the index's arguments but the version), 6.. the save's.
+    Returns what ``save.lua`` returns.
+    """
+    save = (lua / "save.lua").read_text()
+    index = (lua / "index.lua").read_text()
+    return f"""local function save(KEYS, ARGV)
+{save}
+end
+local function index(KEYS, ARGV)
+{index}
+end
+local skeys = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}}
+local sargv = {{}}
+for i = 6, #ARGV do sargv[i - 5] = ARGV[i] end
+local r = save(skeys, sargv)
+if r[1] == 1 then
+  local ikeys = {{}}
+  for i = 5, #KEYS do ikeys[i - 4] = KEYS[i] end
+  index(ikeys, {{ARGV[1], r[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5]}})
+end
+return r
+"""
 
 
 class Health:
@@ -98,6 +126,12 @@ class RedisContext:
         self.scripts = {
             name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS
         }
+        # Scripts that touch a task's slot and a scope's (or the lease set's) slot at once:
+        # only on a single Redis. In a Redis Cluster the keys live in different slots and
+        # the stores make one call per slot (see ``_keys``).
+        self.cluster = isinstance(client, RedisCluster)
+        if not self.cluster:
+            self.scripts["save_index"] = client.register_script(_save_and_index(lua))
 
     def ttl_ms(self, tenant: str) -> int:
         """The tenant's retention in ms (0 = keep forever)."""

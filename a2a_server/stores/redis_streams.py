@@ -126,10 +126,14 @@ class RedisLeaseManager(LeaseManager):
     async def _claim(self, scope: Scope, task_id: str) -> None:
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
+        expiry = time.time() * 1000 + self._lease_ms
         with self._r.errors():
+            if not self._r.cluster:  # one round trip
+                await self._r.run("lease_claim", [keys.lease, self._r.keys.leases],
+                                  [self.replica_id, self._lease_ms, member, expiry])
+                return
             await self._r.client.set(keys.lease, self.replica_id, px=self._lease_ms)
-            await self._r.client.zadd(self._r.keys.leases,
-                                      {member: time.time() * 1000 + self._lease_ms})
+            await self._r.client.zadd(self._r.keys.leases, {member: expiry})
 
     async def _renew(self, scope: Scope, task_id: str) -> None:
         while True:
@@ -157,6 +161,10 @@ class RedisLeaseManager(LeaseManager):
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
         with self._r.errors():
+            if not self._r.cluster:  # one round trip
+                await self._r.run("lease_release", [keys.lease, self._r.keys.leases],
+                                  [self.replica_id, member])
+                return
             await self._r.run("lease_release", [keys.lease], [self.replica_id])
             await self._r.client.zrem(self._r.keys.leases, member)
 

@@ -143,9 +143,13 @@ class RedisTaskStore(ScopedTaskStore):
                                    head_of(task).SerializeToString(), int(state), int(terminal),
                                    ttl, event_bytes, EVENTS_MAXLEN, self._finished_events_ms]
                 args.extend(m.SerializeToString() for m in task.history[first:])
-                code, version, _ = await self._r.run(
-                    "save", [keys.task, keys.hist, keys.events, keys.push], args
-                )
+                task_keys = [keys.task, keys.hist, keys.events, keys.push]
+                if self._r.cluster:
+                    code, version, _ = await self._r.run("save", task_keys, args)
+                else:  # one round trip: the index update runs inside the save script
+                    code, version, _ = await self._r.run(
+                        "save_index", [*task_keys, *self._index_keys(scope, task)],
+                        [task.id, _sort_member(task), _state(task), ttl, int(terminal), *args])
                 if code != 2 or attempt:
                     break
                 start = None  # our idea of the stored history was stale: send it all
@@ -153,16 +157,16 @@ class RedisTaskStore(ScopedTaskStore):
                 self._written.pop((scope.tenant, scope.agent, task.id), None)
                 raise ConcurrentTaskModificationError(task.id)
             self._remember(scope, task, int(version))
-            await self._index(scope, task, int(version), ttl, terminal)
+            if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
+                await self._r.run("index", self._index_keys(scope, task),
+                                  [task.id, int(version), _sort_member(task), _state(task),
+                                   ttl, int(terminal)])
         return TaskVersion(int(version))
 
-    async def _index(self, scope: Scope, task: Task, version: int, ttl: int,
-                     terminal: bool) -> None:
+    def _index_keys(self, scope: Scope, task: Task) -> builtins.list[str]:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
-        keys = [sk.ixm, sk.ix, sk.ix_ctx(task.context_id), sk.ctx(task.context_id),
+        return [sk.ixm, sk.ix, sk.ix_ctx(task.context_id), sk.ctx(task.context_id),
                 sk.ctx_tasks(task.context_id), *(sk.ix_state(s) for s in _STATES)]
-        await self._r.run("index", keys, [task.id, version, _sort_member(task), _state(task),
-                                          ttl, int(terminal)])
 
     async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
         keys = self._keys(scope, task_id)
