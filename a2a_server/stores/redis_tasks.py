@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue import Event
-from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Message, Task, TaskState
+from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.errors import InvalidParamsError
 from a2a.utils.proto_utils import to_stream_response
@@ -43,6 +44,8 @@ from a2a_server.stores.base import (
 
 _STATES = range(9)  # TaskState numbers 0..8, one index each
 _CACHE_SIZE = 10_000
+_FULL_CACHE_BYTES = 64 * 1024 * 1024  # whole tasks this replica wrote or read last, per store
+_FULL_ENTRY_MAX = 8 * 1024 * 1024  # larger tasks are read from Redis every time
 _MEMBER_PREFIX = 22  # "<flag><20 digits>:"
 
 
@@ -79,10 +82,47 @@ def _version(value: TaskVersion) -> int:
     return raw if isinstance(raw, int) else int(raw)
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+# A Task's ``history`` entry on the wire: tag (field number, length-delimited), length, bytes.
+_HISTORY_TAG = _varint((Task.DESCRIPTOR.fields_by_name["history"].number << 3) | 2)
+
+
+def _framed(messages: Iterable[bytes]) -> bytes:
+    """Serialized messages as the bytes of a Task's ``history`` field (concatenation merges)."""
+    tag = _HISTORY_TAG
+    return b"".join([tag + _varint(len(m)) + m for m in messages])
+
+
 def _assemble(raw: list[Any]) -> tuple[Task, int]:
-    task = Task.FromString(raw[0])
-    task.history.extend(Message.FromString(m) for m in raw[2])
-    return task, int(raw[1])
+    """The task from the get script's reply: one protobuf parse, not one per message."""
+    return Task.FromString(raw[0] + _framed(raw[2])), int(raw[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Full:
+    """A task as stored at one version, as bytes: ``Task.FromString(head + history)``."""
+
+    version: int
+    length: int
+    head: bytes
+    history: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.history) + 200
+
+    @property
+    def tag(self) -> str:
+        """What the get script compares with the stored ``v`` and ``h``."""
+        return f"{self.version}:{self.length}"
 
 
 class RedisTaskStore(ScopedTaskStore):
@@ -92,6 +132,21 @@ class RedisTaskStore(ScopedTaskStore):
         self._r = redis
         self._finished_events_ms = finished_events_ms
         self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
+        self._full: OrderedDict[tuple[str, str, str], _Full] = OrderedDict()
+        self._full_bytes = 0
+
+    def _keep_full(self, key: tuple[str, str, str], full: _Full | None) -> None:
+        """Remember (or with None forget) the whole task at a version; LRU within a byte budget."""
+        old = self._full.pop(key, None)
+        if old is not None:
+            self._full_bytes -= old.size
+        if full is None or full.size > _FULL_ENTRY_MAX:
+            return
+        self._full[key] = full
+        self._full_bytes += full.size
+        while self._full_bytes > _FULL_CACHE_BYTES:
+            _, dropped = self._full.popitem(last=False)
+            self._full_bytes -= dropped.size
 
     def _keys(self, scope: Scope, task_id: str) -> TaskKeys:
         return self._r.keys.task(scope.tenant, scope.agent, task_id)
@@ -136,13 +191,14 @@ class RedisTaskStore(ScopedTaskStore):
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         start = None if prev_version.is_missing else self._append_from(scope, task, prev_int,
                                                                          cancel)
+        head = head_of(task).SerializeToString()
         with self._r.errors():
             for attempt in (0, 1):
                 mode, first = ("append", start) if start is not None else ("replace", 0)
-                args: list[Any] = [mode, first, prev_int, int(cancel),
-                                   head_of(task).SerializeToString(), int(state), int(terminal),
-                                   ttl, event_bytes, EVENTS_MAXLEN, self._finished_events_ms]
-                args.extend(m.SerializeToString() for m in task.history[first:])
+                added = [m.SerializeToString() for m in task.history[first:]]
+                args: list[Any] = [mode, first, prev_int, int(cancel), head, int(state),
+                                   int(terminal), ttl, event_bytes, EVENTS_MAXLEN,
+                                   self._finished_events_ms, *added]
                 task_keys = [keys.task, keys.hist, keys.events, keys.push]
                 if self._r.cluster:
                     code, version, _ = await self._r.run("save", task_keys, args)
@@ -153,15 +209,29 @@ class RedisTaskStore(ScopedTaskStore):
                 if code != 2 or attempt:
                     break
                 start = None  # our idea of the stored history was stale: send it all
+            key = (scope.tenant, scope.agent, task.id)
             if code != 1:
-                self._written.pop((scope.tenant, scope.agent, task.id), None)
+                self._written.pop(key, None)
+                self._keep_full(key, None)
                 raise ConcurrentTaskModificationError(task.id)
             self._remember(scope, task, int(version))
+            self._keep_full(key, self._after_save(key, int(version), first, head, added))
             if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
                 await self._r.run("index", self._index_keys(scope, task),
                                   [task.id, int(version), _sort_member(task), _state(task),
                                    ttl, int(terminal)])
         return TaskVersion(int(version))
+
+    def _after_save(self, key: tuple[str, str, str], version: int, first: int, head: bytes,
+                    added: builtins.list[bytes]) -> _Full | None:
+        """The stored task after a save, if this replica knows the history it extended."""
+        if first == 0:  # replace: the save sent the whole history
+            return _Full(version, len(added), head, _framed(added))
+        known = self._full.get(key)
+        # The script appended at ``first`` over version ``version - 1`` (every save adds 1).
+        if known is None or known.version != version - 1 or known.length != first:
+            return None
+        return _Full(version, first + len(added), head, known.history + _framed(added))
 
     def _index_keys(self, scope: Scope, task: Task) -> builtins.list[str]:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
@@ -175,12 +245,30 @@ class RedisTaskStore(ScopedTaskStore):
         return None if raw is None else _assemble(raw)
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
-        """The task with its full history and its version (one round trip)."""
+        """The task with its full history and its version (one round trip).
+
+        When this replica holds the task as stored at some version (it wrote or read it
+        last), the get script is sent that version and history length and answers
+        "unchanged" without reading the history; the task is then parsed from the held
+        bytes (a fresh object: the SDK mutates what it gets).
+        """
         scope = scope_of(context)
-        found = await self._read(scope, task_id, -1)
-        if found is None:
+        key = (scope.tenant, scope.agent, task_id)
+        keys = self._keys(scope, task_id)
+        known = self._full.get(key)
+        with self._r.errors():
+            raw = await self._r.run("get", [keys.task, keys.hist],
+                                    [-1] if known is None else [-1, known.tag])
+        if raw is None:
+            self._keep_full(key, None)
             return None
-        task, version = found
+        if known is not None and not isinstance(raw, list):  # unchanged since we held it
+            self._full.move_to_end(key)
+            task, version = Task.FromString(known.head + known.history), known.version
+        else:
+            history = _framed(raw[2])
+            task, version = Task.FromString(raw[0] + history), int(raw[1])
+            self._keep_full(key, _Full(version, len(raw[2]), raw[0], history))
         self._remember(scope, task, version)
         return StoredTask(task, TaskVersion(version))
 
@@ -201,6 +289,7 @@ class RedisTaskStore(ScopedTaskStore):
             if found is not None:
                 await self._unindex(scope, task_id, found[0].context_id)
         self._written.pop((scope.tenant, scope.agent, task_id), None)
+        self._keep_full((scope.tenant, scope.agent, task_id), None)
 
     async def _unindex(self, scope: Scope, task_id: str, context_id: str | None) -> None:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
@@ -222,6 +311,7 @@ class RedisTaskStore(ScopedTaskStore):
                 if await self._r.run("put", [keys.task, keys.hist, keys.events],
                                      [version, task.SerializeToString(), 1]):
                     self._written.pop((scope.tenant, scope.agent, task_id), None)
+                    self._keep_full((scope.tenant, scope.agent, task_id), None)
                     return
         raise ConcurrentTaskModificationError(task_id)
 

@@ -190,6 +190,39 @@ async def test_a_held_lease_is_renewed_and_not_reaped(
         await holder.close()
 
 
+async def test_a_replica_reading_a_task_it_holds_sees_other_replicas_saves(
+    lease_stores: RedisStores, stores_factory: Callable[..., Stores], raw: aioredis.Redis
+) -> None:
+    """A get answered from the task this replica holds (``unchanged`` from the get script)
+    returns exactly what Redis holds, a fresh object each time; a save by another replica,
+    or by a scrub, is always seen."""
+    a = lease_stores
+    kind = "cluster" if "RedisCluster" in type(a.client).__name__ else "redis"
+    b = stores_factory(kind, replica_id="replica-b")
+    assert isinstance(b, RedisStores)
+    task = make_task("cached", WORKING, history=3)
+    version = await save(a, task)
+    first = await a.tasks.get("cached", ctx())  # answered from what the save left
+    assert first is not None and first.task == task and first.version == version
+    first.task.history.append(msg("mutated by the caller"))
+    again = await a.tasks.get("cached", ctx())
+    assert again is not None and again.task == task  # the caller's copy was its own
+    # B (which never saw it) appends and completes it
+    on_b = await b.tasks.get("cached", ctx())
+    assert on_b is not None and on_b.task == task
+    on_b.task.history.append(msg("from b", Role.ROLE_AGENT))
+    on_b.task.status.state = TaskState.TASK_STATE_COMPLETED
+    v_b = await save(b, on_b.task, on_b.version)
+    seen = await a.tasks.get("cached", ctx())
+    assert seen is not None and seen.version == v_b and seen.task == on_b.task
+    # same version, same length, different bytes cannot happen: a scrub bumps the version
+    await b.tasks.scrub(DEMO, "cached")
+    scrubbed = await a.tasks.get("cached", ctx())
+    assert scrubbed is not None and len(scrubbed.task.history) == 0
+    assert scrubbed.task.status.state == TaskState.TASK_STATE_COMPLETED
+    await b.client.aclose()
+
+
 async def test_bytes_per_completed_echo_task(redis_url: str, raw: aioredis.Redis) -> None:
     """MEMORY USAGE summed over the keys of one completed echo task (two messages).
 

@@ -1,8 +1,10 @@
 -- Read a task and its last N messages in one atomic round trip.
 -- KEYS: 1 :task  2 :hist      ARGV: 1 N (-1 = all, 0 = none)
--- Returns nil | {task bytes, version, {messages}}
-local cur = redis.call('HMGET', KEYS[1], 'd', 'v')
+--   2 (optional) ``<version>:<history length>`` the caller already holds the task at
+-- Returns nil | 1 (unchanged: still at ARGV[2]) | {task bytes, version, {messages}}
+local cur = redis.call('HMGET', KEYS[1], 'd', 'v', 'h')
 if not cur[1] then return false end
+if ARGV[2] and ARGV[2] == cur[2] .. ':' .. (cur[3] or '') then return 1 end
 local n = tonumber(ARGV[1])
 local hist = {}
 if n < 0 then
