@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from a2a.auth.user import User
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.server.events import EventQueue
+from a2a.server.events import Event, EventQueue
 from a2a.server.routes.common import ServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.routes.rest_dispatcher import RestDispatcher
 from a2a.server.tasks import BasePushNotificationSender
-from a2a.types.a2a_pb2 import AgentCard
+from a2a.types.a2a_pb2 import AgentCard, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
 from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
@@ -93,6 +94,23 @@ class RunningTasks:
         return found
 
 
+class _ReportingQueue(EventQueue):
+    """The agent's event queue, reporting each task event to the lease before enqueuing it."""
+
+    def __init__(self, inner: EventQueue, expect: Callable[[object], None]) -> None:
+        self._inner = inner
+        self._expect = expect
+
+    async def enqueue_event(self, event: Event) -> None:
+        """Report (task events only), then enqueue."""
+        if isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
+            self._expect(event)
+        await self._inner.enqueue_event(event)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class LeasedExecutor(AgentExecutor):
     """Wraps an agent's executor: holds the task's lease while it runs."""
 
@@ -109,8 +127,12 @@ class LeasedExecutor(AgentExecutor):
         if current is not None:
             self._running.add(scope, task_id, current)
         try:
-            async with self._stores.leases.hold(scope, task_id):
-                await self._inner.execute(context, event_queue)
+            async with self._stores.leases.hold(scope, task_id) as lease:
+                # A lease that wants to know which events are still to be saved (Redis:
+                # it is released only once the last one is) sees each one enqueued.
+                expect = getattr(lease, "expect", None)
+                queue = event_queue if expect is None else _ReportingQueue(event_queue, expect)
+                await self._inner.execute(context, queue)
         finally:
             self._running.remove(scope, task_id)
 

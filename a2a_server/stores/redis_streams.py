@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 _BLOCK_MS = 2_000
 _CANCEL_MAXLEN = 1_000
 _CANCEL_TTL_S = 86_400
+_SETTLE_MAX_S = 2.0  # longest wait, after execute returned, for the state that settles a task
+INTERRUPTED_STATES = frozenset({TaskState.TASK_STATE_INPUT_REQUIRED,
+                                TaskState.TASK_STATE_AUTH_REQUIRED})
 LEASE_LOST_REASON = "the replica running this task stopped (its lease expired); task failed"
 
 
@@ -109,6 +112,21 @@ class RedisEventStream(EventLog):
         del task_id
 
 
+class HeldLease:
+    """What ``RedisLeaseManager.hold`` yields: told of each task event the agent enqueues."""
+
+    __slots__ = ("pending", "settled")
+
+    def __init__(self) -> None:
+        self.pending: object | None = None
+        self.settled = asyncio.Event()
+
+    def expect(self, event: object) -> None:
+        """``event`` was enqueued: the lease is released only once it is saved."""
+        self.pending = event
+        self.settled.clear()
+
+
 class RedisLeaseManager(LeaseManager):
     """Leases on running tasks (SET PX + an expiry sorted set), a reaper, and cancel delivery."""
 
@@ -118,6 +136,9 @@ class RedisLeaseManager(LeaseManager):
         self._tasks = tasks
         self.replica_id = replica_id
         self._lease_ms = max(int(lease_seconds * 1000), 100)
+        self._settle_s = min(self._lease_ms / 1000, _SETTLE_MAX_S)
+        self._held: dict[tuple[Scope, str], HeldLease] = {}
+        tasks.on_saved = self.saved
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
 
     def _cancel_key(self, replica: str) -> str:
@@ -143,19 +164,54 @@ class RedisLeaseManager(LeaseManager):
             except StoreUnavailable:
                 continue  # keep running; renew again when Redis is back
 
+    def saved(self, scope: Scope, task_id: str, state: int, event: object) -> None:
+        """Called by this replica's task store after each save it makes.
+
+        A held lease is settled once the last event the agent enqueued was saved (the SDK
+        saves events in order), or once the task is terminal (nothing can follow).
+        """
+        held = self._held.get((scope, task_id))
+        if held is None:
+            return
+        if (held.pending is not None and event is held.pending) or state in TERMINAL_STATES:
+            held.pending = None
+            held.settled.set()
+
     @contextlib.asynccontextmanager
-    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[None]:
-        """Hold the lease while the block runs, renewing it every third of its length."""
-        await self._claim(scope, task_id)
-        renew = asyncio.create_task(self._renew(scope, task_id))
+    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[HeldLease]:
+        """Hold the lease while the block runs, renewing it every third of its length.
+
+        The block (``LeasedExecutor`` around the agent's ``execute``) reports each task
+        event the agent enqueues with ``expect``. When the block returns, the SDK may still
+        be saving those events: the lease is released only once the last of them is saved
+        (or the task is terminal), so a replica dying in between leaves a lease that
+        lapses, and the reaper fails the task. If that save does not come within
+        ``_settle_s``, or the block raised or was cancelled (the SDK writes FAILED /
+        CANCELED after it), renewal stops and the lease is left to lapse: the reaper then
+        drops it if the task is terminal or interrupted, and fails it otherwise.
+        """
+        key = (scope, task_id)
+        held = HeldLease()
+        self._held[key] = held
         try:
-            yield
+            await self._claim(scope, task_id)
+            renew = asyncio.create_task(self._renew(scope, task_id))
+            try:
+                yield held
+                if held.pending is None:
+                    held.settled.set()  # nothing the agent enqueued is left to save
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(held.settled.wait(), self._settle_s)
+            finally:
+                renew.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renew
+                if held.settled.is_set():
+                    with contextlib.suppress(StoreUnavailable):
+                        await self._release(scope, task_id)
         finally:
-            renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
-            with contextlib.suppress(StoreUnavailable):
-                await self._release(scope, task_id)
+            if self._held.get(key) is held:
+                del self._held[key]
 
     async def _release(self, scope: Scope, task_id: str) -> None:
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
@@ -237,6 +293,8 @@ class RedisLeaseManager(LeaseManager):
             stored = await self._tasks.get(task_id, context)
             if stored is None or stored.task.status.state in TERMINAL_STATES:
                 return False
+            if stored.task.status.state in INTERRUPTED_STATES:
+                return False  # waiting for the client, no executor running: nothing was lost
             task = stored.task
             if task.status.HasField("message"):
                 task.history.append(task.status.message)

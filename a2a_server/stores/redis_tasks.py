@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,8 @@ class RedisTaskStore(ScopedTaskStore):
         self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
         self._full: OrderedDict[tuple[str, str, str], _Full] = OrderedDict()
         self._full_bytes = 0
+        # Told of every successful save (the lease manager settles held leases with it).
+        self.on_saved: Callable[[Scope, str, int, object], None] | None = None
 
     def _keep_full(self, key: tuple[str, str, str], full: _Full | None) -> None:
         """Remember (or with None forget) the whole task at a version; LRU within a byte budget."""
@@ -220,6 +222,8 @@ class RedisTaskStore(ScopedTaskStore):
                 await self._r.run("index", self._index_keys(scope, task),
                                   [task.id, int(version), _sort_member(task), _state(task),
                                    ttl, int(terminal)])
+        if self.on_saved is not None:
+            self.on_saved(scope, task.id, state, event)
         return TaskVersion(int(version))
 
     def _after_save(self, key: tuple[str, str, str], version: int, first: int, head: bytes,

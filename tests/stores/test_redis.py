@@ -18,7 +18,7 @@ from a2a_server.stores.redis import RedisStores
 from a2a_server.stores.redis_streams import LEASE_LOST_REASON
 from tests.conftest import DEMO as DEMO_HEADERS
 from tests.conftest import make_settings, running_app, user_message_v03
-from tests.stores.test_contract import DEMO, ctx, make_task, msg, save
+from tests.stores.test_contract import DEMO, ctx, make_task, msg, save, status_event
 
 WORKING = TaskState.TASK_STATE_WORKING
 
@@ -188,6 +188,99 @@ async def test_a_held_lease_is_renewed_and_not_reaped(
         assert stored is not None and stored.task.status.state == WORKING
     finally:
         await holder.close()
+
+
+async def _reap_until(stores: list[RedisStores], done: Callable[[], object]) -> None:
+    """Run the reapers of ``stores`` until ``done()`` holds (bounded; no timing asserted)."""
+    for _ in range(200):
+        await asyncio.gather(*(s.leases.reap_once() for s in stores))
+        if await done():  # type: ignore[misc]
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_a_replica_dying_after_execute_returned_but_before_the_final_save_fails_the_task(
+    lease_stores: RedisStores, stores_factory: Callable[..., Stores], raw: aioredis.Redis
+) -> None:
+    """The agent's execute() returned; the SDK has not saved its final events yet; the replica
+    dies. The lease must not have been released at execute()'s return, or no reaper would ever
+    fail the task (it would stay WORKING forever)."""
+    a = lease_stores
+    kind = "cluster" if "RedisCluster" in type(a.client).__name__ else "redis"
+    task = make_task("window", WORKING)
+    await save(a, task)
+    async with a.leases.hold(DEMO, "window") as lease:
+        task.status.state = TaskState.TASK_STATE_COMPLETED
+        lease.expect(status_event(task))  # the agent enqueued its last event, then returned
+    # ... the SDK has not saved that event yet
+    await a.close()  # ... and the replica is gone (no renewal, no reaper, no late save)
+    b = stores_factory(kind, replica_id="replica-b", lease_seconds=0.3)
+    assert isinstance(b, RedisStores)
+
+    async def failed() -> bool:
+        stored = await b.tasks.get("window", ctx())
+        return stored is not None and stored.task.status.state == TaskState.TASK_STATE_FAILED
+
+    await _reap_until([b], failed)
+    stored = await b.tasks.get("window", ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_FAILED
+    assert stored.task.status.message.parts[0].text == LEASE_LOST_REASON
+    await b.client.aclose()
+
+
+@pytest.mark.parametrize("final", [TaskState.TASK_STATE_COMPLETED,
+                                   TaskState.TASK_STATE_INPUT_REQUIRED])
+async def test_the_lease_is_released_once_the_final_state_is_saved(
+    lease_stores: RedisStores, final: TaskState
+) -> None:
+    a = lease_stores
+    task = make_task("settled", WORKING)
+    version = await save(a, task)
+    lease_key = a.redis.keys.task("demo", "echo", "settled").lease
+    member = a.redis.keys.lease_member("demo", "echo", "settled")
+    a.leases._settle_s = 600  # this test must not reach the bound: no timing involved
+    task.status.state = final
+    last = status_event(task)
+
+    claimed = asyncio.Event()
+
+    async def execute_returns() -> None:
+        async with a.leases.hold(DEMO, "settled") as lease:
+            claimed.set()
+            lease.expect(last)  # the agent's last event, enqueued; then execute() returns
+
+    running = asyncio.ensure_future(execute_returns())
+    await claimed.wait()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not running.done()  # returned, but its event is not saved yet: still held
+    assert await a.client.get(lease_key) == b"replica-a"
+    await a.tasks.save(task, event=last, prev=None, prev_version=version, context=ctx())
+    await running  # the SDK saved it: released
+    assert await a.client.get(lease_key) is None
+    assert await a.client.zscore(a.redis.keys.leases, member) is None
+
+
+async def test_an_interrupted_task_whose_lease_lapsed_is_not_failed(
+    lease_stores: RedisStores, stores_factory: Callable[..., Stores]
+) -> None:
+    """input-required / auth-required: waiting for the client, nothing was lost."""
+    a = lease_stores
+    kind = "cluster" if "RedisCluster" in type(a.client).__name__ else "redis"
+    await save(a, make_task("idle", TaskState.TASK_STATE_AUTH_REQUIRED))
+    await a.leases._claim(DEMO, "idle")  # then the replica "dies"
+    b = stores_factory(kind, replica_id="replica-b", lease_seconds=0.3)
+    assert isinstance(b, RedisStores)
+    member = a.redis.keys.lease_member("demo", "echo", "idle")
+
+    async def reaped() -> bool:
+        return await b.client.zscore(b.redis.keys.leases, member) is None
+
+    await _reap_until([b], reaped)
+    assert await reaped()
+    stored = await b.tasks.get("idle", ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_AUTH_REQUIRED
+    await b.client.aclose()
 
 
 async def test_a_replica_reading_a_task_it_holds_sees_other_replicas_saves(
