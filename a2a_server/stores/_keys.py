@@ -15,14 +15,18 @@ Redis Cluster slot and the save script touches them atomically::
                                        s = TaskState number, x = 1 when terminal
                                        h = number of messages in :hist
     a2a:{t:<t>:<a>:<id>}:hist    LIST  one serialized Message per entry, oldest first;
-                                       historyLength=N is LRANGE -N -1 (O(N))
+                                       historyLength=N is LRANGE -N -1 (O(N)). A replica
+                                       holding the task at ``v``/``h`` asks get.lua with
+                                       them and gets "unchanged" without the LRANGE.
     a2a:{t:<t>:<a>:<id>}:events  STREAM  the task's event log: entry id ``<version>-0``,
                                        fields v (version) and e (StreamResponse protobuf).
                                        XADDed by the save script, so event order is
                                        version order and an SSE id is a version.
                                        Capped (MAXLEN ~) at ``EVENTS_MAXLEN`` entries.
     a2a:{t:<t>:<a>:<id>}:push    HASH  push config id -> TaskPushNotificationConfig protobuf
-    a2a:{t:<t>:<a>:<id>}:lease   STRING  replica id of the replica running the task (PX)
+    a2a:{t:<t>:<a>:<id>}:lease   STRING  replica id of the replica running the task (PX);
+                                       released once the last event its agent enqueued is
+                                       saved (or the task is terminal), else left to lapse
 
 The agent is part of the tag: a task of agent X is simply not found through agent Y.
 
