@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
@@ -178,7 +179,7 @@ class RedisLeaseManager(LeaseManager):
             held.settled.set()
 
     @contextlib.asynccontextmanager
-    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[HeldLease]:
+    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[Any]:  # a HeldLease
         """Hold the lease while the block runs, renewing it every third of its length.
 
         The block (``LeasedExecutor`` around the agent's ``execute``) reports each task

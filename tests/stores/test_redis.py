@@ -261,6 +261,56 @@ async def test_the_lease_is_released_once_the_final_state_is_saved(
     assert await a.client.zscore(a.redis.keys.leases, member) is None
 
 
+async def test_leased_executor_holds_the_lease_until_the_agents_last_event_is_saved(
+    lease_stores: RedisStores,
+) -> None:
+    """Through ``LeasedExecutor``: the events the agent enqueues reach the lease."""
+    from a2a.server.agent_execution import AgentExecutor, RequestContext
+    from a2a.server.events import Event, EventQueue
+    from a2a.types.a2a_pb2 import TaskStatusUpdateEvent
+
+    from a2a_server.protocol.runtime import LeasedExecutor, RunningTasks
+
+    a = lease_stores
+    a.leases._settle_s = 600  # this test must not reach the bound: no timing involved
+    task = make_task("via-executor", WORKING)
+    version = await save(a, task)
+    lease_key = a.redis.keys.task("demo", "echo", "via-executor").lease
+
+    class Recorder(EventQueue):
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+            self.got = asyncio.Event()
+
+        async def enqueue_event(self, event: Event) -> None:
+            self.events.append(event)
+            self.got.set()
+
+    class Agent(AgentExecutor):
+        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+            done = TaskStatusUpdateEvent(task_id="via-executor", context_id=task.context_id)
+            done.status.state = TaskState.TASK_STATE_COMPLETED
+            await event_queue.enqueue_event(done)
+
+        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+            raise NotImplementedError
+
+    queue = Recorder()
+    context = RequestContext(ctx(), task_id="via-executor", context_id=task.context_id)
+    running = asyncio.ensure_future(LeasedExecutor(Agent(), a, RunningTasks()).execute(context,
+                                                                                         queue))
+    await queue.got.wait()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not running.done()  # execute() returned inside, the event is not saved yet
+    assert await a.client.get(lease_key) == b"replica-a"
+    task.status.state = TaskState.TASK_STATE_COMPLETED
+    await a.tasks.save(task, event=queue.events[-1], prev=None, prev_version=version,
+                       context=ctx())
+    await running
+    assert await a.client.get(lease_key) is None
+
+
 async def test_an_interrupted_task_whose_lease_lapsed_is_not_failed(
     lease_stores: RedisStores, stores_factory: Callable[..., Stores]
 ) -> None:
