@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 _BLOCK_MS = 2_000
 _CANCEL_MAXLEN = 1_000
 _CANCEL_TTL_S = 86_400
-_SETTLE_MAX_S = 2.0  # longest wait, after execute returned, for the state that settles a task
+_SETTLE_MAX_S = 2.0  # longest wait, after execute returned, for its last event to be saved
 INTERRUPTED_STATES = frozenset({TaskState.TASK_STATE_INPUT_REQUIRED,
                                 TaskState.TASK_STATE_AUTH_REQUIRED})
 LEASE_LOST_REASON = "the replica running this task stopped (its lease expired); task failed"

@@ -1,12 +1,15 @@
 """``RedisTaskStore``: the SDK's ``VersionedTaskStore`` on Redis (see ``_keys`` for the schema).
 
 A save is one Lua script on the task's slot (compare-and-set, terminal guard,
-history append, event XADD, retention) followed by one idempotent index
-update on the tenant's slot. The SDK saves the whole task on every event; only
+history append, event XADD, retention) and one idempotent index update on the
+tenant's slot: inside the same script on a single Redis, a second call in a
+Redis Cluster. The SDK saves the whole task on every event; only
 the messages beyond what Redis already holds are sent, so a save costs
 O(new messages). The store remembers, per task, the history length and last
 message id it last wrote or read at a version; when it does not know (another
-replica wrote last), it sends the whole history once.
+replica wrote last), it sends the whole history once. It also holds, within a
+byte budget, the whole task as stored at the version it last wrote or read, so
+the SDK's repeated full reads cost one "unchanged?" round trip and one parse.
 """
 
 from __future__ import annotations
