@@ -9,7 +9,6 @@ lease reaper (fails tasks whose replica died).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -125,15 +124,25 @@ class RedisStores(Stores):
             try:
                 self.health.up(await asyncio.wait_for(self._ping(), 2.0))
             except _HEALTH_ERRORS as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
                 self.health.down(exc)
 
     async def close(self) -> None:
         """Stop the loops and close the connections."""
+        pending = set(self._loops)
+        for _ in range(3):  # a cancel can land inside redis-py and be turned into an error
+            for loop in pending:
+                loop.cancel()
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+        if pending:
+            logger.error("%d background loops did not stop", len(pending))
         for loop in self._loops:
-            loop.cancel()
-        for loop in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+            if loop.done() and not loop.cancelled() and loop.exception() is not None:
+                logger.error("background loop failed", exc_info=loop.exception())
         await self.client.aclose()
 
     async def ready(self) -> tuple[bool, str]:

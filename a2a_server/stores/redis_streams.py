@@ -59,7 +59,7 @@ def stream_response_to_event(response: StreamResponse) -> Event:
     which = response.WhichOneof("payload")
     if which is None:
         raise ValueError("StreamResponse without payload")
-    return getattr(response, which)  # type: ignore[no-any-return]
+    return getattr(response, which)
 
 
 def _version(value: TaskVersion) -> int:
@@ -71,6 +71,17 @@ def _parse(fields: dict[bytes, bytes]) -> VersionedEvent:
     response = StreamResponse.FromString(fields[b"e"])
     return VersionedEvent(stream_response_to_event(response), TaskVersion(int(fields[b"v"])))
 
+
+
+def _stop_if_cancelling() -> None:
+    """Re-raise a cancellation that redis-py turned into a connection error.
+
+    Cancelling a task blocked in a Redis call can surface as a ConnectionError (redis-py drops
+    the connection); a loop that retries on connection errors would then never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 class RedisEventStream(EventLog):
     """Per-task Redis Streams; subscribers block in XREAD."""
@@ -257,6 +268,7 @@ class RedisLeaseManager(LeaseManager):
             try:
                 reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
             except UNAVAILABLE_ERRORS:
+                _stop_if_cancelling()
                 await asyncio.sleep(0.5)
                 continue
             for _stream, entries in reply or []:
@@ -322,6 +334,8 @@ class RedisLeaseManager(LeaseManager):
             try:
                 await self.reap_once()
             except StoreUnavailable:
+                _stop_if_cancelling()
                 continue
             except Exception:  # a bad record must not stop the loop
+                _stop_if_cancelling()
                 logger.exception("lease reaper failed")
