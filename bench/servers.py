@@ -78,8 +78,11 @@ class Server:
         """Launch, pinned to the server core; wait until the port accepts connections."""
         self.port = free_port()
         self.log = workdir / f"{self.name}.log"
+        # The a2a-sdk's no-op OpenTelemetry spans are off in every server under test: our
+        # server turns them off by default, and the SDK's reference server gets the same
+        # setting, so no ratio comes from a configuration difference.
         env = {**os.environ, **self.env, "A2A_SERVER_PORT": str(self.port),
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false"}
         cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", self.factory,
                "--port", str(self.port), *UVICORN_ARGS]
         with self.log.open("wb") as out:
