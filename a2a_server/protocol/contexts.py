@@ -24,38 +24,41 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
 
+def _paging(request: Request, v1: bool) -> tuple[int, int, int | None]:
+    """limit, offset and historyLength (None = all, in the request's version's semantics)."""
+    limit = parse_non_negative(request.query_params.get("limit"), "limit")
+    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
+    history = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
+    if not v1 and history == 0:
+        history = None  # 0.3: 0 means unlimited
+    return (DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)), offset, history
+
+
+def _page_json(context_id: str, items: list[Task | Message], total: int, limit: int,
+               offset: int, v1: bool) -> Response:
+    return json_response({
+        "id": context_id,
+        "items": [shapes.context_item_json(item, v03=not v1) for item in items],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    })
+
+
 @rest_endpoint
 async def get_context(request: Request) -> Response:
     """GET .../contexts/{contextId}?limit&offset&historyLength"""
     admit(request, request.path_params["agent_id"])
     v1 = is_v1(request)
-    limit = parse_non_negative(request.query_params.get("limit"), "limit")
-    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
-    history = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
-    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
-    if not v1 and history == 0:
-        history = None
+    limit, offset, history = _paging(request, v1)
     scope: Scope = request.scope[SCOPE_KEY]
     stores = state_of(request).stores
     context_id = request.path_params["context_id"]
     page = await stores.contexts.page(scope, context_id, limit, offset)
     if page is None:
         raise NotFound(f"context {context_id} not found")
-    items: list[Task | Message] = []
-    for item in page.items:
-        if item.message is not None:
-            items.append(item.message)
-        elif item.task_id is not None:
-            task = await stores.tasks.get_task_view(scope, item.task_id, history)
-            if task is not None:
-                items.append(task)
-    return json_response({
-        "id": context_id,
-        "items": [shapes.context_item_json(item, v03=not v1) for item in items],
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-    })
+    items = await _resolve(stores, scope, page.items, history)
+    return _page_json(context_id, items, page.total, limit, offset, v1)
 
 
 @rest_endpoint
@@ -99,12 +102,7 @@ async def get_tenant_context(request: Request) -> Response:
     if not server.stores.available:
         raise StoreUnavailable()
     v1 = is_v1(request)
-    limit = parse_non_negative(request.query_params.get("limit"), "limit")
-    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
-    history = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
-    limit = DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
-    if not v1 and history == 0:
-        history = None
+    limit, offset, history = _paging(request, v1)
     context_id = request.path_params["context_id"]
     items: list[Task | Message] = []
     found = False
@@ -119,11 +117,4 @@ async def get_tenant_context(request: Request) -> Response:
             items += await _resolve(server.stores, scope, page.items, history)
     if not found:
         raise NotFound(f"context {context_id} not found")
-    return json_response({
-        "id": context_id,
-        "items": [shapes.context_item_json(item, v03=not v1)
-                  for item in items[offset : offset + limit]],
-        "total": len(items),
-        "limit": limit,
-        "offset": offset,
-    })
+    return _page_json(context_id, items[offset : offset + limit], len(items), limit, offset, v1)
