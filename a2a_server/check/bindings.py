@@ -68,6 +68,23 @@ def new_message(text: str) -> dict[str, Any]:
             "parts": [{"text": text}]}
 
 
+def _json_or_error(response: httpx.Response) -> Any:
+    """The response's JSON; an HTTP error without a JSON body becomes an ``Answer``.
+
+    Raises:
+        TransportFailure: a success status with a body that is not JSON.
+    """
+    try:
+        return response.json()
+    except ValueError as exc:
+        if response.status_code >= 400:
+            return Answer(response.status_code,
+                          reason=_HTTP_REASONS.get(response.status_code, "HTTP_ERROR"),
+                          message=response.text[:200])
+        raise TransportFailure(f"HTTP {response.status_code}: not JSON: "
+                               f"{response.text[:200]!r}") from exc
+
+
 def _sse_data(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs of a text/event-stream."""
     event, data = "message", list[str]()
@@ -162,15 +179,9 @@ class JsonRpcBinding(Binding):
               headers: dict[str, str] | None = None) -> Answer:
         response = self._request("POST", self.interface.url, headers=headers,
                                  json=self._body(method, params))
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            if response.status_code >= 400:
-                return Answer(response.status_code,
-                              reason=_HTTP_REASONS.get(response.status_code, "HTTP_ERROR"),
-                              message=response.text[:200])
-            raise TransportFailure(f"HTTP {response.status_code}: not JSON: "
-                                   f"{response.text[:200]!r}") from exc
+        payload = _json_or_error(response)
+        if isinstance(payload, Answer):
+            return payload
         return self._answer(response.status_code, payload)
 
     def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
@@ -237,15 +248,9 @@ class RestBinding(Binding):
 
     @staticmethod
     def _answer(response: httpx.Response) -> Answer:
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            if response.status_code >= 400:
-                return Answer(response.status_code,
-                              reason=_HTTP_REASONS.get(response.status_code, "HTTP_ERROR"),
-                              message=response.text[:200])
-            raise TransportFailure(f"HTTP {response.status_code}: not JSON: "
-                                   f"{response.text[:200]!r}") from exc
+        payload = _json_or_error(response)
+        if isinstance(payload, Answer):
+            return payload
         if response.status_code >= 400:
             error = payload.get("error") if isinstance(payload, dict) else None
             reason, message = "", str(payload)[:200]
