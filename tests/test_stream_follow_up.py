@@ -33,19 +33,26 @@ def states(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-async def test_follow_up_stream_carries_the_turn_to_completion(
-    live_server_factory: Callable[..., LiveServer], backend: str
-) -> None:
-    server = live_server_factory(backend)
+async def stream_follow_up(
+    server: LiveServer, follow_up: Callable[[str], dict[str, Any]], headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Open a task waiting for input, then stream the follow-up ``follow_up(task_id)``."""
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
         first = await http.post(f"{BASE}/message:send",
                                 json={"message": message("tck-input-required")}, headers=AUTH)
         task_id = first.json()["task"]["id"]
-        body = {"message": message("tck-stream-001", taskId=task_id)}
-        async with http.stream("POST", f"{BASE}/message:stream", json=body,
-                               headers=AUTH) as response:
+        async with http.stream("POST", f"{BASE}/message:stream", json=follow_up(task_id),
+                               headers=headers) as response:
             assert response.status_code == 200, await response.aread()
-            events = [event.data async for event in read_events(response)]
+            return [event.data async for event in read_events(response)]
+
+
+async def test_follow_up_stream_carries_the_turn_to_completion(
+    live_server_factory: Callable[..., LiveServer], backend: str
+) -> None:
+    events = await stream_follow_up(
+        live_server_factory(backend),
+        lambda task_id: {"message": message("tck-stream-001", taskId=task_id)}, AUTH)
     seen = states(events)
     assert "statusUpdate:TASK_STATE_WORKING" in seen
     assert "artifactUpdate:" in seen
@@ -55,28 +62,17 @@ async def test_follow_up_stream_carries_the_turn_to_completion(
 async def test_follow_up_that_asks_again_ends_at_input_required(
     live_server_factory: Callable[..., LiveServer], backend: str
 ) -> None:
-    server = live_server_factory(backend)
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
-        first = await http.post(f"{BASE}/message:send",
-                                json={"message": message("tck-input-required")}, headers=AUTH)
-        task_id = first.json()["task"]["id"]
-        body = {"message": message("tck-input-required", taskId=task_id)}
-        async with http.stream("POST", f"{BASE}/message:stream", json=body,
-                               headers=AUTH) as response:
-            events = [event.data async for event in read_events(response)]
+    events = await stream_follow_up(
+        live_server_factory(backend),
+        lambda task_id: {"message": message("tck-input-required", taskId=task_id)}, AUTH)
     assert states(events)[-1] == "statusUpdate:TASK_STATE_INPUT_REQUIRED"
 
 
 async def test_v03_follow_up_stream_carries_the_turn_to_completion(
     live_server_factory: Callable[..., LiveServer], backend: str
 ) -> None:
-    server = live_server_factory(backend)
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
-        first = await http.post(f"{BASE}/message:send",
-                                json={"message": message("tck-input-required")}, headers=AUTH)
-        task_id = first.json()["task"]["id"]
-        body = user_message_v03("go on", taskId=task_id, messageId=f"tck-stream-003-{uuid.uuid4()}")
-        async with http.stream("POST", f"{BASE}/message:stream", json=body,
-                               headers=DEMO) as response:
-            events = [event.data async for event in read_events(response)]
+    events = await stream_follow_up(
+        live_server_factory(backend),
+        lambda task_id: user_message_v03("go on", taskId=task_id,
+                                         messageId=f"tck-stream-003-{uuid.uuid4()}"), DEMO)
     assert events[-1]["kind"] == "status-update" and events[-1]["status"]["state"] == "completed"
