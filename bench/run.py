@@ -37,6 +37,9 @@ from bench.servers import CLIENT_CPU, ROOT, Redis, Server, seed
 RESULTS = ROOT / "bench" / "results"
 OURS = ("ours-redis", "ours-memory")
 SDK = ("sdk-memory", "sdk-sqlite")
+SCENARIOS = (("a", "GET small task"), ("b1k", "GET historyLength=10, 1,000 msgs"),
+             ("b10k", "GET historyLength=10, 10,000 msgs"), ("c", "message:send (new task)"),
+             ("d", "follow-up message:send into 1,000 msgs"))
 
 
 def _servers(redis_url: str | None, workdir: Path) -> list[Server]:
@@ -78,7 +81,12 @@ class Bench:
     # -- set-up -------------------------------------------------------------------------
 
     def start(self, redis: Redis | None) -> None:
+        wanted = {s for s in self.args.servers.split(",") if s}
+        if "ours-redis" in wanted:
+            wanted.add("ours-redis-b")  # the second replica of scenario (f)
         for server in _servers(redis.url if redis else None, self.workdir):
+            if wanted and server.name not in wanted:
+                continue
             try:
                 server.start(self.workdir)
                 self.servers[server.name] = server
@@ -282,15 +290,18 @@ class Bench:
             f"{self.extra['g']['keys_per_task']:.1f} keys per task: {self.extra['g']['by_key']}")
 
     def profile(self) -> None:
-        """py-spy on our servers during extra (unrecorded) runs of a, b10k, c and d."""
+        """py-spy on our servers and the SDK's in-memory one during extra (unrecorded) runs of
+        a, b10k, c and d."""
         from bench.profile import profile_run
 
         self.extra["profiles"] = {}
-        for name in OURS:
+        for name in (*OURS, "sdk-memory"):
             server = self.servers.get(name)
             if server is None or name not in self.fixtures:
                 continue
             for scenario in ("a", "b10k", "c", "d"):
+                if self.args.scenarios and scenario not in self.args.scenarios.split(","):
+                    continue
                 try:
                     mode, url, tasks = self._check(server, scenario)
                     out = RESULTS / f"profile-{name}-{scenario}"
@@ -422,7 +433,9 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
                      f"{_cell(row, 'peak_rss_mb', refs, 0, ratio)} | {row.get('errors', 0)} |")
     f, g = extra.get("f", {}), extra.get("g", {})
     lines += ["", "| scenario | result |", "|---|---|"]
-    if "error" in f:
+    if not f:
+        lines.append("| f cross-replica delivery (A → subscriber on B) | not run |")
+    elif "error" in f:
         lines.append(f"| f cross-replica delivery (A → subscriber on B) | {f['error']} |")
     else:
         lines.append(f"| f cross-replica delivery (A → subscriber on B) | producer timestamp → "
@@ -431,7 +444,9 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
                      f" B minus A per event: p50 {f['extra_p50_ms']:.2f} ms, p99 "
                      f"{f['extra_p99_ms']:.2f} ms ({f['samples']} events, {f['dropped']} "
                      f"dropped) |")
-    if "error" in g:
+    if not g:
+        lines.append("| g Redis bytes per small completed task | not run |")
+    elif "error" in g:
         lines.append(f"| g Redis bytes per small completed task | {g['error']} |")
     else:
         parts = ", ".join(f"`{k}` {v['bytes_per_task']:,.0f}"
@@ -479,7 +494,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile our servers with py-spy (extra runs)")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis-backed server")
+    parser.add_argument("--servers", default="",
+                        help="comma-separated servers to run (default: all); for quick iteration")
+    parser.add_argument("--scenarios", default="",
+                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,e,f,g; default: all)")
     args = parser.parse_args(argv)
+    only = {s for s in args.scenarios.split(",") if s}
+
+    def want(scenario: str) -> bool:
+        return not only or scenario in only
+
     load.require_wrk()
     os.sched_setaffinity(0, {int(CLIENT_CPU)})
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -491,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
             redis = None if args.no_redis else stack.enter_context(_redis(workdir))
             stack.callback(lambda: [s.stop() for s in bench.servers.values()])
             bench.start(redis)
-            bench.redis_bytes(redis)
+            if want("g"):
+                bench.redis_bytes(redis)
             log("seeding")
             for name in (*OURS, *SDK):
                 if name in bench.servers:
@@ -501,14 +526,15 @@ def main(argv: list[str] | None = None) -> int:
                         bench.unavailable[name] = f"seeding failed: {exc}"[:200]
                         log(f"  {name}: {bench.unavailable[name]}")
                         bench.servers.pop(name).stop()
-            names = [*OURS, *SDK]
-            bench.wrk_scenario("a", "GET small task", [*names, "ceiling"])
-            bench.wrk_scenario("b1k", "GET historyLength=10, 1,000 msgs", names)
-            bench.wrk_scenario("b10k", "GET historyLength=10, 10,000 msgs", names)
-            bench.wrk_scenario("c", "message:send (new task)", names)
-            bench.wrk_scenario("d", "follow-up message:send into 1,000 msgs", names)
-            bench.stream_scenario(names)
-            bench.cross_replica()
+            names = [n for n in (*OURS, *SDK) if n in bench.servers]
+            for scenario, title in SCENARIOS:
+                if want(scenario):
+                    ceiling = ["ceiling"] if scenario == "a" and "ceiling" in bench.servers else []
+                    bench.wrk_scenario(scenario, title, [*names, *ceiling])
+            if want("e"):
+                bench.stream_scenario(names)
+            if want("f"):
+                bench.cross_replica()
             if args.profile:
                 bench.profile()
         meta = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),
