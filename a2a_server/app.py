@@ -20,7 +20,7 @@ from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, jsonrpc, public, rest
 from a2a_server.protocol.gate import ServerState
-from a2a_server.protocol.runtime import AgentRuntime, RunningTasks
+from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
@@ -93,10 +93,11 @@ def _create_stores(settings: Settings, tenant_ttl: Callable[[str], int | None]) 
     return InMemoryStores()
 
 
-async def _relay_cancels(stores: Stores, running: RunningTasks) -> None:
-    async for task_id in stores.leases.cancellations():
-        if running.cancel(task_id):
-            logger.info("stopped the executor of task %s, cancelled on another replica", task_id)
+async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> None:
+    async for scope, task_id in stores.leases.cancellations():
+        runtime = runtimes.get(scope.agent)
+        if runtime is not None and runtime.handler.runner.stop(scope, task_id):
+            logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
@@ -114,19 +115,18 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
-    running = RunningTasks()
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, running, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy
         )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         await backend.start()
-        relay = asyncio.create_task(_relay_cancels(backend, running))
+        relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
         try:
             yield
         finally:

@@ -20,6 +20,9 @@ import uvicorn
 
 from a2a_server.app import create_app
 from a2a_server.settings import Settings
+from a2a_server.stores.base import Stores
+from a2a_server.stores.memory import InMemoryStores
+from a2a_server.stores.redis import RedisStores, create_redis_client
 
 REPO = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
@@ -306,3 +309,25 @@ def redis_cluster_url(redis_cluster: RedisClusterProcesses) -> str:
     """The session cluster, flushed before each test."""
     redis_cluster.flush()
     return redis_cluster.url
+
+
+@pytest.fixture
+def stores_factory(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Stores]]:
+    """Build (unstarted) store backends of a kind; closed by the caller or at teardown."""
+    made: list[Stores] = []
+
+    def build(kind: str, **options: object) -> Stores:
+        if kind == "memory":
+            stores: Stores = InMemoryStores()
+        else:
+            cluster = kind == "cluster"
+            url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+            ttl = options.pop("tenant_ttl", lambda _name: None)
+            stores = RedisStores(create_redis_client(url, cluster=cluster), ttl,  # type: ignore[arg-type]
+                                 **options)  # type: ignore[arg-type]
+        made.append(stores)
+        return stores
+
+    yield build

@@ -1,43 +1,87 @@
-"""The SDK request handler, extended where the server needs more than the SDK gives.
+"""The SDK request handler, with message sends run by this server's ``TaskRunner``.
 
-- Follow-ups that name a task but no context inherit the task's context (SDK
+The SDK's ``DefaultRequestHandlerV2`` still serves reads, listings, cancels of
+tasks running elsewhere, resubscriptions and push-config calls. Sends
+(blocking, non-blocking and streaming) go to the runner instead of the SDK's
+``ActiveTask``: events are applied as the agent enqueues them and committed in
+groups, one store write for all the events gathered while the previous write
+was in flight (see ``a2a_server.runs``). Beyond the SDK:
+
+- Follow-ups that name a task but no context take the task's context (SDK
   1.3.0 otherwise fails with "Context in event doesn't match TaskManager").
 - Exchanges answered with a direct Message (no task) are recorded in the
   context, so ``GET /contexts/{id}`` shows them.
-- A cancel of a task this replica does not run also tells the running replica
-  to stop its executor (the SDK only records CANCELED in the store).
+- A cancel of a task this replica runs asks its agent to stop; one that runs
+  elsewhere is also sent to the replica that runs it (the SDK only records
+  CANCELED in the store).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.request_handlers.request_handler import validate_request_params
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     Message,
     SendMessageRequest,
     Task,
 )
+from a2a.utils.errors import (
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from a2a.utils.proto_utils import validate_proto_required_fields
+from a2a.utils.task import validate_history_length
 
-from a2a_server.stores.base import Stores, scope_of
+from a2a_server.runs.apply import view
+from a2a_server.runs.run import Tagged, TaskRun
+from a2a_server.runs.runner import TaskRunner
+from a2a_server.stores.base import TERMINAL_STATES, Stores, scope_of
+
+
+def _history_length(params: SendMessageRequest) -> int | None:
+    configuration = params.configuration
+    return configuration.history_length if configuration.HasField("history_length") else None
 
 
 class ServerRequestHandler(DefaultRequestHandlerV2):
-    """``DefaultRequestHandlerV2`` bound to this server's stores."""
+    """``DefaultRequestHandlerV2`` bound to this server's stores and task runner."""
 
     def __init__(self, *args: object, stores: Stores, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._stores = stores
+        self.runner = TaskRunner(self.agent_executor, stores, self._push_sender)
 
-    async def _inherit_context(self, params: SendMessageRequest, context: ServerCallContext) -> None:
-        message = params.message
-        if message.task_id and not message.context_id:
-            stored = await self._stores.tasks.get(message.task_id, context)
-            if stored is not None:
-                message.context_id = stored.task.context_id
+    async def _start(self, params: SendMessageRequest, context: ServerCallContext,
+                     listen: bool) -> tuple[TaskRun, AsyncIterator[Tagged] | None]:
+        """Check the request, take the task's turn, start the run (listening from its start)."""
+        validate_history_length(params.configuration)
+        scope = scope_of(context)
+        stored, turn = await self.runner.load(scope, params)
+        try:
+            if stored is None:
+                params.message.task_id = str(uuid.uuid4())
+            elif not params.message.context_id:
+                params.message.context_id = stored.task.context_id
+            if self._push_config_store and params.configuration.HasField(
+                "task_push_notification_config"
+            ):
+                config = params.configuration.task_push_notification_config
+                await self._reject_unsafe_push_url(config.url)
+                await self._push_config_store.set_info(params.message.task_id, config, context)
+            run = self.runner.start(scope, context, params, stored, turn, _history_length(params))
+        except BaseException:
+            self.runner.give_back(turn)
+            raise
+        events = run.listen() if listen else None
+        run.start()
+        return run, events
 
     async def _record_direct(
         self, params: SendMessageRequest, reply: Message, context: ServerCallContext
@@ -52,32 +96,65 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         await self._stores.contexts.add_message(scope, context_id, user)
         await self._stores.contexts.add_message(scope, context_id, reply)
 
+    @validate_request_params
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
-        """Send, then record a direct-message exchange in its context."""
-        await self._inherit_context(params, context)
-        result = await super().on_message_send(params, context)
+        """Run the agent; answer with the task once it settles (or the agent's Message)."""
+        run, _ = await self._start(params, context, listen=False)
+        result = await run.outcome()
         if isinstance(result, Message):
             await self._record_direct(params, result, context)
         return result
 
+    async def stream(self, params: SendMessageRequest,
+                     context: ServerCallContext) -> AsyncIterator[Tagged]:
+        """Run the agent; every committed event with its version (None: a direct Message).
+
+        Raises (before any event):
+            UnsupportedOperationError: the agent does not stream.
+            A2AError: the request is invalid (the same checks as a blocking send).
+        """
+        if not self._agent_card.capabilities.streaming:
+            raise UnsupportedOperationError(message="Streaming is not supported by the agent")
+        validate_proto_required_fields(params)
+        _, events = await self._start(params, context, listen=True)
+        assert events is not None
+        return self._recording(params, context, events)
+
+    async def _recording(self, params: SendMessageRequest, context: ServerCallContext,
+                         events: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
+        history = _history_length(params)
+        async for version, event in events:
+            if isinstance(event, Message):
+                await self._record_direct(params, event, context)
+            elif isinstance(event, Task) and history is not None:
+                event = view(event, history)
+            yield version, event
+
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        """Stream, then record a direct-message exchange in its context."""
-        await self._inherit_context(params, context)
-        async for event in super().on_message_send_stream(params, context):
-            if isinstance(event, Message):
-                await self._record_direct(params, event, context)
+        """The same events, for the SDK's JSON-RPC streaming (which carries no ids)."""
+        async for _, event in await self.stream(params, context):
             yield event
 
     async def on_cancel_task(
         self, params: CancelTaskRequest, context: ServerCallContext
     ) -> Task | None:
-        """Cancel; if another replica runs the task, tell it to stop."""
-        running_here = await self._active_task_registry.get(params.id) is not None
-        task = await super().on_cancel_task(params, context)
-        if not running_here:
-            await self._stores.leases.request_cancel(scope_of(context), params.id)
+        """Cancel; a run on this replica is stopped here, one elsewhere is told to stop."""
+        scope = scope_of(context)
+        run = self.runner.running(scope, params.id)
+        if run is None:
+            task = await super().on_cancel_task(params, context)
+            await self._stores.leases.request_cancel(scope, params.id)
+            return task
+        stored = await self._stores.tasks.get(params.id, context)
+        if stored is None:
+            raise TaskNotFoundError
+        if stored.task.status.state in TERMINAL_STATES:
+            raise TaskNotCancelableError
+        task = await run.cancel()
+        if task is None:
+            raise TaskNotFoundError
         return task

@@ -102,8 +102,7 @@ async def stream_message(request: Request) -> Response:
         params = streaming.send_request_v1(await require_json(request))
     else:
         params = _send_request_v03(await _json_body(request))
-    events = await streaming.send_events(runtime, state_of(request).stores, params,
-                                         build_call_context(request))
+    events = await streaming.send_events(runtime, params, build_call_context(request))
     return streaming.sse_response(events, v03=not v1)
 
 

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from a2a.auth.user import User
-from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.server.events import Event, EventQueue
 from a2a.server.routes.common import ServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.routes.rest_dispatcher import RestDispatcher
 from a2a.server.tasks import BasePushNotificationSender
-from a2a.types.a2a_pb2 import AgentCard, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
+from a2a.types.a2a_pb2 import AgentCard
 from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
@@ -70,77 +66,6 @@ class PrincipalContextBuilder(ServerCallContextBuilder):
         return build_call_context(request)
 
 
-class RunningTasks:
-    """Executor runs on this replica, so a cancel from another replica can stop them."""
-
-    def __init__(self) -> None:
-        self._runs: dict[tuple[Scope, str], asyncio.Task[object]] = {}
-
-    def add(self, scope: Scope, task_id: str, run: asyncio.Task[object]) -> None:
-        """Register the asyncio task running ``task_id``'s executor."""
-        self._runs[(scope, task_id)] = run
-
-    def remove(self, scope: Scope, task_id: str) -> None:
-        """Forget a finished run."""
-        self._runs.pop((scope, task_id), None)
-
-    def cancel(self, task_id: str) -> bool:
-        """Stop every local run of ``task_id``; whether there was one."""
-        found = False
-        for (_, running_id), run in list(self._runs.items()):
-            if running_id == task_id:
-                run.cancel()
-                found = True
-        return found
-
-
-class _ReportingQueue(EventQueue):
-    """The agent's event queue, reporting each task event to the lease before enqueuing it."""
-
-    def __init__(self, inner: EventQueue, expect: Callable[[object], None]) -> None:
-        self._inner = inner
-        self._expect = expect
-
-    async def enqueue_event(self, event: Event) -> None:
-        """Report (task events only), then enqueue."""
-        if isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
-            self._expect(event)
-        await self._inner.enqueue_event(event)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class LeasedExecutor(AgentExecutor):
-    """Wraps an agent's executor: holds the task's lease while it runs."""
-
-    def __init__(self, inner: AgentExecutor, stores: Stores, running: RunningTasks) -> None:
-        self._inner = inner
-        self._stores = stores
-        self._running = running
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        """Run the agent under a lease, registered for remote cancels."""
-        scope = scope_of(context.call_context)
-        task_id = context.task_id or ""
-        current = asyncio.current_task()
-        if current is not None:
-            self._running.add(scope, task_id, current)
-        try:
-            async with self._stores.leases.hold(scope, task_id) as lease:
-                # A lease that wants to know which events are still to be saved (Redis:
-                # it is released only once the last one is) sees each one enqueued.
-                expect = getattr(lease, "expect", None)
-                queue = event_queue if expect is None else _ReportingQueue(event_queue, expect)
-                await self._inner.execute(context, queue)
-        finally:
-            self._running.remove(scope, task_id)
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        """Delegate to the agent."""
-        await self._inner.cancel(context, event_queue)
-
-
 class AgentRuntime:
     """The SDK machinery serving one agent for every tenant."""
 
@@ -148,7 +73,6 @@ class AgentRuntime:
         self,
         agent: AgentDefinition,
         stores: Stores,
-        running: RunningTasks,
         base_url: str,
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
@@ -162,7 +86,7 @@ class AgentRuntime:
         push = agent.card.capabilities.push_notifications
         policy = push_policy or PushUrlPolicy()
         self.handler = ServerRequestHandler(
-            agent_executor=LeasedExecutor(agent.make_executor(), stores, running),
+            agent_executor=agent.make_executor(),
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
@@ -197,5 +121,6 @@ class AgentRuntime:
         return extended
 
     async def aclose(self) -> None:
-        """Drain running tasks."""
+        """Stop the runs of this agent on this replica."""
+        await self.handler.runner.aclose()
         await self.handler.aclose()

@@ -7,9 +7,9 @@ version, so a client that lost its connection -- or whose replica died --
 reconnects to any replica with ``Last-Event-ID`` and receives exactly the events
 after the last one it saw, in order:
 
-- ``message:stream``: the SDK runs the request (its own stream is drained in the
-  background); the client is sent the log of the task from the version it had
-  before this request, up to a terminal or interrupted state.
+- ``message:stream``: the task runner runs the request; the client is sent each
+  event as it is committed, with the version it was committed at, until the run
+  ends.
 - ``tasks/{id}:subscribe`` without ``Last-Event-ID``: the stored snapshot (id =
   its version), then every later event.
 - with ``Last-Event-ID: N``: every event after version N, even if the task has
@@ -95,53 +95,16 @@ def ends_subscription(event: Event) -> bool:
     return False
 
 
-def ends_turn(event: Event) -> bool:
-    """A Message, a terminal Task, or a status update into a terminal or interrupted state.
-
-    Ends a ``message:stream``. A Task in an interrupted state does not: for a follow-up it
-    is the state the message found (a store may log the follow-up's history append as an
-    input-required Task, before the agent has done anything); the request's own end
-    closes the stream in any case (``_tail`` stops once the producer is done).
-    """
-    if isinstance(event, Message):
-        return True
-    if isinstance(event, TaskStatusUpdateEvent):
-        return event.status.state in (TERMINAL_TASK_STATES | INTERRUPTED_TASK_STATES)
-    if isinstance(event, Task):
-        return event.status.state in TERMINAL_TASK_STATES
-    return False
-
-
-async def _version_of(stores: Stores, task_id: str, context: ServerCallContext) -> TaskVersion:
-    stored = await stores.tasks.get(task_id, context)
-    return stored.version if stored is not None else TaskVersion.MISSING
-
-
 async def _tail(
-    stores: Stores, task_id: str, after: TaskVersion, producer: asyncio.Task[None] | None,
-    context: ServerCallContext, ends: Callable[[Event], bool] = ends_stream,
+    stores: Stores, task_id: str, after: TaskVersion, ends: Callable[[Event], bool] = ends_stream,
 ) -> AsyncGenerator[Tagged, None]:
-    """The log after ``after`` until a closing event (or, once ``producer`` is done, its end)."""
+    """The log after ``after`` until a closing event."""
     stream = stores.events.subscribe(task_id, after=after)
     last = after
-    final: TaskVersion | None = None
     pending: asyncio.Future[VersionedEvent] | None = None
     try:
         while True:
-            if final is not None and not final.is_after(last):
-                return
             pending = asyncio.ensure_future(anext(stream))
-            if producer is not None and final is None:
-                await asyncio.wait({pending, producer}, return_when=asyncio.FIRST_COMPLETED)
-                if not pending.done():
-                    # The request ended without a closing event (an error): send the log up to
-                    # the version it left the task at, then stop.
-                    final = await _version_of(stores, task_id, context)
-                    if not final.is_after(last):
-                        pending.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                            await pending
-                        return
             versioned = await pending
             pending = None
             if not versioned.version.is_after(last):
@@ -160,54 +123,25 @@ async def _tail(
             await stream.aclose()
 
 
-async def _drain(stream: AsyncIterator[Event]) -> None:
-    async for _ in stream:
-        pass
-
-
 async def send_events(
-    runtime: AgentRuntime, stores: Stores, params: SendMessageRequest, context: ServerCallContext
+    runtime: AgentRuntime, params: SendMessageRequest, context: ServerCallContext
 ) -> AsyncIterator[Tagged]:
-    """Run ``params`` through the SDK and return the task's logged events, tagged by version.
+    """Run ``params`` and return the run's committed events, tagged by version.
 
-    The first SDK event is awaited before returning, so early errors keep their status code.
+    The first event is awaited before returning, so early errors keep their status code.
     """
-    after = TaskVersion.MISSING
-    if params.message.task_id:
-        after = await _version_of(stores, params.message.task_id, context)
-    sdk = aiter(runtime.handler.on_message_send_stream(params, context))
+    events = aiter(await runtime.handler.stream(params, context))
     try:
-        first = await anext(sdk)
+        first = await anext(events)
     except StopAsyncIteration:
         return _items([])
-    if isinstance(first, Message):
-        return _only(first, sdk)
-    task_id = first.id if isinstance(first, Task) else first.task_id
-    producer = asyncio.create_task(_drain(sdk))
-    return _with_producer(_tail(stores, task_id, after, producer, context, ends=ends_turn),
-                          producer)
+    return _prepend(first, events)
 
 
-async def _only(first: Message, rest: AsyncIterator[Event]) -> AsyncIterator[Tagged]:
-    yield None, first
-    await _drain(rest)
-
-
-async def _with_producer(
-    events: AsyncGenerator[Tagged, None], producer: asyncio.Task[None]
-) -> AsyncIterator[Tagged]:
-    try:
-        async for item in events:
-            yield item
-        if producer.done():
-            producer.result()  # an SDK error after the last event becomes an error event
-    finally:
-        await events.aclose()
-        if not producer.done():
-            # The client left: stop reading; the task itself keeps running in the SDK.
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await producer
+async def _prepend(first: Tagged, rest: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 async def subscribe_events(
@@ -224,7 +158,7 @@ async def subscribe_events(
         raise TaskNotFoundError(message=f"task {task_id} not found")
     if last_event_id is not None:
         if stored.task.status.state not in TERMINAL_TASK_STATES:
-            return _tail(stores, task_id, last_event_id, None, context)
+            return _tail(stores, task_id, last_event_id)
         # Finished: replay what the client missed without waiting; if the log expired
         # (finished_events_seconds), the final task stands in for the events it lost.
         missed = await stores.events.replay(task_id, after=last_event_id)
@@ -236,8 +170,7 @@ async def subscribe_events(
             message=f"Task {task_id} is in a terminal state; nothing more will be streamed"
         )
     return _snapshot_then(stored.task, stored.version,
-                          _tail(stores, task_id, stored.version, None, context,
-                                ends=ends_subscription))
+                          _tail(stores, task_id, stored.version, ends=ends_subscription))
 
 
 async def _items(items: list[Tagged]) -> AsyncIterator[Tagged]:

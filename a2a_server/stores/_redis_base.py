@@ -40,11 +40,14 @@ _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ct
             "lease_claim", "lease_release")
 
 
-def _save_and_index(lua: Any) -> str:
-    """``save.lua`` then, if it succeeded, ``index.lua``, in one script (single Redis only).
+def _commit(lua: Any) -> str:
+    """``save.lua``, then, if it succeeded, ``index.lua`` and the lease change, as one script.
 
-    KEYS: 1..4 the save's keys, 5.. the index's keys.  ARGV: 1 task id  2 member  3 state
-    4 retention ms  5 terminal (the index's arguments but the version), 6.. the save's.
+    Single Redis only: the keys span the task's, the scope's and the lease set's slots.
+    KEYS: 1..4 the save's keys  5 the task's :lease  6 the lease-expiry set  7.. the index's.
+    ARGV: 1 task id  2 member  3 state  4 retention ms  5 terminal (the index's arguments but
+    the version)  6 lease change (0 keep, 1 claim, 2 release)  7 replica id  8 lease ms
+    9 lease-set member  10 lease expiry ms  11.. the save's arguments.
     Returns what ``save.lua`` returns.
     """
     save = (lua / "save.lua").read_text()
@@ -55,14 +58,20 @@ end
 local function index(KEYS, ARGV)
 {index}
 end
-local skeys = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}}
 local sargv = {{}}
-for i = 6, #ARGV do sargv[i - 5] = ARGV[i] end
-local r = save(skeys, sargv)
+for i = 11, #ARGV do sargv[i - 10] = ARGV[i] end
+local r = save({{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}}, sargv)
 if r[1] == 1 then
   local ikeys = {{}}
-  for i = 5, #KEYS do ikeys[i - 4] = KEYS[i] end
+  for i = 7, #KEYS do ikeys[i - 6] = KEYS[i] end
   index(ikeys, {{ARGV[1], r[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5]}})
+  if ARGV[6] == '1' then
+    redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[8])
+    redis.call('ZADD', KEYS[6], ARGV[10], ARGV[9])
+  elseif ARGV[6] == '2' then
+    if redis.call('GET', KEYS[5]) == ARGV[7] then redis.call('DEL', KEYS[5]) end
+    redis.call('ZREM', KEYS[6], ARGV[9])
+  end
 end
 return r
 """
@@ -131,7 +140,7 @@ class RedisContext:
         # the stores make one call per slot (see ``_keys``).
         self.cluster = isinstance(client, RedisCluster)
         if not self.cluster:
-            self.scripts["save_index"] = client.register_script(_save_and_index(lua))
+            self.scripts["commit"] = client.register_script(_commit(lua))
 
     def ttl_ms(self, tenant: str) -> int:
         """The tenant's retention in ms (0 = keep forever)."""

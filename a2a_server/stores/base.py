@@ -4,7 +4,9 @@
 
 - ``tasks``: an SDK ``VersionedTaskStore`` (compare-and-set on a version; a
   write over a terminal task is always refused) plus the fast read
-  ``get_task_view`` that trims history in the store, and ``scrub``.
+  ``get_task_view`` that trims history in the store, ``scrub``, and the
+  group commit the task runner writes with (``commit``: several events, one
+  round trip, the lease claimed or released in the same write).
 - ``events``: an SDK ``TaskEventStream`` (cross-replica delivery, with ids) that can
   also ``replay`` its log without blocking (``EventLog``).
 - ``push_configs``: an SDK ``PushNotificationConfigStore`` whose
@@ -22,13 +24,20 @@ request before calling the SDK and which asyncio tasks spawned from it inherit.
 from __future__ import annotations
 
 import contextvars
+import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from a2a.server.cluster import TaskEventStream, TaskVersion, VersionedEvent, VersionedTaskStore
+from a2a.server.cluster import (
+    StoredTask,
+    TaskEventStream,
+    TaskVersion,
+    VersionedEvent,
+    VersionedTaskStore,
+)
 from a2a.server.context import ServerCallContext
+from a2a.server.events import Event
 from a2a.server.tasks import PushNotificationConfigStore
 from a2a.types.a2a_pb2 import Message, Task, TaskState
 
@@ -104,6 +113,32 @@ class ContextPage:
     total: int
 
 
+class LeaseChange(enum.Enum):
+    """What a commit does to the task's lease (which replica runs it)."""
+
+    KEEP = 0
+    CLAIM = 1  # the agent is still running after this commit: take (or renew) the lease
+    RELEASE = 2  # the run is over with this commit: drop the lease if this replica holds it
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One group commit of a run: the task after ``steps``, written atomically.
+
+    Each step is one new version of the task; a step's event (None: a version with no
+    event, e.g. a task the runner created for an artifact) is appended to the task's
+    event log with that version. ``stored_history`` is how many of ``task.history``
+    the store already holds at ``prev_version`` (the run read them); only the rest is
+    written, so a commit costs O(new messages).
+    """
+
+    task: Task
+    steps: Sequence[Event | None]
+    prev_version: TaskVersion
+    stored_history: int = 0
+    lease: LeaseChange = LeaseChange.KEEP
+
+
 class TaskViewStore(ABC):
     """Reads the protocol layer needs that the SDK interface lacks."""
 
@@ -122,7 +157,26 @@ class TaskViewStore(ABC):
 
 
 class ScopedTaskStore(VersionedTaskStore, TaskViewStore, ABC):
-    """A ``VersionedTaskStore`` scoped by tenant and agent, with view reads."""
+    """A ``VersionedTaskStore`` scoped by tenant and agent, with view reads and group commits."""
+
+    @abstractmethod
+    async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
+        """Write ``commit`` if the task is still at ``commit.prev_version`` (new: absent).
+
+        The version moves by ``len(commit.steps)``; the steps' events are logged with
+        their versions, so subscribers on any replica see them in order. A write over a
+        terminal task is refused like any stale write.
+
+        Raises:
+            ConcurrentTaskModificationError: the task moved (or is terminal) meanwhile.
+        """
+
+    @abstractmethod
+    async def load(self, scope: Scope, task_id: str) -> StoredTask | None:
+        """The task and its version, for a run that will change it (the caller owns it)."""
+
+    def keep(self, scope: Scope, task: Task, version: TaskVersion) -> None:
+        """A finished run hands back its task as committed at ``version`` (may be cached)."""
 
 
 class ContextStore(ABC):
@@ -156,15 +210,24 @@ class EventLog(TaskEventStream, ABC):
 
 
 class LeaseManager(ABC):
-    """Which replica runs which task; a lapsed lease lets another replica fail it."""
+    """Which replica runs which task; a lapsed lease lets another replica fail it.
+
+    A run claims the lease with the commit that leaves its agent running
+    (``LeaseChange.CLAIM``), renews it every ``renew_every`` seconds while the
+    agent runs, and releases it with its last commit (or ``release``).
+    """
+
+    renew_every: float | None = None  # None: nothing lapses, nothing to renew
+
+    async def renew(self, scope: Scope, task_id: str) -> None:  # noqa: B027
+        """Extend this replica's lease on ``task_id``."""
+
+    async def release(self, scope: Scope, task_id: str) -> None:  # noqa: B027
+        """Drop this replica's lease on ``task_id`` (if it still holds it)."""
 
     @abstractmethod
-    def hold(self, scope: Scope, task_id: str) -> AbstractAsyncContextManager[None]:
-        """Hold (and keep renewing) the lease on ``task_id`` while the block runs."""
-
-    @abstractmethod
-    def cancellations(self) -> AsyncIterator[str]:
-        """Task ids other replicas cancelled that this replica is running."""
+    def cancellations(self) -> AsyncIterator[tuple[Scope, str]]:
+        """Tasks (scope, id) other replicas cancelled that this replica may be running."""
 
     @abstractmethod
     async def request_cancel(self, scope: Scope, task_id: str) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
 
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
@@ -29,6 +28,7 @@ from a2a.types.a2a_pb2 import (
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
+    Commit,
     ContextItem,
     ContextPage,
     ContextStore,
@@ -91,6 +91,32 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         if stored is None:
             await self._contexts.add_task(scope, task.context_id, task.id)
         return TaskVersion(current + 1)
+
+    async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
+        """Compare-and-set, then log each step's event with its version."""
+        context = self._context(scope)
+        task = _copy(commit.task)  # before any await: the run goes on changing its task
+        steps = list(commit.steps)
+        key = (scope.owner, task.id)
+        stored = await self._inner.get(task.id, context)
+        current = self._versions.get(key, 0)
+        expected = 0 if commit.prev_version.is_missing else commit.prev_version._value
+        if (stored is not None and stored.status.state in TERMINAL_STATES) or current != expected:
+            raise ConcurrentTaskModificationError(task.id)
+        self._versions[key] = current + len(steps)
+        await self._inner.save(task, context)
+        if stored is None:
+            await self._contexts.add_task(scope, task.context_id, task.id)
+        if self._events is not None:
+            for offset, step in enumerate(steps, start=1):
+                if step is not None:
+                    self._events.append(scope, task.id,
+                                        VersionedEvent(step, TaskVersion(current + offset)))
+        return TaskVersion(current + len(steps))
+
+    async def load(self, scope: Scope, task_id: str) -> StoredTask | None:
+        """A copy the run may change, and its version."""
+        return await self.get(task_id, self._context(scope))
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         """The task and its version, if it exists in the caller's scope."""
@@ -156,25 +182,29 @@ class _TaskLog:
 
     def __init__(self) -> None:
         self.events: list[VersionedEvent] = []
-        self.changed = asyncio.Condition()
+        self.changed = asyncio.Event()  # set (and replaced) on every append
 
 
 class InMemoryEventStream(EventLog):
-    """Per-task event logs in memory; subscribers wait on a condition, no polling."""
+    """Per-task event logs in memory; subscribers wait for the next append, no polling."""
 
     def __init__(self) -> None:
         self._logs: dict[tuple[str, str], _TaskLog] = defaultdict(_TaskLog)
 
+    def append(self, scope: Scope, task_id: str, event: VersionedEvent) -> None:
+        """Append ``event`` unless a later version is already logged; wake subscribers."""
+        log = self._logs[(scope.owner, task_id)]
+        if log.events and not event.version.is_after(log.events[-1].version):
+            return
+        log.events.append(event)
+        if len(log.events) > _MAX_EVENTS_PER_TASK:
+            del log.events[: len(log.events) - _MAX_EVENTS_PER_TASK]
+        log.changed.set()
+        log.changed = asyncio.Event()
+
     async def publish(self, task_id: str, event: VersionedEvent) -> None:
-        """Append ``event`` unless a later version is already logged."""
-        log = self._logs[(current_scope().owner, task_id)]
-        async with log.changed:
-            if log.events and not event.version.is_after(log.events[-1].version):
-                return
-            log.events.append(event)
-            if len(log.events) > _MAX_EVENTS_PER_TASK:
-                del log.events[: len(log.events) - _MAX_EVENTS_PER_TASK]
-            log.changed.notify_all()
+        """Append ``event`` to the log of ``task_id`` in the current scope."""
+        self.append(current_scope(), task_id, event)
 
     async def subscribe(
         self, task_id: str, *, after: TaskVersion
@@ -183,11 +213,10 @@ class InMemoryEventStream(EventLog):
         log = self._logs[(current_scope().owner, task_id)]
         cursor = after
         while True:
-            async with log.changed:
-                pending = [e for e in log.events if e.version.is_after(cursor)]
-                if not pending:
-                    await log.changed.wait()
-                    continue
+            pending = [e for e in log.events if e.version.is_after(cursor)]
+            if not pending:
+                await log.changed.wait()
+                continue
             for versioned in pending:
                 cursor = versioned.version
                 yield versioned
@@ -262,26 +291,19 @@ class InMemoryContextStore(ContextStore):
 
 
 class InMemoryLeaseManager(LeaseManager):
-    """One process runs everything: leases are trivially held, cancels are local."""
+    """One process runs everything: nothing lapses, cancels are local."""
 
     def __init__(self) -> None:
-        self._cancels: asyncio.Queue[str] = asyncio.Queue()
+        self._cancels: asyncio.Queue[tuple[Scope, str]] = asyncio.Queue()
 
-    @asynccontextmanager
-    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[None]:
-        """Nothing to renew in a single process."""
-        del scope, task_id
-        yield
-
-    async def cancellations(self) -> AsyncIterator[str]:
+    async def cancellations(self) -> AsyncIterator[tuple[Scope, str]]:
         """Cancels requested in this process."""
         while True:
             yield await self._cancels.get()
 
     async def request_cancel(self, scope: Scope, task_id: str) -> None:
         """Queue a local cancel."""
-        del scope
-        await self._cancels.put(task_id)
+        await self._cancels.put((scope, task_id))
 
 
 class InMemoryStores(Stores):

@@ -8,7 +8,6 @@ version it already has: no polling, no gap, no duplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -37,6 +36,7 @@ from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
 from a2a_server.stores.base import (
     TERMINAL_STATES,
     EventLog,
+    LeaseChange,
     LeaseManager,
     Scope,
     current_scope,
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 _BLOCK_MS = 2_000
 _CANCEL_MAXLEN = 1_000
 _CANCEL_TTL_S = 86_400
-_SETTLE_MAX_S = 2.0  # longest wait, after execute returned, for its last event to be saved
+_SEP = "\x1f"
 INTERRUPTED_STATES = frozenset({TaskState.TASK_STATE_INPUT_REQUIRED,
                                 TaskState.TASK_STATE_AUTH_REQUIRED})
 LEASE_LOST_REASON = "the replica running this task stopped (its lease expired); task failed"
@@ -124,23 +124,14 @@ class RedisEventStream(EventLog):
         del task_id
 
 
-class HeldLease:
-    """What ``RedisLeaseManager.hold`` yields: told of each task event the agent enqueues."""
-
-    __slots__ = ("pending", "settled")
-
-    def __init__(self) -> None:
-        self.pending: object | None = None
-        self.settled = asyncio.Event()
-
-    def expect(self, event: object) -> None:
-        """``event`` was enqueued: the lease is released only once it is saved."""
-        self.pending = event
-        self.settled.clear()
-
-
 class RedisLeaseManager(LeaseManager):
-    """Leases on running tasks (SET PX + an expiry sorted set), a reaper, and cancel delivery."""
+    """Leases on running tasks (SET PX + an expiry sorted set), a reaper, and cancel delivery.
+
+    A run claims its lease inside the commit that leaves its agent running and releases it
+    inside its last commit (``commit_args``, single Redis: the same script as the save; Redis
+    Cluster: ``after_commit``, two calls per change), and renews it every third of its
+    length in between.
+    """
 
     def __init__(self, redis: RedisContext, tasks: RedisTaskStore, replica_id: str,
                  lease_seconds: float) -> None:
@@ -148,13 +139,27 @@ class RedisLeaseManager(LeaseManager):
         self._tasks = tasks
         self.replica_id = replica_id
         self._lease_ms = max(int(lease_seconds * 1000), 100)
-        self._settle_s = min(self._lease_ms / 1000, _SETTLE_MAX_S)
-        self._held: dict[tuple[Scope, str], HeldLease] = {}
-        tasks.on_saved = self.saved
-        self._cancels: asyncio.Queue[str] = asyncio.Queue()
+        self.renew_every = self._lease_ms / 3000
+        tasks.leases = self
+        self._cancels: asyncio.Queue[tuple[Scope, str]] = asyncio.Queue()
 
     def _cancel_key(self, replica: str) -> str:
         return f"{self._r.keys.prefix}:{{r:{replica}}}:cancel"
+
+    def commit_args(self, scope: Scope, task_id: str,
+                    change: LeaseChange) -> tuple[list[str], list[Any]]:
+        """KEYS (the task's :lease, the expiry set) and ARGV of a commit's lease change."""
+        keys = [self._r.keys.task(scope.tenant, scope.agent, task_id).lease, self._r.keys.leases]
+        member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
+        expiry = int(time.time() * 1000) + self._lease_ms
+        return keys, [change.value, self.replica_id, self._lease_ms, member, expiry]
+
+    async def after_commit(self, scope: Scope, task_id: str, change: LeaseChange) -> None:
+        """Redis Cluster: the lease change of a commit, made after its save."""
+        if change is LeaseChange.CLAIM:
+            await self._claim(scope, task_id)
+        elif change is LeaseChange.RELEASE:
+            await self._release(scope, task_id)
 
     async def _claim(self, scope: Scope, task_id: str) -> None:
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
@@ -168,62 +173,13 @@ class RedisLeaseManager(LeaseManager):
             await self._r.client.set(keys.lease, self.replica_id, px=self._lease_ms)
             await self._r.client.zadd(self._r.keys.leases, {member: expiry})
 
-    async def _renew(self, scope: Scope, task_id: str) -> None:
-        while True:
-            await asyncio.sleep(self._lease_ms / 3000)
-            try:
-                await self._claim(scope, task_id)
-            except StoreUnavailable:
-                continue  # keep running; renew again when Redis is back
+    async def renew(self, scope: Scope, task_id: str) -> None:
+        """Extend the lease by its full length from now."""
+        await self._claim(scope, task_id)
 
-    def saved(self, scope: Scope, task_id: str, state: int, event: object) -> None:
-        """Called by this replica's task store after each save it makes.
-
-        A held lease is settled once the last event the agent enqueued was saved (the SDK
-        saves events in order), or once the task is terminal (nothing can follow).
-        """
-        held = self._held.get((scope, task_id))
-        if held is None:
-            return
-        if (held.pending is not None and event is held.pending) or state in TERMINAL_STATES:
-            held.pending = None
-            held.settled.set()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, scope: Scope, task_id: str) -> AsyncIterator[Any]:  # a HeldLease
-        """Hold the lease while the block runs, renewing it every third of its length.
-
-        The block (``LeasedExecutor`` around the agent's ``execute``) reports each task
-        event the agent enqueues with ``expect``. When the block returns, the SDK may still
-        be saving those events: the lease is released only once the last of them is saved
-        (or the task is terminal), so a replica dying in between leaves a lease that
-        lapses, and the reaper fails the task. If that save does not come within
-        ``_settle_s``, or the block raised or was cancelled (the SDK writes FAILED /
-        CANCELED after it), renewal stops and the lease is left to lapse: the reaper then
-        drops it if the task is terminal or interrupted, and fails it otherwise.
-        """
-        key = (scope, task_id)
-        held = HeldLease()
-        self._held[key] = held
-        try:
-            await self._claim(scope, task_id)
-            renew = asyncio.create_task(self._renew(scope, task_id))
-            try:
-                yield held
-                if held.pending is None:
-                    held.settled.set()  # nothing the agent enqueued is left to save
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(held.settled.wait(), self._settle_s)
-            finally:
-                renew.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renew
-                if held.settled.is_set():
-                    with contextlib.suppress(StoreUnavailable):
-                        await self._release(scope, task_id)
-        finally:
-            if self._held.get(key) is held:
-                del self._held[key]
+    async def release(self, scope: Scope, task_id: str) -> None:
+        """Drop the lease if this replica holds it (and its expiry entry)."""
+        await self._release(scope, task_id)
 
     async def _release(self, scope: Scope, task_id: str) -> None:
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
@@ -244,8 +200,8 @@ class RedisLeaseManager(LeaseManager):
             if holder is None:
                 return
             stream = self._cancel_key(holder.decode())
-            await self._r.client.xadd(stream, {"t": task_id}, maxlen=_CANCEL_MAXLEN,
-                                      approximate=True)
+            await self._r.client.xadd(stream, {"t": task_id, "s": f"{scope.tenant}{_SEP}{scope.agent}"},
+                                      maxlen=_CANCEL_MAXLEN, approximate=True)
             await self._r.client.expire(stream, _CANCEL_TTL_S)
 
     async def start_cancel_reader(self) -> asyncio.Task[None]:
@@ -274,10 +230,11 @@ class RedisLeaseManager(LeaseManager):
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()
-                    self._cancels.put_nowait(fields[b"t"].decode())
+                    tenant, _, agent = fields[b"s"].decode().partition(_SEP)
+                    self._cancels.put_nowait((Scope(tenant, agent), fields[b"t"].decode()))
 
-    async def cancellations(self) -> AsyncIterator[str]:
-        """Task ids other replicas cancelled (read from this replica's cancel stream)."""
+    async def cancellations(self) -> AsyncIterator[tuple[Scope, str]]:
+        """Tasks other replicas cancelled (read from this replica's cancel stream)."""
         while True:
             yield await self._cancels.get()
 

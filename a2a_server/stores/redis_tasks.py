@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
@@ -40,6 +40,8 @@ from a2a_server.stores._redis_base import RedisContext
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
+    Commit,
+    LeaseChange,
     Scope,
     ScopedTaskStore,
     scope_of,
@@ -54,9 +56,12 @@ _MEMBER_PREFIX = 22  # "<flag><20 digits>:"
 
 @dataclass(frozen=True, slots=True)
 class _Written:
+    """What this replica last wrote or read of a task: version, history length, last id."""
+
     version: int
     length: int
     last_id: str
+    nbytes: int  # serialized size of the task at that version (head + framed history)
 
 
 def head_of(task: Task) -> Task:
@@ -78,6 +83,12 @@ def _sort_member(task: Task) -> str:
 def _state(task: Task) -> int:
     state = int(task.status.state)
     return state if state in _STATES else 0
+
+
+def _copy(task: Task) -> Task:
+    clone = Task()
+    clone.CopyFrom(task)
+    return clone
 
 
 def _version(value: TaskVersion) -> int:
@@ -128,6 +139,33 @@ class _Full:
         return f"{self.version}:{self.length}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A task object a finished run handed back, as committed at ``version``."""
+
+    version: int
+    task: Task
+    nbytes: int
+
+    @property
+    def tag(self) -> str:
+        return f"{self.version}:{len(self.task.history)}"
+
+
+class LeaseCommits(Protocol):
+    """How a commit changes a lease (implemented by the lease manager)."""
+
+    def commit_args(self, scope: Scope, task_id: str,
+                    change: LeaseChange) -> tuple[builtins.list[str], builtins.list[Any]]:
+        """KEYS and ARGV of the lease part of the single-Redis commit script."""
+
+    async def after_commit(self, scope: Scope, task_id: str, change: LeaseChange) -> None:
+        """Redis Cluster: apply the change with its own calls after the save."""
+
+
+_NO_LEASE_ARGS: builtins.list[Any] = [0, "", 0, "", 0]
+
+
 class RedisTaskStore(ScopedTaskStore):
     """Versioned tasks in Redis, scoped by tenant and agent, with the terminal guard."""
 
@@ -137,8 +175,10 @@ class RedisTaskStore(ScopedTaskStore):
         self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
         self._full: OrderedDict[tuple[str, str, str], _Full] = OrderedDict()
         self._full_bytes = 0
-        # Told of every successful save (the lease manager settles held leases with it).
-        self.on_saved: Callable[[Scope, str, int, object], None] | None = None
+        self._live: OrderedDict[tuple[str, str, str], _Live] = OrderedDict()
+        self._live_bytes = 0
+        # Set by the lease manager: the lease part of a commit.
+        self.leases: LeaseCommits | None = None
 
     def _keep_full(self, key: tuple[str, str, str], full: _Full | None) -> None:
         """Remember (or with None forget) the whole task at a version; LRU within a byte budget."""
@@ -153,13 +193,24 @@ class RedisTaskStore(ScopedTaskStore):
             _, dropped = self._full.popitem(last=False)
             self._full_bytes -= dropped.size
 
+    def _take_live(self, key: tuple[str, str, str]) -> _Live | None:
+        live = self._live.pop(key, None)
+        if live is not None:
+            self._live_bytes -= live.nbytes
+        return live
+
+    def _forget(self, key: tuple[str, str, str]) -> None:
+        """Drop everything this replica believes about a task (it moved elsewhere)."""
+        self._written.pop(key, None)
+        self._keep_full(key, None)
+        self._take_live(key)
+
     def _keys(self, scope: Scope, task_id: str) -> TaskKeys:
         return self._r.keys.task(scope.tenant, scope.agent, task_id)
 
-    def _remember(self, scope: Scope, task: Task, version: int) -> None:
-        key = (scope.tenant, scope.agent, task.id)
-        last = task.history[-1].message_id if task.history else ""
-        self._written[key] = _Written(version, len(task.history), last)
+    def _remember(self, key: tuple[str, str, str], version: int, length: int, last_id: str,
+                  nbytes: int) -> None:
+        self._written[key] = _Written(version, length, last_id, nbytes)
         self._written.move_to_end(key)
         if len(self._written) > _CACHE_SIZE:
             self._written.popitem(last=False)
@@ -175,6 +226,54 @@ class RedisTaskStore(ScopedTaskStore):
             return None
         return known.length
 
+    async def _write(self, scope: Scope, task: Task, steps: builtins.list[bytes], prev: int,
+                     cancel: bool, start: int | None,
+                     lease: LeaseChange = LeaseChange.KEEP) -> tuple[int, int, bytes,
+                                                                     builtins.list[bytes]]:
+        """Run the save (single Redis: with the index update and lease change) for ``task``.
+
+        Everything is serialized before the first await: the caller may change ``task``
+        while the write is in flight. Returns (version, first new message, head, added).
+
+        Raises:
+            ConcurrentTaskModificationError: the compare-and-set or the terminal guard refused.
+        """
+        key = (scope.tenant, scope.agent, task.id)
+        keys = self._keys(scope, task.id)
+        state = task.status.state
+        terminal = state in TERMINAL_STATES
+        ttl = self._r.ttl_ms(scope.tenant)
+        head = head_of(task).SerializeToString()
+        task_keys = [keys.task, keys.hist, keys.events, keys.push]
+        index_keys = self._index_keys(scope, task)
+        index_args = [task.id, _sort_member(task), _state(task), ttl, int(terminal)]
+        if self._r.cluster or self.leases is None:
+            lease_keys, lease_args = [keys.lease, self._r.keys.leases], _NO_LEASE_ARGS
+        else:
+            lease_keys, lease_args = self.leases.commit_args(scope, task.id, lease)
+        first = 0 if start is None else start
+        added = [m.SerializeToString() for m in task.history[first:]]
+        with self._r.errors():
+            args: builtins.list[Any] = ["replace" if start is None else "append", first, prev,
+                                        int(cancel), head, int(state), int(terminal), ttl,
+                                        len(steps), EVENTS_MAXLEN, self._finished_events_ms,
+                                        *steps, *added]
+            if self._r.cluster:
+                code, version, _ = await self._r.run("save", task_keys, args)
+            else:  # one round trip: index update and lease change inside the script
+                code, version, _ = await self._r.run(
+                    "commit", [*task_keys, *lease_keys, *index_keys],
+                    [*index_args, *lease_args, *args])
+            if code != 1:
+                self._forget(key)
+                raise ConcurrentTaskModificationError(task.id)
+            if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
+                await self._r.run("index", index_keys,
+                                  [index_args[0], int(version), *index_args[1:]])
+        if self._r.cluster and lease is not LeaseChange.KEEP and self.leases is not None:
+            await self.leases.after_commit(scope, task.id, lease)
+        return int(version), first, head, added
+
     async def save(
         self,
         task: Task,
@@ -187,47 +286,62 @@ class RedisTaskStore(ScopedTaskStore):
         """Compare-and-set; CANCELED overwrites any non-terminal task; terminal is final."""
         del prev
         scope = scope_of(context)
-        keys = self._keys(scope, task.id)
-        state = task.status.state
-        terminal = state in TERMINAL_STATES
-        cancel = state == TaskState.TASK_STATE_CANCELED
+        key = (scope.tenant, scope.agent, task.id)
+        cancel = task.status.state == TaskState.TASK_STATE_CANCELED
         prev_int = _version(prev_version)
-        ttl = self._r.ttl_ms(scope.tenant)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         start = None if prev_version.is_missing else self._append_from(scope, task, prev_int,
                                                                          cancel)
-        head = head_of(task).SerializeToString()
-        with self._r.errors():
-            for attempt in (0, 1):
-                mode, first = ("append", start) if start is not None else ("replace", 0)
-                added = [m.SerializeToString() for m in task.history[first:]]
-                args: list[Any] = [mode, first, prev_int, int(cancel), head, int(state),
-                                   int(terminal), ttl, event_bytes, EVENTS_MAXLEN,
-                                   self._finished_events_ms, *added]
-                task_keys = [keys.task, keys.hist, keys.events, keys.push]
-                if self._r.cluster:
-                    code, version, _ = await self._r.run("save", task_keys, args)
-                else:  # one round trip: the index update runs inside the save script
-                    code, version, _ = await self._r.run(
-                        "save_index", [*task_keys, *self._index_keys(scope, task)],
-                        [task.id, _sort_member(task), _state(task), ttl, int(terminal), *args])
-                if code != 2 or attempt:
-                    break
-                start = None  # our idea of the stored history was stale: send it all
-            key = (scope.tenant, scope.agent, task.id)
-            if code != 1:
-                self._written.pop(key, None)
-                self._keep_full(key, None)
-                raise ConcurrentTaskModificationError(task.id)
-            self._remember(scope, task, int(version))
-            self._keep_full(key, self._after_save(key, int(version), first, head, added))
-            if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
-                await self._r.run("index", self._index_keys(scope, task),
-                                  [task.id, int(version), _sort_member(task), _state(task),
-                                   ttl, int(terminal)])
-        if self.on_saved is not None:
-            self.on_saved(scope, task.id, state, event)
-        return TaskVersion(int(version))
+        last_id = task.history[-1].message_id if task.history else ""
+        try:
+            version, first, head, added = await self._write(scope, task, [event_bytes],
+                                                            prev_int, cancel, start)
+        except ConcurrentTaskModificationError:
+            if start is None:
+                raise
+            # Our idea of the stored history may have been stale: send it all, once.
+            version, first, head, added = await self._write(scope, task, [event_bytes],
+                                                            prev_int, cancel, None)
+        self._take_live(key)
+        full = self._after_save(key, version, first, head, added)
+        self._keep_full(key, full)
+        self._remember(key, version, first + len(added), last_id,
+                       full.size if full is not None else 0)
+        return TaskVersion(version)
+
+    async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
+        """One group commit: several versions, their events, the lease, in one round trip."""
+        task = commit.task
+        key = (scope.tenant, scope.agent, task.id)
+        steps = [b"" if step is None else to_stream_response(step).SerializeToString()
+                 for step in commit.steps]
+        known = self._written.get(key)
+        nbytes = known.nbytes if known is not None else 0
+        start = None if commit.prev_version.is_missing else commit.stored_history
+        last_id = task.history[-1].message_id if task.history else ""
+        version, first, head, added = await self._write(
+            scope, task, steps, _version(commit.prev_version), False, start, commit.lease)
+        self._keep_full(key, None)  # the run holds the task; keep() hands it back
+        if first == 0:
+            nbytes = 0
+        nbytes += len(head) + sum(len(m) + 4 for m in added)
+        self._remember(key, version, first + len(added), last_id, nbytes)
+        return TaskVersion(version)
+
+    def keep(self, scope: Scope, task: Task, version: TaskVersion) -> None:
+        """Hold the run's task object, so the next run on this replica skips the read."""
+        key = (scope.tenant, scope.agent, task.id)
+        self._take_live(key)
+        self._keep_full(key, None)
+        known = self._written.get(key)
+        if (known is None or known.version != _version(version)
+                or known.length != len(task.history) or known.nbytes > _FULL_ENTRY_MAX):
+            return  # not what this replica committed last: nothing to vouch for
+        self._live[key] = _Live(known.version, task, known.nbytes)
+        self._live_bytes += known.nbytes
+        while self._live_bytes > _FULL_CACHE_BYTES:
+            _, dropped = self._live.popitem(last=False)
+            self._live_bytes -= dropped.nbytes
 
     def _after_save(self, key: tuple[str, str, str], version: int, first: int, head: bytes,
                     added: builtins.list[bytes]) -> _Full | None:
@@ -251,33 +365,53 @@ class RedisTaskStore(ScopedTaskStore):
             raw = await self._r.run("get", [keys.task, keys.hist], [length])
         return None if raw is None else _assemble(raw)
 
+    async def _get(self, scope: Scope, task_id: str, take: bool) -> StoredTask | None:
+        """The whole task, asking Redis only whether it changed when this replica holds it.
+
+        ``take``: the caller will change the task: a held object is handed over rather than
+        copied, and no bytes are kept for it.
+        """
+        key = (scope.tenant, scope.agent, task_id)
+        keys = self._keys(scope, task_id)
+        live = self._take_live(key) if take else self._live.get(key)
+        known: _Live | _Full | None = live if live is not None else self._full.get(key)
+        with self._r.errors():
+            raw = await self._r.run("get", [keys.task, keys.hist],
+                                    [-1] if known is None else [-1, known.tag])
+        if raw is None:
+            self._forget(key)
+            return None
+        if known is not None and not isinstance(raw, list):  # unchanged since we held it
+            if isinstance(known, _Live):
+                task = known.task if take else _copy(known.task)
+                nbytes = known.nbytes
+            else:
+                self._full.move_to_end(key)
+                task, nbytes = Task.FromString(known.head + known.history), known.size
+            version = known.version
+        else:
+            history = _framed(raw[2])
+            task, version = Task.FromString(raw[0] + history), int(raw[1])
+            nbytes = len(raw[0]) + len(history)
+            if not take:
+                self._keep_full(key, _Full(version, len(raw[2]), raw[0], history))
+        last_id = task.history[-1].message_id if task.history else ""
+        self._remember(key, version, len(task.history), last_id, nbytes)
+        return StoredTask(task, TaskVersion(version))
+
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         """The task with its full history and its version (one round trip).
 
         When this replica holds the task as stored at some version (it wrote or read it
         last), the get script is sent that version and history length and answers
-        "unchanged" without reading the history; the task is then parsed from the held
-        bytes (a fresh object: the SDK mutates what it gets).
+        "unchanged" without reading the history; the task is then built from what the
+        replica holds (a fresh object: the SDK mutates what it gets).
         """
-        scope = scope_of(context)
-        key = (scope.tenant, scope.agent, task_id)
-        keys = self._keys(scope, task_id)
-        known = self._full.get(key)
-        with self._r.errors():
-            raw = await self._r.run("get", [keys.task, keys.hist],
-                                    [-1] if known is None else [-1, known.tag])
-        if raw is None:
-            self._keep_full(key, None)
-            return None
-        if known is not None and not isinstance(raw, list):  # unchanged since we held it
-            self._full.move_to_end(key)
-            task, version = Task.FromString(known.head + known.history), known.version
-        else:
-            history = _framed(raw[2])
-            task, version = Task.FromString(raw[0] + history), int(raw[1])
-            self._keep_full(key, _Full(version, len(raw[2]), raw[0], history))
-        self._remember(scope, task, version)
-        return StoredTask(task, TaskVersion(version))
+        return await self._get(scope_of(context), task_id, take=False)
+
+    async def load(self, scope: Scope, task_id: str) -> StoredTask | None:
+        """Like ``get``, for a run: a task object this replica holds is handed over, not copied."""
+        return await self._get(scope, task_id, take=True)
 
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None
@@ -295,8 +429,7 @@ class RedisTaskStore(ScopedTaskStore):
             await self._r.client.delete(*keys.all)
             if found is not None:
                 await self._unindex(scope, task_id, found[0].context_id)
-        self._written.pop((scope.tenant, scope.agent, task_id), None)
-        self._keep_full((scope.tenant, scope.agent, task_id), None)
+        self._forget((scope.tenant, scope.agent, task_id))
 
     async def _unindex(self, scope: Scope, task_id: str, context_id: str | None) -> None:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
@@ -317,8 +450,7 @@ class RedisTaskStore(ScopedTaskStore):
             with self._r.errors():
                 if await self._r.run("put", [keys.task, keys.hist, keys.events],
                                      [version, task.SerializeToString(), 1]):
-                    self._written.pop((scope.tenant, scope.agent, task_id), None)
-                    self._keep_full((scope.tenant, scope.agent, task_id), None)
+                    self._forget((scope.tenant, scope.agent, task_id))
                     return
         raise ConcurrentTaskModificationError(task_id)
 

@@ -10,18 +10,27 @@ import pytest
 from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion, VersionedEvent
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
+    Artifact,
     ListTasksRequest,
     Message,
     Part,
     Role,
     Task,
+    TaskArtifactUpdateEvent,
     TaskPushNotificationConfig,
     TaskState,
     TaskStatus,
     TaskStatusUpdateEvent,
 )
 
-from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, set_current_scope
+from a2a_server.stores.base import (
+    SCOPE_KEY,
+    Commit,
+    LeaseChange,
+    Scope,
+    Stores,
+    set_current_scope,
+)
 
 DEMO = Scope("demo", "echo")
 ACME = Scope("acme", "echo")
@@ -133,6 +142,82 @@ async def test_concurrent_writers_exactly_one_wins(stores: Stores) -> None:
         return_exceptions=True,
     )
     assert sum(not isinstance(r, Exception) for r in results) == 1
+
+
+# --- group commits (the task runner's writes) ---------------------------------------------
+
+
+def artifact_event(task: Task, text: str) -> TaskArtifactUpdateEvent:
+    return TaskArtifactUpdateEvent(task_id=task.id, context_id=task.context_id,
+                                   artifact=Artifact(artifact_id="a-1", parts=[Part(text=text)]))
+
+
+async def test_a_commit_writes_one_version_per_step_and_logs_their_events(stores: Stores) -> None:
+    task = make_task(history=1)
+    created = Task()
+    created.CopyFrom(task)
+    task.status.state = COMPLETED
+    steps = [created, None, artifact_event(task, "out"), status_event(task)]
+    version = await stores.tasks.commit(DEMO, Commit(task, steps, TaskVersion.MISSING))
+    assert version == TaskVersion(4)
+    stored = await stores.tasks.get(task.id, ctx())
+    assert stored is not None and stored.task == task and stored.version == version
+    set_current_scope(DEMO)
+    logged = await stores.events.replay(task.id, after=TaskVersion.MISSING)
+    assert logged is not None
+    assert [e.version for e in logged] == [TaskVersion(1), TaskVersion(3), TaskVersion(4)]
+    assert [type(e.event).__name__ for e in logged] == [
+        "Task", "TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]
+    page = await stores.contexts.page(DEMO, task.context_id, 10, 0)
+    assert page is not None and [i.task_id for i in page.items] == [task.id]
+
+
+async def test_a_commit_appends_only_what_follows_the_stored_history(stores: Stores) -> None:
+    task = make_task(history=3)
+    v1 = await stores.tasks.commit(DEMO, Commit(task, [task], TaskVersion.MISSING))
+    task.history.append(msg("follow-up"))
+    task.status.state = TaskState.TASK_STATE_INPUT_REQUIRED
+    v2 = await stores.tasks.commit(DEMO, Commit(task, [status_event(task)], v1,
+                                                stored_history=3))
+    stored = await stores.tasks.get(task.id, ctx())
+    assert stored is not None and stored.version == v2
+    assert [m.message_id for m in stored.task.history] == [m.message_id for m in task.history]
+
+
+async def test_a_stale_or_terminal_commit_changes_nothing(stores: Stores) -> None:
+    task = make_task()
+    v1 = await stores.tasks.commit(DEMO, Commit(task, [task], TaskVersion.MISSING))
+    task.status.state = WORKING
+    v2 = await stores.tasks.commit(DEMO, Commit(task, [status_event(task)], v1,
+                                                stored_history=1))
+    with pytest.raises(ConcurrentTaskModificationError):  # a second first write
+        await stores.tasks.commit(DEMO, Commit(make_task(task.id), [None], TaskVersion.MISSING))
+    with pytest.raises(ConcurrentTaskModificationError):  # stale
+        await stores.tasks.commit(DEMO, Commit(task, [status_event(task)], v1,
+                                               stored_history=1))
+    task.status.state = CANCELED
+    await save(stores, task, v2)
+    task.status.state = COMPLETED
+    with pytest.raises(ConcurrentTaskModificationError):  # over a terminal task
+        await stores.tasks.commit(DEMO, Commit(task, [status_event(task)], TaskVersion(3),
+                                               stored_history=1))
+    stored = await stores.tasks.get(task.id, ctx())
+    assert stored is not None and stored.task.status.state == CANCELED
+    assert stored.version == TaskVersion(3)
+
+
+async def test_load_hands_over_a_task_that_changed_elsewhere_as_stored(stores: Stores) -> None:
+    """A task a run handed back (``keep``) is never served stale: another writer's change
+    since then is what the next ``load`` returns."""
+    task = make_task(history=1)
+    v1 = await stores.tasks.commit(DEMO, Commit(task, [task], TaskVersion.MISSING))
+    stores.tasks.keep(DEMO, task, v1)
+    other = make_task(task.id, WORKING, history=0)
+    other.history.extend(task.history)
+    other.history.append(msg("written by another replica"))
+    await save(stores, other, v1)
+    loaded = await stores.tasks.load(DEMO, task.id)
+    assert loaded is not None and loaded.task == other and loaded.version.is_after(v1)
 
 
 # --- history: appended, trimmed in the store, never altered by reads ----------------------
@@ -409,9 +494,11 @@ async def test_cancel_request_reaches_the_lease_holder(
     try:
         received = aiter(stores.leases.cancellations())
         listener = asyncio.ensure_future(anext(received))
-        async with stores.leases.hold(DEMO, "t-running"):
-            await canceller.leases.request_cancel(DEMO, "t-running")
-            assert await asyncio.wait_for(listener, 10) == "t-running"
+        task = make_task("t-running", WORKING)  # committed by a run whose agent goes on
+        await stores.tasks.commit(DEMO, Commit(task, [status_event(task)], TaskVersion.MISSING,
+                                               lease=LeaseChange.CLAIM))
+        await canceller.leases.request_cancel(DEMO, "t-running")
+        assert await asyncio.wait_for(listener, 10) == (DEMO, "t-running")
     finally:
         if canceller is not stores:
             await canceller.close()

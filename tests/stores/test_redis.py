@@ -13,7 +13,7 @@ from a2a.server.cluster import TaskVersion
 from a2a.types.a2a_pb2 import ListTasksRequest, Role, TaskState
 from redis.crc import key_slot
 
-from a2a_server.stores.base import Scope, Stores, set_current_scope
+from a2a_server.stores.base import Commit, LeaseChange, Scope, Stores, set_current_scope
 from a2a_server.stores.redis import RedisStores
 from a2a_server.stores.redis_streams import LEASE_LOST_REASON
 from tests.conftest import DEMO as DEMO_HEADERS
@@ -171,25 +171,6 @@ async def test_the_reaper_fails_a_task_whose_lease_lapsed_once(
     await c.client.aclose()
 
 
-@pytest.mark.parametrize("kind", ["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def test_a_held_lease_is_renewed_and_not_reaped(
-    kind: str, stores_factory: Callable[..., Stores]
-) -> None:
-    holder = stores_factory(kind, replica_id="holder", lease_seconds=1.0)
-    assert isinstance(holder, RedisStores)
-    await holder.start()
-    try:
-        await save(holder, make_task("alive", WORKING))
-        async with holder.leases.hold(DEMO, "alive"):
-            for _ in range(25):  # 2.5 lease lengths: only renewals keep it alive
-                assert await holder.leases.reap_once() == []
-                await asyncio.sleep(0.1)
-        stored = await holder.tasks.get("alive", ctx())
-        assert stored is not None and stored.task.status.state == WORKING
-    finally:
-        await holder.close()
-
-
 async def _reap_until(stores: list[RedisStores], done: Callable[[], object]) -> None:
     """Run the reapers of ``stores`` until ``done()`` holds (bounded; no timing asserted)."""
     for _ in range(200):
@@ -199,21 +180,20 @@ async def _reap_until(stores: list[RedisStores], done: Callable[[], object]) -> 
         await asyncio.sleep(0.05)
 
 
-async def test_a_replica_dying_after_execute_returned_but_before_the_final_save_fails_the_task(
-    lease_stores: RedisStores, stores_factory: Callable[..., Stores], raw: aioredis.Redis
+async def test_a_lease_claimed_by_a_commit_outlives_its_replica_and_the_task_is_failed(
+    lease_stores: RedisStores, stores_factory: Callable[..., Stores]
 ) -> None:
-    """The agent's execute() returned; the SDK has not saved its final events yet; the replica
-    dies. The lease must not have been released at execute()'s return, or no reaper would ever
-    fail the task (it would stay WORKING forever)."""
+    """A run committed ``working`` with its agent still running (the commit claims the lease);
+    the replica dies before the commit that would release it. No reaper would ever fail the
+    task if the lease were not held in the store by then."""
     a = lease_stores
     kind = "cluster" if "RedisCluster" in type(a.client).__name__ else "redis"
     task = make_task("window", WORKING)
-    await save(a, task)
-    async with a.leases.hold(DEMO, "window") as lease:
-        task.status.state = TaskState.TASK_STATE_COMPLETED
-        lease.expect(status_event(task))  # the agent enqueued its last event, then returned
-    # ... the SDK has not saved that event yet
-    await a.close()  # ... and the replica is gone (no renewal, no reaper, no late save)
+    await a.tasks.commit(DEMO, Commit(task, [status_event(task)], TaskVersion.MISSING,
+                                      lease=LeaseChange.CLAIM))
+    lease_key = a.redis.keys.task("demo", "echo", "window").lease
+    assert await a.client.get(lease_key) == b"replica-a"
+    await a.close()  # ... and the replica is gone (no renewal, no reaper, no late commit)
     b = stores_factory(kind, replica_id="replica-b", lease_seconds=0.3)
     assert isinstance(b, RedisStores)
 
@@ -230,85 +210,23 @@ async def test_a_replica_dying_after_execute_returned_but_before_the_final_save_
 
 @pytest.mark.parametrize("final", [TaskState.TASK_STATE_COMPLETED,
                                    TaskState.TASK_STATE_INPUT_REQUIRED])
-async def test_the_lease_is_released_once_the_final_state_is_saved(
+async def test_the_commit_of_the_final_state_releases_the_lease(
     lease_stores: RedisStores, final: TaskState
 ) -> None:
     a = lease_stores
     task = make_task("settled", WORKING)
-    version = await save(a, task)
+    version = await a.tasks.commit(DEMO, Commit(task, [status_event(task)], TaskVersion.MISSING,
+                                                lease=LeaseChange.CLAIM))
     lease_key = a.redis.keys.task("demo", "echo", "settled").lease
     member = a.redis.keys.lease_member("demo", "echo", "settled")
-    a.leases._settle_s = 600  # this test must not reach the bound: no timing involved
-    task.status.state = final
-    last = status_event(task)
-
-    claimed = asyncio.Event()
-
-    async def execute_returns() -> None:
-        async with a.leases.hold(DEMO, "settled") as lease:
-            claimed.set()
-            lease.expect(last)  # the agent's last event, enqueued; then execute() returns
-
-    running = asyncio.ensure_future(execute_returns())
-    await claimed.wait()
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not running.done()  # returned, but its event is not saved yet: still held
     assert await a.client.get(lease_key) == b"replica-a"
-    await a.tasks.save(task, event=last, prev=None, prev_version=version, context=ctx())
-    await running  # the SDK saved it: released
+    assert await a.client.zscore(a.redis.keys.leases, member) is not None
+    task.status.state = final
+    await a.tasks.commit(DEMO, Commit(task, [status_event(task)], version,
+                                      stored_history=len(task.history),
+                                      lease=LeaseChange.RELEASE))
     assert await a.client.get(lease_key) is None
     assert await a.client.zscore(a.redis.keys.leases, member) is None
-
-
-async def test_leased_executor_holds_the_lease_until_the_agents_last_event_is_saved(
-    lease_stores: RedisStores,
-) -> None:
-    """Through ``LeasedExecutor``: the events the agent enqueues reach the lease."""
-    from a2a.server.agent_execution import AgentExecutor, RequestContext
-    from a2a.server.events import Event, EventQueue
-    from a2a.types.a2a_pb2 import TaskStatusUpdateEvent
-
-    from a2a_server.protocol.runtime import LeasedExecutor, RunningTasks
-
-    a = lease_stores
-    a.leases._settle_s = 600  # this test must not reach the bound: no timing involved
-    task = make_task("via-executor", WORKING)
-    version = await save(a, task)
-    lease_key = a.redis.keys.task("demo", "echo", "via-executor").lease
-
-    class Recorder(EventQueue):
-        def __init__(self) -> None:
-            self.events: list[Event] = []
-            self.got = asyncio.Event()
-
-        async def enqueue_event(self, event: Event) -> None:
-            self.events.append(event)
-            self.got.set()
-
-    class Agent(AgentExecutor):
-        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-            done = TaskStatusUpdateEvent(task_id="via-executor", context_id=task.context_id)
-            done.status.state = TaskState.TASK_STATE_COMPLETED
-            await event_queue.enqueue_event(done)
-
-        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-            raise NotImplementedError
-
-    queue = Recorder()
-    context = RequestContext(ctx(), task_id="via-executor", context_id=task.context_id)
-    running = asyncio.ensure_future(LeasedExecutor(Agent(), a, RunningTasks()).execute(context,
-                                                                                         queue))
-    await queue.got.wait()
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not running.done()  # execute() returned inside, the event is not saved yet
-    assert await a.client.get(lease_key) == b"replica-a"
-    task.status.state = TaskState.TASK_STATE_COMPLETED
-    await a.tasks.save(task, event=queue.events[-1], prev=None, prev_version=version,
-                       context=ctx())
-    await running
-    assert await a.client.get(lease_key) is None
 
 
 async def test_an_interrupted_task_whose_lease_lapsed_is_not_failed(

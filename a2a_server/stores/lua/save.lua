@@ -1,10 +1,12 @@
--- Save one task: compare-and-set on the version, terminal guard, history append, event XADD.
+-- Save one task: compare-and-set on the version, terminal guard, history append, event XADDs.
 -- KEYS: 1 :task  2 :hist  3 :events  4 :push
 -- ARGV: 1 mode (append|replace)  2 expected history length (append)  3 prev version
 --       4 cancel (1: skip the version check, still refused over a terminal or absent task)
 --       5 task bytes without history  6 state  7 terminal (1|0)  8 retention ms (0 = keep)
---       9 event bytes ('' = none)  10 events MAXLEN  11 ms the event log is kept once the
---       task is terminal (0 = as long as the task)  12.. new history messages
+--       9 n, the number of steps (new versions)  10 events MAXLEN  11 ms the event log is
+--       kept once the task is terminal (0 = as long as the task)
+--       12 .. 11+n the steps' events, in order ('' = a version with no event)
+--       12+n .. new history messages
 -- Returns {1, version, history length} | {0, stored version, h} refused | {2, v, h} history mismatch
 local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h')
 local v = tonumber(cur[1]) or 0
@@ -21,18 +23,22 @@ else
   redis.call('DEL', KEYS[2])
   h = 0
 end
-local i = 12
+local n = tonumber(ARGV[9])
+local i = 12 + n
 while i <= #ARGV do
   local j = math.min(i + 999, #ARGV)
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
   h = h + (j - i + 1)
   i = j + 1
 end
-v = v + 1
-redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h)
-if ARGV[9] ~= '' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], v .. '-0', 'v', v, 'e', ARGV[9])
+for k = 1, n do
+  if ARGV[11 + k] ~= '' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], (v + k) .. '-0', 'v', v + k,
+               'e', ARGV[11 + k])
+  end
 end
+v = v + n
+redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h)
 local ttl = tonumber(ARGV[8])
 if ARGV[7] == '1' then
   if ttl > 0 then

@@ -1,0 +1,384 @@
+"""The task runner: group commits, leases, failures, cancels and turns, on memory and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from a2a.helpers.proto_helpers import new_task_from_user_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types.a2a_pb2 import (
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import InvalidAgentResponseError, UnsupportedOperationError
+
+from a2a_server.agents.echo import EchoAgentExecutor
+from a2a_server.runs.run import TaskRun
+from a2a_server.runs.runner import TaskRunner
+from a2a_server.stores.base import Commit, Stores, set_current_scope
+from a2a_server.stores.redis import RedisStores
+from tests.agents import ChatExecutor, DirectReplyExecutor
+from tests.stores.test_contract import DEMO, ctx, save
+
+COMPLETED = TaskState.TASK_STATE_COMPLETED
+WORKING = TaskState.TASK_STATE_WORKING
+INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
+
+
+def request(text: str, task_id: str = "", context_id: str = "", **config: Any) -> SendMessageRequest:
+    params = SendMessageRequest(message=Message(
+        message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text=text)],
+        task_id=task_id, context_id=context_id))
+    for name, value in config.items():
+        setattr(params.configuration, name, value)
+    return params
+
+
+async def start(runner: TaskRunner, params: SendMessageRequest) -> TaskRun:
+    """What the request handler does: take the task's turn, start the run."""
+    stored, turn = await runner.load(DEMO, params)
+    if stored is None:
+        params.message.task_id = uuid.uuid4().hex
+    run = runner.start(DEMO, ctx(), params, stored, turn, None)
+    run.start()
+    return run
+
+
+async def send(runner: TaskRunner, params: SendMessageRequest) -> Task | Message:
+    return await (await start(runner, params)).outcome()
+
+
+class CountingCommits:
+    """Wraps a task store's ``commit``: records each commit's steps; can hold them."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.steps: list[list[str]] = []
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        self.landed = asyncio.Event()
+        inner = stores.tasks.commit
+
+        async def commit(scope: Any, commit: Commit) -> TaskVersion:
+            self.steps.append([type(s).__name__ for s in commit.steps])
+            self.entered.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            version = await inner(scope, commit)
+            self.landed.set()
+            return version
+
+        stores.tasks.commit = commit  # type: ignore[method-assign]
+
+
+class Gated(AgentExecutor):
+    """Creates the task, reports working, waits for ``release``, then finishes as told."""
+
+    def __init__(self, then: str = "complete") -> None:
+        self.release = asyncio.Event()
+        self.working = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.then = then
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        await updater.start_work()
+        self.working.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        if self.then == "raise":
+            raise RuntimeError("the agent broke")
+        await updater.add_artifact([new_text_part("done")], name="out")
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def stores(request: pytest.FixtureRequest,
+                 stores_factory: Callable[..., Stores]) -> AsyncIterator[Stores]:
+    backend = stores_factory(request.param, **(
+        {"replica_id": "replica-a", "lease_seconds": 0.3} if request.param == "redis" else {}))
+    await backend.start()
+    set_current_scope(DEMO)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def test_an_agent_that_answers_at_once_costs_one_commit(stores: Stores) -> None:
+    commits = CountingCommits(stores)
+    result = await send(TaskRunner(EchoAgentExecutor(), stores), request("hello"))
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+    assert result.artifacts[0].parts[0].text == "echo: hello"
+    assert commits.steps == [["Task", "TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]]
+    logged = await stores.events.replay(result.id, after=TaskVersion.MISSING)
+    assert logged is not None and [e.version for e in logged] == [
+        TaskVersion(1), TaskVersion(2), TaskVersion(3)]
+
+
+async def test_events_enqueued_during_a_commit_go_out_in_the_next_one(stores: Stores) -> None:
+    commits = CountingCommits(stores)
+    commits.gate = asyncio.Event()
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await commits.entered.wait()  # the first commit holds the Task and working
+    agent.release.set()  # the agent finishes while that commit is in flight
+    for _ in range(20):
+        await asyncio.sleep(0)
+    commits.gate.set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+    assert commits.steps == [["Task", "TaskStatusUpdateEvent"],
+                             ["TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]]
+
+
+@pytest.fixture
+async def redis_stores(stores_factory: Callable[..., Stores]) -> AsyncIterator[RedisStores]:
+    backend = stores_factory("redis", replica_id="replica-a", lease_seconds=0.3)
+    assert isinstance(backend, RedisStores)
+    await backend.start()
+    set_current_scope(DEMO)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def test_the_lease_is_held_while_the_agent_runs_and_released_by_the_last_commit(
+    redis_stores: RedisStores,
+) -> None:
+    stores = redis_stores
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await agent.working.wait()
+    lease = stores.redis.keys.task("demo", "echo", run.task_id).lease
+    for _ in range(100):  # the commit of working (which claims the lease) lands
+        if await stores.client.get(lease) is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert await stores.client.get(lease) == b"replica-a"
+    for _ in range(8):  # 2.5 lease lengths: only the run's renewals keep it
+        assert await stores.leases.reap_once() == []
+        await asyncio.sleep(0.1)
+    agent.release.set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+    await run.finished.wait()
+    assert await stores.client.get(lease) is None
+    member = stores.redis.keys.lease_member("demo", "echo", run.task_id)
+    assert await stores.client.zscore(stores.redis.keys.leases, member) is None
+
+
+async def test_an_agent_that_raises_leaves_the_task_failed_and_the_sender_gets_the_error(
+    stores: Stores,
+) -> None:
+    agent = Gated(then="raise")
+    agent.release.set()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    with pytest.raises(RuntimeError, match="the agent broke"):
+        await run.outcome()
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_FAILED
+
+
+class StatusFirst(AgentExecutor):
+    """Breaks the protocol: a status update before any Task."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
+
+
+async def test_an_agent_that_breaks_the_protocol_gets_the_sdks_error(stores: Stores) -> None:
+    run = await start(TaskRunner(StatusFirst(), stores), request("hi"))
+    with pytest.raises(InvalidAgentResponseError):
+        await run.outcome()
+    # nothing existed to fail: a FAILED task holding the user's message is left behind
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_FAILED
+
+
+async def test_a_direct_message_creates_no_task(stores: Stores) -> None:
+    run = await start(TaskRunner(DirectReplyExecutor(), stores), request("hi"))
+    result = await run.outcome()
+    assert isinstance(result, Message) and result.parts[0].text == "direct: hi"
+    assert await stores.tasks.get(run.task_id, ctx()) is None
+
+
+async def test_a_local_cancel_asks_the_agent_and_closes_the_task(stores: Stores) -> None:
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await agent.working.wait()
+    task = await run.cancel()
+    assert task is not None and task.status.state == TaskState.TASK_STATE_CANCELED
+    assert agent.cancelled.is_set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == TaskState.TASK_STATE_CANCELED
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def test_a_cancel_written_by_another_replica_stops_the_run(stores: Stores) -> None:
+    agent = Gated()
+    runner = TaskRunner(agent, stores)
+    run = await start(runner, request("hi"))
+    await agent.working.wait()
+    stored = None
+    for _ in range(100):  # the working status is committed
+        stored = await stores.tasks.get(run.task_id, ctx())
+        if stored is not None and stored.task.status.state == WORKING:
+            break
+        await asyncio.sleep(0.01)
+    assert stored is not None
+    stored.task.status.state = TaskState.TASK_STATE_CANCELED  # the SDK's remote cancel write
+    await save(stores, stored.task, stored.version)
+    assert runner.stop(DEMO, run.task_id)  # the cancel relay of this replica
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == TaskState.TASK_STATE_CANCELED
+    assert agent.cancelled.is_set()
+
+
+async def test_a_concurrent_change_is_rebased_not_lost(stores: Stores) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await agent.working.wait()
+    await commits.landed.wait()  # Task and working are stored
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None
+    stored.task.metadata.update({"touched": "elsewhere"})
+    await save(stores, stored.task, stored.version)  # another writer moves the version
+    agent.release.set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+    final = await stores.tasks.get(run.task_id, ctx())
+    assert final is not None and final.task.status.state == COMPLETED
+    assert final.task.metadata["touched"] == "elsewhere"
+    assert [a.name for a in final.task.artifacts] == ["out"]
+
+
+async def test_follow_ups_to_one_task_take_turns(stores: Stores) -> None:
+    runner = TaskRunner(ChatExecutor(), stores)
+    first = await send(runner, request("hello"))
+    assert isinstance(first, Task) and first.status.state == INPUT_REQUIRED
+    results = await asyncio.gather(*(send(runner, request(f"turn {i}", task_id=first.id))
+                                     for i in range(5)))
+    assert all(isinstance(r, Task) and r.status.state == INPUT_REQUIRED for r in results)
+    stored = await stores.tasks.get(first.id, ctx())
+    assert stored is not None
+    texts = [m.parts[0].text for m in [*stored.task.history, stored.task.status.message]]
+    assert sorted(t for t in texts if t.startswith("turn")) == [f"turn {i}" for i in range(5)]
+    assert len(texts) == 2 + 5 * 2  # every message and every reply, none lost
+    final = await send(runner, request("bye", task_id=first.id))
+    assert isinstance(final, Task) and final.status.state == COMPLETED
+    with pytest.raises(UnsupportedOperationError):
+        await send(runner, request("too late", task_id=first.id))
+
+
+async def test_a_follow_up_sees_a_change_made_on_another_replica(stores: Stores) -> None:
+    runner = TaskRunner(ChatExecutor(), stores)
+    first = await send(runner, request("hello"))
+    assert isinstance(first, Task)
+    stored = await stores.tasks.get(first.id, ctx())
+    assert stored is not None
+    stored.task.metadata.update({"from": "replica-b"})
+    await save(stores, stored.task, stored.version)
+    run = await start(runner, request("again", task_id=first.id))
+    assert run.request.current_task is not None
+    assert run.request.current_task.metadata["from"] == "replica-b"
+    await run.outcome()
+
+
+async def test_return_immediately_answers_with_the_first_commit(stores: Stores) -> None:
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi", return_immediately=True))
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state in (
+        TaskState.TASK_STATE_SUBMITTED, WORKING)
+    agent.release.set()
+    await run.finished.wait()
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.task.status.state == COMPLETED
+
+
+class Flood(AgentExecutor):
+    """Enqueues many status updates as fast as the queue takes them."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.enqueued = 0
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        for _ in range(self.count):
+            await updater.update_status(WORKING)
+            self.enqueued += 1
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
+
+
+async def test_an_agent_far_ahead_of_the_store_waits(stores: Stores) -> None:
+    commits = CountingCommits(stores)
+    commits.gate = asyncio.Event()
+    agent = Flood(1000)
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await commits.entered.wait()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert agent.enqueued < 1000  # held back while nothing could be written
+    commits.gate.set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+    logged = await stores.events.replay(run.task_id, after=TaskVersion.MISSING)
+    assert logged is not None and len(logged) == 1002  # Task, 1000 updates, completed
+
+
+async def test_a_stream_sees_each_committed_event_with_its_version(stores: Stores) -> None:
+    params = request("hello")
+    stored, turn = await TaskRunner(EchoAgentExecutor(), stores).load(DEMO, params)
+    runner = TaskRunner(EchoAgentExecutor(), stores)
+    params.message.task_id = uuid.uuid4().hex
+    run = runner.start(DEMO, ctx(), params, stored, turn, None)
+    events = run.listen()
+    run.start()
+    seen = [(v, type(e).__name__) async for v, e in events]
+    assert seen == [(TaskVersion(1), "Task"), (TaskVersion(2), "TaskArtifactUpdateEvent"),
+                    (TaskVersion(3), "TaskStatusUpdateEvent")]
+
+
+async def test_a_store_refusal_of_an_unknown_cause_is_an_error_not_a_hang(stores: Stores) -> None:
+    async def refuse(scope: Any, commit: Commit) -> TaskVersion:
+        raise ConcurrentTaskModificationError(commit.task.id)
+
+    async def missing(scope: Any, task_id: str) -> None:
+        return None
+
+    stores.tasks.commit = refuse  # type: ignore[method-assign]
+    stores.tasks.load = missing  # type: ignore[method-assign]
+    run = await start(TaskRunner(EchoAgentExecutor(), stores), request("hello"))
+    with pytest.raises(Exception, match="disappeared"):
+        await run.outcome()
