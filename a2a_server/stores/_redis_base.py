@@ -13,12 +13,15 @@ import logging
 from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from redis import exceptions as rexc
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
 from a2a_server.errors import StoreUnavailable
 from a2a_server.stores._keys import KeySchema
+from a2a_server.stores._pipeline import PipelinedRedis, Script
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,35 @@ def map_redis_errors(health: Health | None = None) -> Iterator[None]:
         raise StoreUnavailable() from exc
 
 
+def pipelined_for(client: RedisClient) -> PipelinedRedis | None:
+    """An auto-pipelined connection to the Redis ``client`` talks to (single Redis, TCP or
+    unix socket); None for a Redis Cluster or TLS, which keep redis-py for everything."""
+    if isinstance(client, RedisCluster):
+        return None
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    if issubclass(pool.connection_class, SSLConnection):
+        return None
+    auth = ""
+    if kwargs.get("password") is not None:
+        auth = f"{quote(kwargs.get('username') or '', safe='')}:{quote(kwargs['password'], safe='')}@"
+    if issubclass(pool.connection_class, UnixDomainSocketConnection):
+        url = f"unix://{auth}{kwargs['path']}?db={kwargs.get('db', 0)}"
+    else:
+        url = f"redis://{auth}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/" \
+              f"{kwargs.get('db', 0)}"
+    return PipelinedRedis(url, socket_timeout=kwargs.get("socket_timeout") or 5.0,
+                          socket_connect_timeout=kwargs.get("socket_connect_timeout") or 1.0)
+
+
 class RedisContext:
-    """The client, the key schema, the loaded scripts and retention, shared by every store."""
+    """The client, the key schema, the loaded scripts and retention, shared by every store.
+
+    On a single Redis the scripts run on one auto-pipelined connection (``_pipeline``):
+    every store call of one event-loop tick goes out in one write, at a fraction of
+    redis-py's CPU per command. redis-py keeps everything else: blocking reads (XREAD
+    BLOCK), the health check, and a Redis Cluster.
+    """
 
     def __init__(
         self,
@@ -132,15 +162,16 @@ class RedisContext:
         self.health = health
         self._tenant_ttl = tenant_ttl
         lua = resources.files("a2a_server.stores") / "lua"
-        self.scripts = {
-            name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS
-        }
+        sources = {name: (lua / f"{name}.lua").read_text() for name in _SCRIPTS}
         # Scripts that touch a task's slot and a scope's (or the lease set's) slot at once:
         # only on a single Redis. In a Redis Cluster the keys live in different slots and
         # the stores make one call per slot (see ``_keys``).
         self.cluster = isinstance(client, RedisCluster)
         if not self.cluster:
-            self.scripts["commit"] = client.register_script(_commit(lua))
+            sources["commit"] = _commit(lua)
+        self.scripts = {name: client.register_script(source) for name, source in sources.items()}
+        self.pipelined = pipelined_for(client)
+        self._fast = {name: Script(source) for name, source in sources.items()}
 
     def ttl_ms(self, tenant: str) -> int:
         """The tenant's retention in ms (0 = keep forever)."""
@@ -149,7 +180,14 @@ class RedisContext:
 
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run a Lua script (EVALSHA, loading it on NOSCRIPT, e.g. after a Redis restart)."""
+        if self.pipelined is not None:
+            return await self.pipelined.evalsha(self._fast[name], keys, args)
         return await self.scripts[name](keys=keys, args=args)
+
+    async def aclose(self) -> None:
+        """Close the pipelined connection (the caller closes the redis-py client)."""
+        if self.pipelined is not None:
+            await self.pipelined.aclose()
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
         """``map_redis_errors`` bound to this backend's health."""

@@ -143,6 +143,7 @@ class RedisStores(Stores):
         for loop in self._loops:
             if loop.done() and not loop.cancelled() and loop.exception() is not None:
                 logger.error("background loop failed", exc_info=loop.exception())
+        await self.redis.aclose()
         await self.client.aclose()
 
     async def ready(self) -> tuple[bool, str]:
