@@ -42,8 +42,10 @@ One scope (tenant + agent) -- hash tag ``{s:<t>}`` (one slot per tenant)::
     a2a:{s:<t>}:<a>:ixm          HASH  task id -> ``<version>|<member>|<state>`` (what the
                                        indexes hold for it; a stale version is ignored)
     a2a:{s:<t>}:<a>:ctx:<ctx>    LIST  the context's items in order: ``t<task id>`` or
-                                       ``m<Message protobuf>``
-    a2a:{s:<t>}:<a>:ctxt:<ctx>   SET   task ids already in the context (add_task is idempotent)
+                                       ``m<Message protobuf>``; a task joins it when it is
+                                       first indexed (no ``ixm`` entry yet)
+    a2a:{s:<t>}:<a>:ctxs:<ctx>   STRING  "1": a context whose scrub left it empty (it stays
+                                       known, for audit); absent otherwise
 
 Indexes live in another slot than the task. What runs depends on the mode:
 
@@ -137,9 +139,9 @@ class ScopeKeys:
         """A context's items, in order."""
         return f"{self.base}:ctx:{enc(context_id)}"
 
-    def ctx_tasks(self, context_id: str) -> str:
-        """Task ids already recorded in a context."""
-        return f"{self.base}:ctxt:{enc(context_id)}"
+    def ctx_scrubbed(self, context_id: str) -> str:
+        """Marks a context whose scrub left it empty."""
+        return f"{self.base}:ctxs:{enc(context_id)}"
 
 
 class KeySchema:

@@ -26,17 +26,17 @@ class RedisContextStore(ContextStore):
 
     def _keys(self, scope: Scope, context_id: str) -> list[str]:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
-        return [sk.ctx(context_id), sk.ctx_tasks(context_id)]
+        return [sk.ctx(context_id), sk.ctx_scrubbed(context_id)]
 
     async def add_task(self, scope: Scope, context_id: str, task_id: str) -> None:
         """Append a task reference once (the task store also does this on first save)."""
         with self._r.errors():
-            await self._r.run("ctx_add", self._keys(scope, context_id), ["t", task_id, 0])
+            await self._r.run("ctx_add", self._keys(scope, context_id)[:1], ["t", task_id, 0])
 
     async def add_message(self, scope: Scope, context_id: str, message: Message) -> None:
         """Append a direct message; refreshes the tenant's retention TTL."""
         with self._r.errors():
-            await self._r.run("ctx_add", self._keys(scope, context_id),
+            await self._r.run("ctx_add", self._keys(scope, context_id)[:1],
                               ["m", message.SerializeToString(), self._r.ttl_ms(scope.tenant)])
 
     async def page(

@@ -357,7 +357,7 @@ class RedisTaskStore(ScopedTaskStore):
     def _index_keys(self, scope: Scope, task: Task) -> builtins.list[str]:
         sk = self._r.keys.scope(scope.tenant, scope.agent)
         return [sk.ixm, sk.ix, sk.ix_ctx(task.context_id), sk.ctx(task.context_id),
-                sk.ctx_tasks(task.context_id), *(sk.ix_state(s) for s in _STATES)]
+                *(sk.ix_state(s) for s in _STATES)]
 
     async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
         keys = self._keys(scope, task_id)

@@ -50,7 +50,6 @@ async def test_key_layout(redis_stores: RedisStores, raw: aioredis.Redis) -> Non
         f"a2a:{tag}:task", f"a2a:{tag}:hist", f"a2a:{tag}:events",
         "a2a:{s:demo}:echo:ix", "a2a:{s:demo}:echo:ixm", "a2a:{s:demo}:echo:ix:st:3",
         "a2a:{s:demo}:echo:ix:ctx:c%201", "a2a:{s:demo}:echo:ctx:c%201",
-        "a2a:{s:demo}:echo:ctxt:c%201",
     ])
     assert len({key_slot(k.encode()) for k in keys if tag in k}) == 1
     assert len({key_slot(k.encode()) for k in keys if "{s:demo}" in k}) == 1
@@ -114,6 +113,24 @@ async def test_retention_expires_every_key_of_a_finished_task_together(
         await save(backend, make_task("other"), scope=Scope("acme", "echo"))
         other = backend.redis.keys.task("acme", "echo", "other")  # type: ignore[attr-defined]
         assert await raw.pttl(other.task) == -1
+    finally:
+        await backend.close()
+
+
+async def test_a_scrub_keeps_the_contexts_retention(
+    stores_factory: Callable[..., Stores], raw: aioredis.Redis
+) -> None:
+    backend = stores_factory("redis", tenant_ttl=lambda name: 60)
+    await backend.start()
+    try:
+        keys = backend.redis.keys.scope("demo", "echo")  # type: ignore[attr-defined]
+        await backend.contexts.add_task(DEMO, "kept", "t1")
+        await backend.contexts.add_message(DEMO, "kept", msg("direct"))
+        await backend.contexts.add_message(DEMO, "emptied", msg("direct"))
+        assert await backend.contexts.scrub(DEMO, "kept") == ["t1"]
+        assert await backend.contexts.scrub(DEMO, "emptied") == []
+        assert 0 < await raw.pttl(keys.ctx("kept")) <= 60_000  # rewritten, not left forever
+        assert 0 < await raw.pttl(keys.ctx_scrubbed("emptied")) <= 60_000
     finally:
         await backend.close()
 
