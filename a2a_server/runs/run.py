@@ -299,9 +299,11 @@ class TaskRun:
         history = len(task.history)
         with_message = not self._message_pending
         answer = self._answer(task, state, done)
+        # A task its first commit finishes has no log reader: nobody knew its id before.
+        log = not (self.version.is_missing and state in TERMINAL_TASK_STATES)
         try:
             version = await self._stores.tasks.commit(self.scope, Commit(
-                task, steps, self.version, self._stored_history, lease))
+                task, steps, self.version, self._stored_history, lease, log))
         except BaseException:
             self._steps[:0] = steps  # not written: they are still to be committed
             raise

@@ -129,7 +129,10 @@ class Commit:
     event, e.g. a task the runner created for an artifact) is appended to the task's
     event log with that version. ``stored_history`` is how many of ``task.history``
     the store already holds at ``prev_version`` (the run read them); only the rest is
-    written, so a commit costs O(new messages).
+    written, so a commit costs O(new messages). ``log_events`` False writes the versions
+    without logging their events: for a task that its first commit leaves finished,
+    whose log no subscriber can be waiting on (a ``Last-Event-ID`` resume is answered
+    with the final task, as once a log has expired).
     """
 
     task: Task
@@ -137,6 +140,7 @@ class Commit:
     prev_version: TaskVersion
     stored_history: int = 0
     lease: LeaseChange = LeaseChange.KEEP
+    log_events: bool = True
 
 
 class TaskViewStore(ABC):

@@ -107,7 +107,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         await self._inner.save(task, context)
         if stored is None:
             await self._contexts.add_task(scope, task.context_id, task.id)
-        if self._events is not None:
+        if self._events is not None and commit.log_events:
             for offset, step in enumerate(steps, start=1):
                 if step is not None:
                     self._events.append(scope, task.id,

@@ -313,8 +313,8 @@ class RedisTaskStore(ScopedTaskStore):
         """One group commit: several versions, their events, the lease, in one round trip."""
         task = commit.task
         key = (scope.tenant, scope.agent, task.id)
-        steps = [b"" if step is None else to_stream_response(step).SerializeToString()
-                 for step in commit.steps]
+        steps = [b"" if step is None or not commit.log_events
+                 else to_stream_response(step).SerializeToString() for step in commit.steps]
         known = self._written.get(key)
         nbytes = known.nbytes if known is not None else 0
         start = None if commit.prev_version.is_missing else commit.stored_history

@@ -129,9 +129,27 @@ async def test_an_agent_that_answers_at_once_costs_one_commit(stores: Stores) ->
     assert isinstance(result, Task) and result.status.state == COMPLETED
     assert result.artifacts[0].parts[0].text == "echo: hello"
     assert commits.steps == [["Task", "TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]]
-    logged = await stores.events.replay(result.id, after=TaskVersion.MISSING)
-    assert logged is not None and [e.version for e in logged] == [
-        TaskVersion(1), TaskVersion(2), TaskVersion(3)]
+    stored = await stores.tasks.get(result.id, ctx())
+    assert stored is not None and stored.version == TaskVersion(3)
+    # finished by its first commit: nobody can be subscribed, nothing is logged
+    assert await stores.events.replay(result.id, after=TaskVersion.MISSING) is None
+
+
+async def test_the_events_of_a_task_that_outlives_its_first_commit_are_logged(
+    stores: Stores,
+) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await commits.landed.wait()
+    agent.release.set()
+    await run.outcome()
+    await run.finished.wait()
+    logged = await stores.events.replay(run.task_id, after=TaskVersion.MISSING)
+    assert logged is not None
+    assert [(e.version, type(e.event).__name__) for e in logged] == [
+        (TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent"),
+        (TaskVersion(3), "TaskArtifactUpdateEvent"), (TaskVersion(4), "TaskStatusUpdateEvent")]
 
 
 async def test_events_enqueued_during_a_commit_go_out_in_the_next_one(stores: Stores) -> None:
