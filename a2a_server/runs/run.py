@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.active_task import (
@@ -45,9 +44,6 @@ from a2a.utils.errors import InternalError, InvalidAgentResponseError, InvalidPa
 from a2a_server.errors import StoreUnavailable
 from a2a_server.runs import apply
 from a2a_server.stores.base import Commit, LeaseChange, Scope, Stores
-
-if TYPE_CHECKING:
-    from a2a.server.tasks import PushNotificationSender
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +89,7 @@ class TaskRun:
         executor: AgentExecutor,
         request: RequestContext,
         stored: StoredTask | None,
-        push_sender: PushNotificationSender | None,
+        push: Callable[[Event], None] | None,
         history_length: int | None,
         return_immediately: bool,
         on_finished: Callable[[TaskRun], None],
@@ -105,7 +101,7 @@ class TaskRun:
         self.queue = RunQueue(self)
         self._stores = stores
         self._executor = executor
-        self._push_sender = push_sender
+        self._push = push
         self._history_length = history_length
         self._return_immediately = return_immediately
         self._on_finished = on_finished
@@ -136,8 +132,6 @@ class TaskRun:
         self._cancelling = False  # a local cancel: the server closes the task as CANCELED
         self._stopped = False  # another writer ended the task: write nothing more
         self._shutdown = False  # the server is stopping: leave the lease to lapse
-        self._pushes: asyncio.Queue[Event | None] | None = None
-        self._pusher: asyncio.Task[None] | None = None
 
     # -- the agent's side -----------------------------------------------------------------
 
@@ -433,8 +427,6 @@ class TaskRun:
             self._stores.tasks.keep(self.scope, self.task, self.version)
         for listener in self._listeners:
             listener.put_nowait(None)
-        if self._pushes is not None:
-            self._pushes.put_nowait(None)
         self._drained.set()
         self._settled.set()
         self.finished.set()
@@ -450,27 +442,8 @@ class TaskRun:
             tagged = (TaskVersion(base + offset), step)
             for listener in self._listeners:
                 listener.put_nowait(tagged)
-            if self._push_sender is not None and not self._stopped:
+            if self._push is not None and not self._stopped:
                 self._push(step)
-
-    def _push(self, event: Event) -> None:
-        """Deliver push notifications in order, off the commit path."""
-        if self._pushes is None:
-            self._pushes = asyncio.Queue()
-            self._pusher = asyncio.create_task(self._deliver_pushes(self._pushes),
-                                               name=f"push:{self.task_id}")
-        self._pushes.put_nowait(event)
-
-    async def _deliver_pushes(self, pushes: asyncio.Queue[Event | None]) -> None:
-        sender = self._push_sender
-        assert sender is not None
-        while (event := await pushes.get()) is not None:
-            if not isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
-                continue
-            try:
-                await sender.send_notification(self.task_id, event)
-            except Exception:
-                logger.exception("task %s: push notification failed", self.task_id)
 
     def listen(self) -> AsyncIterator[Tagged]:
         """Every event committed from now on, with its version, until the run ends.
