@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -19,8 +18,9 @@ from starlette.routing import Route
 from a2a_server.agents.registry import load_agents
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
-from a2a_server.protocol import contexts, jsonrpc, public, rest
+from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
+from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.settings import Settings
@@ -30,33 +30,12 @@ from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
 
-V1 = "/agents/{agent_id}/v1"
-V2 = "/agentic/agents/{agent_id}/a2a"
-
-_REST_ROUTES: list[tuple[str, list[str], Callable[..., Any]]] = [
-    ("/message:send", ["POST"], rest.send_message),
-    ("/message:stream", ["POST"], rest.stream_message),
-    ("/tasks", ["GET"], rest.list_tasks),
-    ("/tasks/{id}:cancel", ["POST"], rest.cancel_task),
-    ("/tasks/{id}:subscribe", ["GET", "POST"], rest.subscribe_task),
-    ("/tasks/{id}", ["GET"], rest.get_task),
-    ("/tasks/{id}/pushNotificationConfigs", ["POST"], rest.set_push_config),
-    ("/tasks/{id}/pushNotificationConfigs", ["GET"], rest.list_push_configs),
-    ("/tasks/{id}/pushNotificationConfigs/{push_id}", ["GET"], rest.get_push_config),
-    ("/tasks/{id}/pushNotificationConfigs/{push_id}", ["DELETE"], rest.delete_push_config),
-    ("/extendedAgentCard", ["GET"], rest.extended_card),
-]
-
-
 def _routes() -> list[Route]:
-    # Protocol routes first: Starlette matches in order, and these carry the traffic.
-    routes: list[Route] = []
-    for prefix in (V1, V2):
-        for suffix, methods, endpoint in _REST_ROUTES:
-            routes.append(Route(f"{prefix}{suffix}", endpoint, methods=methods))
-        routes.append(Route(prefix, jsonrpc.jsonrpc, methods=["POST"]))
-        routes.append(Route(f"{prefix}/", jsonrpc.jsonrpc, methods=["POST"]))
-    routes += [
+    # Protocol routes first: Starlette matches in order, and these carry the traffic
+    # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
+    plain, tenant = agent_routes()
+    routes: list[Route] = [
+        *plain,
         Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
         Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
         Route(f"{V1}/.well-known/agent-card.json", public.agent_card, methods=["GET"]),
@@ -72,15 +51,12 @@ def _routes() -> list[Route]:
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
         Route("/healthz", public.healthz, methods=["GET"]),
         Route("/readyz", public.readyz, methods=["GET"]),
+        # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL. After the
+        # plain routes, so /v1/tasks/{id} is never read as a tenant called "tasks".
+        *tenant,
+        # Corti v2: contexts belong to the tenant, not to one agent.
+        Route("/agentic/contexts/{context_id}", contexts.get_tenant_context, methods=["GET"]),
     ]
-    # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL. After the plain
-    # routes, so /v1/tasks/{id} is never read as a tenant called "tasks".
-    for prefix in (V1, V2):
-        for suffix, methods, endpoint in _REST_ROUTES:
-            routes.append(Route(f"{prefix}/{{tenant}}{suffix}", endpoint, methods=methods))
-    # Corti v2: contexts belong to the tenant, not to one agent.
-    routes.append(Route("/agentic/contexts/{context_id}", contexts.get_tenant_context,
-                        methods=["GET"]))
     return routes
 
 
@@ -143,7 +119,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             await http_client.aclose()
             await backend.close()
 
-    app = FastAPI(
+    app = A2AServerApp(
+        max_body_bytes=settings.max_body_bytes,
         title="a2a-server",
         description="Multi-tenant A2A agent server (Corti-style routing)",
         lifespan=lifespan,
