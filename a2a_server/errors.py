@@ -6,6 +6,7 @@ no class for, and renders every error in the binding's own format::
 
     Exception
      ├── a2a.utils.errors.A2AError          protocol errors (SDK tables: HTTP + JSON-RPC codes)
+     ├── json_format.ParseError             a 1.0 body that is not ProtoJSON: 400 (the SDK's)
      ├── AuthError (tenancy.auth)           401 / 403, with WWW-Authenticate
      ├── NotFound                           unknown agent / context: 404 (both bindings)
      ├── PayloadTooLarge                    413
@@ -27,6 +28,7 @@ import orjson
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.utils.error_handlers import build_rest_error_payload
 from a2a.utils.errors import A2AError, InternalError
+from google.protobuf.json_format import ParseError
 from starlette.responses import Response
 
 from a2a_server.tenancy.auth import AuthError
@@ -116,7 +118,7 @@ def _headers(status: int) -> dict[str, str] | None:
 
 def rest_error(exc: Exception) -> Response:
     """Render ``exc`` as a google.rpc-style REST error."""
-    if isinstance(exc, A2AError):
+    if isinstance(exc, A2AError | ParseError):  # ParseError: a ProtoJSON body, as the SDK says
         payload = build_rest_error_payload(exc)
         return json_response(payload, status=payload["error"]["code"])
     status, message = _classify(exc)

@@ -24,7 +24,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandlerV2
-from a2a.server.request_handlers.request_handler import validate_request_params
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     Message,
@@ -36,9 +35,9 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from a2a.utils.proto_utils import validate_proto_required_fields
 from a2a.utils.task import validate_history_length
 
+from a2a_server.protocol.validation import validate_required
 from a2a_server.runs.apply import view
 from a2a_server.runs.run import Tagged, TaskRun
 from a2a_server.runs.runner import TaskRunner
@@ -96,11 +95,11 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         await self._stores.contexts.add_message(scope, context_id, user)
         await self._stores.contexts.add_message(scope, context_id, reply)
 
-    @validate_request_params
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
         """Run the agent; answer with the task once it settles (or the agent's Message)."""
+        validate_required(params)
         run, _ = await self._start(params, context, listen=False)
         result = await run.outcome()
         if isinstance(result, Message):
@@ -117,7 +116,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         """
         if not self._agent_card.capabilities.streaming:
             raise UnsupportedOperationError(message="Streaming is not supported by the agent")
-        validate_proto_required_fields(params)
+        validate_required(params)
         _, events = await self._start(params, context, listen=True)
         assert events is not None
         return self._recording(params, context, events)

@@ -21,6 +21,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils import proto_utils
+from a2a.utils.constants import A2A_JSON_MEDIA_TYPE as A2A_JSON
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
@@ -85,12 +86,14 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
 async def send_message(request: Request) -> Response:
     """POST .../message:send"""
     runtime = _admit(request)
-    if is_v1(request):
-        await require_json(request)
-        return await runtime.rest.on_message_send(request)
-    params = _send_request_v03(await _json_body(request))
+    v1 = is_v1(request)
+    if v1:
+        params = streaming.send_request_v1(await require_json(request))
+    else:
+        params = _send_request_v03(await _json_body(request))
     result = await runtime.handler.on_message_send(params, build_call_context(request))
-    return json_response(shapes.send_result_json(result, v03=True))
+    return json_response(shapes.send_result_json(result, v03=not v1),
+                         media_type=A2A_JSON if v1 else "application/json")
 
 
 @rest_endpoint

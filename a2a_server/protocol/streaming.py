@@ -37,12 +37,11 @@ from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.types.a2a_pb2 import Message, SendMessageRequest, Task, TaskStatusUpdateEvent
 from a2a.utils.errors import (
-    InvalidParamsError,
     InvalidRequestError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from google.protobuf.json_format import Parse, ParseError
+from google.protobuf.json_format import Parse
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
@@ -216,11 +215,9 @@ def send_request_v1(body: bytes) -> SendMessageRequest:
     """A 1.0 SendMessageRequest from ProtoJSON (unknown fields ignored, as the SDK does).
 
     Raises:
-        InvalidParamsError: the body is not a SendMessageRequest.
+        ParseError: the body is not a SendMessageRequest (400 INVALID_ARGUMENT, as the
+            SDK's REST binding answers it).
     """
     params = SendMessageRequest()
-    try:
-        Parse(body, params, ignore_unknown_fields=True)
-    except ParseError as exc:
-        raise InvalidParamsError(message=f"invalid SendMessageRequest: {exc}") from exc
+    Parse(body, params, ignore_unknown_fields=True)
     return params
