@@ -14,8 +14,9 @@ from a2a.compat.v0_3 import conversions
 from a2a.server.events import Event
 from a2a.types.a2a_pb2 import Message, Task
 from a2a.utils.proto_utils import to_stream_response
-from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel
+
+from a2a_server.protocol.protojson import to_dict
 
 
 def _dump03(model: BaseModel) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def task_json(task: Task, v03: bool) -> dict[str, Any]:
     """A Task in the requested version's shape."""
     if v03:
         return _dump03(conversions.to_compat_task(task))
-    return MessageToDict(task)
+    return to_dict(task)
 
 
 class _RenderCache:
@@ -70,7 +71,7 @@ def message_json(message: Message, v03: bool) -> dict[str, Any]:
     """A Message in the requested version's shape."""
     if v03:
         return _dump03(conversions.to_compat_message(message))
-    return MessageToDict(message)
+    return to_dict(message)
 
 
 def send_result_json(result: Task | Message, v03: bool) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def stream_event_json(event: Event, v03: bool) -> dict[str, Any]:
     response = to_stream_response(event)
     if v03:
         return _dump03(conversions.to_compat_stream_response(response).result)
-    return MessageToDict(response)
+    return to_dict(response)
 
 
 def context_item_json(item: Task | Message, v03: bool) -> dict[str, Any]:
