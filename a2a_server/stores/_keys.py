@@ -82,6 +82,7 @@ message. Without retention nothing expires.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -149,15 +150,24 @@ class KeySchema:
 
     def __init__(self, prefix: str = "a2a") -> None:
         self.prefix = prefix
+        # Every request builds its task's keys (percent-encoding three ids): remember recent ones.
+        self._tasks = functools.lru_cache(maxsize=16_384)(self._task_keys)
+        self._scopes = functools.lru_cache(maxsize=1_024)(self._scope_keys)
 
     def task(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
         """The keys of one task."""
+        return self._tasks(tenant, agent, task_id)
+
+    def _task_keys(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
         base = f"{self.prefix}:{{t:{enc(tenant)}:{enc(agent)}:{enc(task_id)}}}"
         return TaskKeys(f"{base}:task", f"{base}:hist", f"{base}:events", f"{base}:push",
                         f"{base}:lease")
 
     def scope(self, tenant: str, agent: str) -> ScopeKeys:
         """The index and context keys of one scope."""
+        return self._scopes(tenant, agent)
+
+    def _scope_keys(self, tenant: str, agent: str) -> ScopeKeys:
         return ScopeKeys(f"{self.prefix}:{{s:{enc(tenant)}}}:{enc(agent)}")
 
     @property

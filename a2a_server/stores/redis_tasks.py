@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -179,6 +180,7 @@ class RedisTaskStore(ScopedTaskStore):
         self._live_bytes = 0
         # Set by the lease manager: the lease part of a commit.
         self.leases: LeaseCommits | None = None
+        self._context_index_keys = functools.lru_cache(maxsize=4_096)(self._build_index_keys)
 
     def _keep_full(self, key: tuple[str, str, str], full: _Full | None) -> None:
         """Remember (or with None forget) the whole task at a version; LRU within a byte budget."""
@@ -268,7 +270,7 @@ class RedisTaskStore(ScopedTaskStore):
                 self._forget(key)
                 raise ConcurrentTaskModificationError(task.id)
             if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
-                await self._r.run("index", index_keys,
+                await self._r.run("index", list(index_keys),
                                   [index_args[0], int(version), *index_args[1:]])
         if self._r.cluster and lease is not LeaseChange.KEEP and self.leases is not None:
             await self.leases.after_commit(scope, task.id, lease)
@@ -354,10 +356,13 @@ class RedisTaskStore(ScopedTaskStore):
             return None
         return _Full(version, first + len(added), head, known.history + _framed(added))
 
-    def _index_keys(self, scope: Scope, task: Task) -> builtins.list[str]:
-        sk = self._r.keys.scope(scope.tenant, scope.agent)
-        return [sk.ixm, sk.ix, sk.ix_ctx(task.context_id), sk.ctx(task.context_id),
-                *(sk.ix_state(s) for s in _STATES)]
+    def _index_keys(self, scope: Scope, task: Task) -> tuple[str, ...]:
+        return self._context_index_keys(scope.tenant, scope.agent, task.context_id)
+
+    def _build_index_keys(self, tenant: str, agent: str, context_id: str) -> tuple[str, ...]:
+        sk = self._r.keys.scope(tenant, agent)
+        return (sk.ixm, sk.ix, sk.ix_ctx(context_id), sk.ctx(context_id),
+                *(sk.ix_state(s) for s in _STATES))
 
     async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
         keys = self._keys(scope, task_id)
