@@ -9,6 +9,11 @@ only the per-value work, for the same output: the same fields (those
 and well-known types. What is rare or subtle (``Any``, wrappers, floats,
 non-finite numbers in a ``Value``) is handed to protobuf's own printer.
 A test compares both on generated instances of every A2A message type.
+
+A2A ``Message``s do not change once sent and are printed again and again (the
+last messages of a task, in every answer about it), so their dicts are kept in
+a bounded cache keyed by their serialized bytes (0.2 us to serialize, 3.5 us to
+print). The dicts ``to_dict`` returns may therefore be shared: never mutate them.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from __future__ import annotations
 import base64
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from a2a.types import a2a_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -27,6 +34,9 @@ _PRINTER = json_format._Printer()
 _INT64 = frozenset({FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64})
 _AS_STRING = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration",
                         "google.protobuf.FieldMask"})
+_CACHED = frozenset({a2a_pb2.Message.DESCRIPTOR.full_name})
+_CACHE_ENTRIES = 16_384
+_CACHE_MAX_BYTES = 4_096  # larger messages are printed every time
 
 Convert = Callable[[Any], Any]
 
@@ -49,31 +59,58 @@ def _message_converter(descriptor: Descriptor) -> Convert:
         return _list_value
     if name == "google.protobuf.Any" or descriptor.file.name == "google/protobuf/wrappers.proto":
         return _PRINTER._MessageToJsonObject
-    plan: dict[str, tuple[str, Convert]] = {}  # field name -> (JSON name, converter)
+    if name in _CACHED:
+        return _cache(_regular(descriptor))
+    return _regular(descriptor)
+
+
+def _cache(convert: Convert) -> Convert:
+    """``convert``, remembered per serialized value (LRU)."""
+    printed: OrderedDict[bytes, Any] = OrderedDict()
+
+    def cached(message: Message) -> Any:
+        key = message.SerializeToString()
+        hit = printed.get(key)
+        if hit is not None:
+            printed.move_to_end(key)
+            return hit
+        out = convert(message)
+        if len(key) <= _CACHE_MAX_BYTES:
+            printed[key] = out
+            if len(printed) > _CACHE_ENTRIES:
+                printed.popitem(last=False)
+        return out
+
+    return cached
+
+
+def _regular(descriptor: Descriptor) -> Convert:
+    plan: dict[FieldDescriptor, tuple[str, Convert]] = {}  # field -> (JSON name, converter)
 
     def convert(message: Message) -> dict[str, Any]:
         if not plan:  # built on first use: message types may refer to each other
             plan.update(_plan(descriptor))
         out = {}
-        for field, value in message.ListFields():
-            if field.is_extension:  # not in any A2A type: protobuf's printer knows them
-                return _PRINTER._MessageToJsonObject(message)
-            json_name, field_converter = plan[field.name]
-            out[json_name] = field_converter(value)
+        try:
+            for field, value in message.ListFields():
+                json_name, field_converter = plan[field]
+                out[json_name] = field_converter(value)
+        except KeyError:  # an extension (no A2A type has one): protobuf's printer knows them
+            return _PRINTER._MessageToJsonObject(message)
         return out
 
     return convert
 
 
-def _plan(descriptor: Descriptor) -> dict[str, tuple[str, Convert]]:
-    plan: dict[str, tuple[str, Convert]] = {}
+def _plan(descriptor: Descriptor) -> dict[FieldDescriptor, tuple[str, Convert]]:
+    plan: dict[FieldDescriptor, tuple[str, Convert]] = {}
     for field in descriptor.fields:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            plan[field.name] = (field.json_name, _map_converter(field))
+            plan[field] = (field.json_name, _map_converter(field))
         elif field.is_repeated:
-            plan[field.name] = (field.json_name, _list_converter(_value_converter(field)))
+            plan[field] = (field.json_name, _list_converter(_value_converter(field)))
         else:
-            plan[field.name] = (field.json_name, _value_converter(field))
+            plan[field] = (field.json_name, _value_converter(field))
     return plan
 
 
