@@ -10,10 +10,12 @@ and well-known types. What is rare or subtle (``Any``, wrappers, floats,
 non-finite numbers in a ``Value``) is handed to protobuf's own printer.
 A test compares both on generated instances of every A2A message type.
 
-A2A ``Message``s do not change once sent and are printed again and again (the
-last messages of a task, in every answer about it), so their dicts are kept in
-a bounded cache keyed by their serialized bytes (0.2 us to serialize, 3.5 us to
-print). The dicts ``to_dict`` returns may therefore be shared: never mutate them.
+``to_jsonable`` is the same for printing with orjson, except that A2A
+``Message``s come out as ``orjson.Fragment``s of their JSON, kept in a bounded
+cache keyed by their serialized bytes: a message does not change once sent and
+is printed again and again (the last messages of a task, in every answer about
+it); serializing it takes 0.2 us, printing it 3.5 us. Fragments are bytes, not
+containers, so the cache adds nothing to the garbage collector's work.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from a2a.types import a2a_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -43,11 +46,16 @@ Convert = Callable[[Any], Any]
 
 def to_dict(message: Message) -> Any:
     """``MessageToDict(message)`` with the default options."""
-    return _message_converter(message.DESCRIPTOR)(message)
+    return _message_converter(message.DESCRIPTOR, False)(message)
+
+
+def to_jsonable(message: Message) -> Any:
+    """What ``to_dict`` returns, for ``orjson.dumps`` (messages as cached fragments)."""
+    return _message_converter(message.DESCRIPTOR, True)(message)
 
 
 @functools.cache
-def _message_converter(descriptor: Descriptor) -> Convert:
+def _message_converter(descriptor: Descriptor, fragments: bool) -> Convert:
     name = descriptor.full_name
     if name in _AS_STRING:
         return _to_json_string
@@ -59,22 +67,22 @@ def _message_converter(descriptor: Descriptor) -> Convert:
         return _list_value
     if name == "google.protobuf.Any" or descriptor.file.name == "google/protobuf/wrappers.proto":
         return _PRINTER._MessageToJsonObject
-    if name in _CACHED:
-        return _cache(_regular(descriptor))
-    return _regular(descriptor)
+    if fragments and name in _CACHED:
+        return _fragment(_regular(descriptor, fragments))
+    return _regular(descriptor, fragments)
 
 
-def _cache(convert: Convert) -> Convert:
-    """``convert``, remembered per serialized value (LRU)."""
-    printed: OrderedDict[bytes, Any] = OrderedDict()
+def _fragment(convert: Convert) -> Convert:
+    """``convert`` as JSON bytes, remembered per serialized value (LRU)."""
+    printed: OrderedDict[bytes, orjson.Fragment] = OrderedDict()
 
-    def cached(message: Message) -> Any:
+    def cached(message: Message) -> orjson.Fragment:
         key = message.SerializeToString()
         hit = printed.get(key)
         if hit is not None:
             printed.move_to_end(key)
             return hit
-        out = convert(message)
+        out = orjson.Fragment(orjson.dumps(convert(message)))
         if len(key) <= _CACHE_MAX_BYTES:
             printed[key] = out
             if len(printed) > _CACHE_ENTRIES:
@@ -84,12 +92,12 @@ def _cache(convert: Convert) -> Convert:
     return cached
 
 
-def _regular(descriptor: Descriptor) -> Convert:
+def _regular(descriptor: Descriptor, fragments: bool) -> Convert:
     plan: dict[FieldDescriptor, tuple[str, Convert]] = {}  # field -> (JSON name, converter)
 
     def convert(message: Message) -> dict[str, Any]:
         if not plan:  # built on first use: message types may refer to each other
-            plan.update(_plan(descriptor))
+            plan.update(_plan(descriptor, fragments))
         out = {}
         try:
             for field, value in message.ListFields():
@@ -102,15 +110,16 @@ def _regular(descriptor: Descriptor) -> Convert:
     return convert
 
 
-def _plan(descriptor: Descriptor) -> dict[FieldDescriptor, tuple[str, Convert]]:
+def _plan(descriptor: Descriptor, fragments: bool) -> dict[FieldDescriptor, tuple[str, Convert]]:
     plan: dict[FieldDescriptor, tuple[str, Convert]] = {}
     for field in descriptor.fields:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            plan[field] = (field.json_name, _map_converter(field))
+            plan[field] = (field.json_name, _map_converter(field, fragments))
         elif field.is_repeated:
-            plan[field] = (field.json_name, _list_converter(_value_converter(field)))
+            plan[field] = (field.json_name,
+                           _list_converter(_value_converter(field, fragments)))
         else:
-            plan[field] = (field.json_name, _value_converter(field))
+            plan[field] = (field.json_name, _value_converter(field, fragments))
     return plan
 
 
@@ -118,9 +127,9 @@ def _list_converter(item: Convert) -> Convert:
     return lambda values: [item(value) for value in values]
 
 
-def _map_converter(field: FieldDescriptor) -> Convert:
+def _map_converter(field: FieldDescriptor, fragments: bool) -> Convert:
     value_field = field.message_type.fields_by_name["value"]
-    item = _value_converter(value_field)
+    item = _value_converter(value_field, fragments)
 
     def convert(mapping: Any) -> dict[str, Any]:
         return {_map_key(key): item(mapping[key]) for key in mapping}
@@ -134,10 +143,10 @@ def _map_key(key: Any) -> str:
     return str(key)
 
 
-def _value_converter(field: FieldDescriptor) -> Convert:
+def _value_converter(field: FieldDescriptor, fragments: bool) -> Convert:
     cpp = field.cpp_type
     if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
-        return _message_converter(field.message_type)
+        return _message_converter(field.message_type, fragments)
     if cpp == FieldDescriptor.CPPTYPE_ENUM:
         if field.enum_type.full_name == "google.protobuf.NullValue":
             return lambda value: None

@@ -1,7 +1,8 @@
 """JSON shapes on the wire: A2A 1.0 ProtoJSON, or the A2A 0.3 JSON that Corti clients parse.
 
 0.3 objects are produced with the SDK's own ``a2a.compat.v0_3`` conversions,
-never by hand.
+never by hand. 1.0 objects are ``protojson.to_jsonable``'s: for orjson (they may
+hold ``orjson.Fragment``s), never to be mutated.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from a2a.types.a2a_pb2 import Message, Task
 from a2a.utils.proto_utils import to_stream_response
 from pydantic import BaseModel
 
-from a2a_server.protocol.protojson import to_dict
+from a2a_server.protocol.protojson import to_jsonable
 
 
 def _dump03(model: BaseModel) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def task_json(task: Task, v03: bool) -> dict[str, Any]:
     """A Task in the requested version's shape."""
     if v03:
         return _dump03(conversions.to_compat_task(task))
-    return to_dict(task)
+    return to_jsonable(task)
 
 
 class _RenderCache:
@@ -71,7 +72,7 @@ def message_json(message: Message, v03: bool) -> dict[str, Any]:
     """A Message in the requested version's shape."""
     if v03:
         return _dump03(conversions.to_compat_message(message))
-    return to_dict(message)
+    return to_jsonable(message)
 
 
 def send_result_json(result: Task | Message, v03: bool) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def stream_event_json(event: Event, v03: bool) -> dict[str, Any]:
     response = to_stream_response(event)
     if v03:
         return _dump03(conversions.to_compat_stream_response(response).result)
-    return to_dict(response)
+    return to_jsonable(response)
 
 
 def context_item_json(item: Task | Message, v03: bool) -> dict[str, Any]:

@@ -6,13 +6,14 @@ import random
 import string
 from typing import Any
 
+import orjson
 import pytest
 from a2a.types import a2a_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from a2a_server.protocol.protojson import to_dict
+from a2a_server.protocol.protojson import to_dict, to_jsonable
 
 _TYPES = sorted(a2a_pb2.DESCRIPTOR.message_types_by_name)
 
@@ -55,45 +56,51 @@ def _value(message: Any, rng: random.Random, depth: int) -> None:
             _value(message.list_value.values.add(), rng, depth + 1)
 
 
+_SPECIAL = {
+    "google.protobuf.Struct": lambda m, rng, depth: [
+        _value(m.fields[f"f{i}"], rng, depth) for i in range(rng.randint(0, 3))],
+    "google.protobuf.Timestamp": lambda m, rng, depth: (
+        setattr(m, "seconds", rng.randint(0, 4_000_000_000)),
+        setattr(m, "nanos", rng.choice([0, 1_000_000, 123_456_000, 999_999_999]))),
+    "google.protobuf.Value": lambda m, rng, depth: _value(m, rng, depth),
+}
+
+
+def _fill_field(message: Message, field: FieldDescriptor, rng: random.Random, depth: int) -> None:
+    target = getattr(message, field.name)
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        value_field = field.message_type.fields_by_name["value"]
+        for i in range(rng.randint(0, 2)):
+            if value_field.message_type is not None:
+                _fill(target[f"key{i}"], rng, depth + 1)
+            else:
+                target[f"key{i}"] = _scalar(value_field, rng)
+    elif field.is_repeated:
+        for _ in range(rng.randint(0, 3)):
+            if field.message_type is not None:
+                _fill(target.add(), rng, depth + 1)
+            else:
+                target.append(_scalar(field, rng))
+    elif field.message_type is not None:
+        _fill(target, rng, depth + 1)
+        target.SetInParent()
+    else:
+        setattr(message, field.name, _scalar(field, rng))
+
+
 def _fill(message: Message, rng: random.Random, depth: int = 0) -> None:
+    """Random values in a random subset of fields (a oneof keeps the last member set)."""
     descriptor: Descriptor = message.DESCRIPTOR
-    if descriptor.full_name == "google.protobuf.Struct":
-        for i in range(rng.randint(0, 3)):
-            _value(message.fields[f"f{i}"], rng, depth)  # type: ignore[attr-defined]
+    special = _SPECIAL.get(descriptor.full_name)
+    if special is not None:
+        special(message, rng, depth)
         return
-    if descriptor.full_name == "google.protobuf.Timestamp":
-        message.seconds = rng.randint(0, 4_000_000_000)  # type: ignore[attr-defined]
-        message.nanos = rng.choice([0, 1_000_000, 123_456_000, 999_999_999])  # type: ignore[attr-defined]
-        return
-    if descriptor.full_name == "google.protobuf.Value":
-        _value(message, rng, depth)
-        return
-    for field in descriptor.fields:  # a oneof keeps the last member set
+    for field in descriptor.fields:
         if field.containing_oneof is not None and rng.random() < 0.6:
             continue
         if rng.random() < 0.35 or depth > 4:
             continue
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            target = getattr(message, field.name)
-            value_field = field.message_type.fields_by_name["value"]
-            for i in range(rng.randint(0, 2)):
-                key = f"key{i}"
-                if value_field.message_type is not None:
-                    _fill(target[key], rng, depth + 1)
-                else:
-                    target[key] = _scalar(value_field, rng)
-        elif field.is_repeated:
-            target = getattr(message, field.name)
-            for _ in range(rng.randint(0, 3)):
-                if field.message_type is not None:
-                    _fill(target.add(), rng, depth + 1)
-                else:
-                    target.append(_scalar(field, rng))
-        elif field.message_type is not None:
-            _fill(getattr(message, field.name), rng, depth + 1)
-            getattr(message, field.name).SetInParent()
-        else:
-            setattr(message, field.name, _scalar(field, rng))
+        _fill_field(message, field, rng, depth)
 
 
 @pytest.mark.parametrize("type_name", _TYPES)
@@ -105,3 +112,16 @@ def test_the_same_json_as_message_to_dict(type_name: str) -> None:
         _fill(message, rng)
         assert to_dict(message) == MessageToDict(message), (type_name, message)
     assert to_dict(cls()) == MessageToDict(cls()) == {}
+
+
+@pytest.mark.parametrize("type_name", ["Task", "Message", "StreamResponse", "SendMessageResponse"])
+def test_the_jsonable_form_prints_the_same_json(type_name: str) -> None:
+    """Messages inside come out as cached fragments: printed twice, the same bytes."""
+    cls = getattr(a2a_pb2, type_name)
+    rng = random.Random(f"jsonable-{type_name}")
+    for _ in range(60):
+        message = cls()
+        _fill(message, rng)
+        expected = orjson.loads(orjson.dumps(MessageToDict(message)))
+        assert orjson.loads(orjson.dumps(to_jsonable(message))) == expected
+        assert orjson.dumps(to_jsonable(message)) == orjson.dumps(to_jsonable(message))
