@@ -57,16 +57,22 @@ class RunQueue(EventQueue):
     """The queue an agent enqueues into: events are applied at once, committed in groups."""
 
     def __init__(self, run: TaskRun) -> None:
-        self._run = run
+        self._run: TaskRun | None = run
+        self._task_id = run.task_id
         self._closed = False
 
     async def enqueue_event(self, event: Event) -> None:
         """Apply ``event`` to the task; wait only if the store is far behind."""
-        if self._closed:
-            logger.warning("task %s: event after the queue was closed, dropped", self._run.task_id)
+        run = self._run
+        if self._closed or run is None:
+            logger.warning("task %s: event after the run ended, dropped", self._task_id)
             return
-        self._run.accept(event)
-        await self._run.backpressure()
+        run.accept(event)
+        await run.backpressure()
+
+    def detach(self) -> None:
+        """The run is over: later events are dropped (and the run can be freed at once)."""
+        self._run = None
 
     async def close(self, immediate: bool = False) -> None:
         """Refuse further events (for agents written against the legacy queue)."""
@@ -430,6 +436,7 @@ class TaskRun:
         self._drained.set()
         self._settled.set()
         self.finished.set()
+        self.queue.detach()
         self._on_finished(self)
 
     # -- what others see ------------------------------------------------------------------

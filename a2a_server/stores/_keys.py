@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 EVENTS_MAXLEN = 10_000
@@ -96,9 +97,12 @@ def enc(value: str) -> str:
     return quote(value, safe="-_.")
 
 
-@dataclass(frozen=True, slots=True)
-class TaskKeys:
-    """The keys of one task (one hash slot)."""
+class TaskKeys(NamedTuple):
+    """The keys of one task (one hash slot).
+
+    A tuple of strings: the garbage collector stops tracking it, which matters for the
+    thousands of them ``KeySchema`` remembers.
+    """
 
     task: str
     hist: str

@@ -20,7 +20,7 @@ import functools
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
@@ -55,9 +55,11 @@ _FULL_ENTRY_MAX = 8 * 1024 * 1024  # larger tasks are read from Redis every time
 _MEMBER_PREFIX = 22  # "<flag><20 digits>:"
 
 
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """What this replica last wrote or read of a task: version, history length, last id."""
+class _Written(NamedTuple):
+    """What this replica last wrote or read of a task: version, history length, last id.
+
+    Tuples of atomic values are not tracked by the garbage collector: thousands are kept.
+    """
 
     version: int
     length: int
@@ -121,8 +123,7 @@ def _assemble(raw: list[Any]) -> tuple[Task, int]:
     return Task.FromString(raw[0] + _framed(raw[2])), int(raw[1])
 
 
-@dataclass(frozen=True, slots=True)
-class _Full:
+class _Full(NamedTuple):
     """A task as stored at one version, as bytes: ``Task.FromString(head + history)``."""
 
     version: int
@@ -331,10 +332,15 @@ class RedisTaskStore(ScopedTaskStore):
         return TaskVersion(version)
 
     def keep(self, scope: Scope, task: Task, version: TaskVersion) -> None:
-        """Hold the run's task object, so the next run on this replica skips the read."""
+        """Hold the run's task object, so the next run on this replica skips the read.
+
+        Only a task that can be continued: no run ever loads a finished one.
+        """
         key = (scope.tenant, scope.agent, task.id)
         self._take_live(key)
         self._keep_full(key, None)
+        if task.status.state in TERMINAL_STATES:
+            return
         known = self._written.get(key)
         if (known is None or known.version != _version(version)
                 or known.length != len(task.history) or known.nbytes > _FULL_ENTRY_MAX):
