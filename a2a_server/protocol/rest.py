@@ -119,10 +119,11 @@ async def get_task(request: Request) -> Response:
         length = None  # 0.3: historyLength 0 means unlimited
     server = state_of(request)
     scope = request.scope["a2a_server.scope"]
-    task = await server.stores.tasks.get_task_view(scope, request.path_params["id"], length)
-    if task is None:
+    view = await server.stores.tasks.get_task_view_bytes(scope, request.path_params["id"], length)
+    if view is None:
         raise TaskNotFoundError(message=f"task {request.path_params['id']} not found")
-    return Response(shapes.task_json_bytes(task, v03=not v1), media_type="application/json")
+    return Response(shapes.stored_task_json_bytes(view, v03=not v1),
+                    media_type="application/json")
 
 
 @rest_endpoint

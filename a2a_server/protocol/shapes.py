@@ -35,8 +35,9 @@ class _RenderCache:
     """Rendered JSON of recently served tasks, keyed by their serialized bytes.
 
     A task's serialized bytes determine its JSON completely, so a hit can never
-    be stale; clients polling a task are served without re-rendering it.
-    Serializing (about 1 us) is far cheaper than rendering (50-70 us).
+    be stale; clients polling a task are served without re-rendering it. A store
+    that holds tasks as bytes (Redis) hands them over as they are: a hit then
+    costs no protobuf parse at all, whatever the number of messages.
     """
 
     def __init__(self, max_entries: int = 4096, max_key_bytes: int = 16_384) -> None:
@@ -44,16 +45,15 @@ class _RenderCache:
         self._max_entries = max_entries
         self._max_key_bytes = max_key_bytes
 
-    def render(self, task: Task, v03: bool) -> bytes:
-        key_bytes = task.SerializeToString(deterministic=True)
-        if len(key_bytes) > self._max_key_bytes:
-            return orjson.dumps(task_json(task, v03))
-        key = (v03, key_bytes)
+    def render(self, serialized: bytes, v03: bool) -> bytes:
+        if len(serialized) > self._max_key_bytes:
+            return orjson.dumps(task_json(Task.FromString(serialized), v03))
+        key = (v03, serialized)
         hit = self._entries.get(key)
         if hit is not None:
             self._entries.move_to_end(key)
             return hit
-        rendered = orjson.dumps(task_json(task, v03))
+        rendered = orjson.dumps(task_json(Task.FromString(serialized), v03))
         self._entries[key] = rendered
         if len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
@@ -65,7 +65,12 @@ _render_cache = _RenderCache()
 
 def task_json_bytes(task: Task, v03: bool) -> bytes:
     """``task_json`` serialized, from a bounded cache of recent renders."""
-    return _render_cache.render(task, v03)
+    return _render_cache.render(task.SerializeToString(deterministic=True), v03)
+
+
+def stored_task_json_bytes(serialized: bytes, v03: bool) -> bytes:
+    """``task_json_bytes`` of a task given serialized (as a store returned it)."""
+    return _render_cache.render(serialized, v03)
 
 
 def message_json(message: Message, v03: bool) -> dict[str, Any]:

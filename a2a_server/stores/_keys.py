@@ -14,10 +14,16 @@ Redis Cluster slot and the save script touches them atomically::
                                        v = version (1, 2, ... one per save)
                                        s = TaskState number, x = 1 when terminal
                                        h = number of messages in :hist
-    a2a:{t:<t>:<a>:<id>}:hist    LIST  one serialized Message per entry, oldest first;
-                                       historyLength=N is LRANGE -N -1 (O(N)). A replica
-                                       holding the task at ``v``/``h`` asks get.lua with
-                                       them and gets "unchanged" without the LRANGE.
+                                       f = 1: :hist entries are framed (below); absent on
+                                       tasks written before, rewritten by their next save
+    a2a:{t:<t>:<a>:<id>}:hist    LIST  one Message per entry, oldest first, framed as an
+                                       entry of a Task's ``history`` field (tag, length,
+                                       Message protobuf): ``d`` + the concatenated entries
+                                       is the serialized task, so get.lua returns the
+                                       entries joined and a read is served without a
+                                       parse. historyLength=N is LRANGE -N -1 (O(N)). A
+                                       replica holding the task at ``v``/``h`` asks get.lua
+                                       with them and gets "unchanged" without the LRANGE.
     a2a:{t:<t>:<a>:<id>}:events  STREAM  the task's event log: entry id ``<version>-0``,
                                        fields v (version) and e (StreamResponse protobuf).
                                        XADDed by the save script, so event order is

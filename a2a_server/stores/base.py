@@ -155,6 +155,13 @@ class TaskViewStore(ABC):
         Reads O(history_length) messages, not the whole history.
         """
 
+    async def get_task_view_bytes(
+        self, scope: Scope, task_id: str, history_length: int | None
+    ) -> bytes | None:
+        """``get_task_view`` serialized: a store that holds bytes answers without parsing."""
+        view = await self.get_task_view(scope, task_id, history_length)
+        return None if view is None else view.SerializeToString()
+
     @abstractmethod
     async def scrub(self, scope: Scope, task_id: str) -> None:
         """Remove the task's messages and artifacts, keeping id/status/metadata."""

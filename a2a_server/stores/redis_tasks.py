@@ -112,15 +112,24 @@ def _varint(value: int) -> bytes:
 _HISTORY_TAG = _varint((Task.DESCRIPTOR.fields_by_name["history"].number << 3) | 2)
 
 
+def _frame(message: bytes) -> bytes:
+    """A serialized message as one entry of a Task's ``history`` field (how :hist stores it)."""
+    return _HISTORY_TAG + _varint(len(message)) + message
+
+
 def _framed(messages: Iterable[bytes]) -> bytes:
     """Serialized messages as the bytes of a Task's ``history`` field (concatenation merges)."""
-    tag = _HISTORY_TAG
-    return b"".join([tag + _varint(len(m)) + m for m in messages])
+    return b"".join([_frame(m) for m in messages])
+
+
+def _history(raw: list[Any]) -> bytes:
+    """The framed history of a get script reply (framed here for a task stored unframed)."""
+    return raw[2] if isinstance(raw[2], bytes) else _framed(raw[2])
 
 
 def _assemble(raw: list[Any]) -> tuple[Task, int]:
     """The task from the get script's reply: one protobuf parse, not one per message."""
-    return Task.FromString(raw[0] + _framed(raw[2])), int(raw[1])
+    return Task.FromString(raw[0] + _history(raw)), int(raw[1])
 
 
 class _Full(NamedTuple):
@@ -254,19 +263,24 @@ class RedisTaskStore(ScopedTaskStore):
             lease_keys, lease_args = [keys.lease, self._r.keys.leases], _NO_LEASE_ARGS
         else:
             lease_keys, lease_args = self.leases.commit_args(scope, task.id, lease)
-        first = 0 if start is None else start
-        added = [m.SerializeToString() for m in task.history[first:]]
+        length = len(task.history)  # the caller may append while the write is in flight
         with self._r.errors():
-            args: builtins.list[Any] = ["replace" if start is None else "append", first, prev,
-                                        int(cancel), head, int(state), int(terminal), ttl,
-                                        len(steps), EVENTS_MAXLEN, self._finished_events_ms,
-                                        *steps, *added]
-            if self._r.cluster:
-                code, version, _ = await self._r.run("save", task_keys, args)
-            else:  # one round trip: index update and lease change inside the script
-                code, version, _ = await self._r.run(
-                    "commit", [*task_keys, *lease_keys, *index_keys],
-                    [*index_args, *lease_args, *args])
+            for attempt in (0, 1):
+                first = 0 if start is None else start
+                added = [_frame(m.SerializeToString()) for m in task.history[first:length]]
+                args: builtins.list[Any] = [
+                    "replace" if start is None else "append", first, prev, int(cancel), head,
+                    int(state), int(terminal), ttl, len(steps), EVENTS_MAXLEN,
+                    self._finished_events_ms, *steps, *added]
+                if self._r.cluster:
+                    code, version, _ = await self._r.run("save", task_keys, args)
+                else:  # one round trip: index update and lease change inside the script
+                    code, version, _ = await self._r.run(
+                        "commit", [*task_keys, *lease_keys, *index_keys],
+                        [*index_args, *lease_args, *args])
+                if code != 2 or attempt or start is None:
+                    break
+                start = None  # the stored history is not what we extend: send it all
             if code != 1:
                 self._forget(key)
                 raise ConcurrentTaskModificationError(task.id)
@@ -296,15 +310,8 @@ class RedisTaskStore(ScopedTaskStore):
         start = None if prev_version.is_missing else self._append_from(scope, task, prev_int,
                                                                          cancel)
         last_id = task.history[-1].message_id if task.history else ""
-        try:
-            version, first, head, added = await self._write(scope, task, [event_bytes],
-                                                            prev_int, cancel, start)
-        except ConcurrentTaskModificationError:
-            if start is None:
-                raise
-            # Our idea of the stored history may have been stale: send it all, once.
-            version, first, head, added = await self._write(scope, task, [event_bytes],
-                                                            prev_int, cancel, None)
+        version, first, head, added = await self._write(scope, task, [event_bytes], prev_int,
+                                                        cancel, start)
         self._take_live(key)
         full = self._after_save(key, version, first, head, added)
         self._keep_full(key, full)
@@ -327,7 +334,7 @@ class RedisTaskStore(ScopedTaskStore):
         self._keep_full(key, None)  # the run holds the task; keep() hands it back
         if first == 0:
             nbytes = 0
-        nbytes += len(head) + sum(len(m) + 4 for m in added)
+        nbytes += len(head) + sum(len(m) for m in added)
         self._remember(key, version, first + len(added), last_id, nbytes)
         return TaskVersion(version)
 
@@ -355,12 +362,12 @@ class RedisTaskStore(ScopedTaskStore):
                     added: builtins.list[bytes]) -> _Full | None:
         """The stored task after a save, if this replica knows the history it extended."""
         if first == 0:  # replace: the save sent the whole history
-            return _Full(version, len(added), head, _framed(added))
+            return _Full(version, len(added), head, b"".join(added))
         known = self._full.get(key)
         # The script appended at ``first`` over version ``version - 1`` (every save adds 1).
         if known is None or known.version != version - 1 or known.length != first:
             return None
-        return _Full(version, first + len(added), head, known.history + _framed(added))
+        return _Full(version, first + len(added), head, known.history + b"".join(added))
 
     def _index_keys(self, scope: Scope, task: Task) -> tuple[str, ...]:
         return self._context_index_keys(scope.tenant, scope.agent, task.context_id)
@@ -401,11 +408,11 @@ class RedisTaskStore(ScopedTaskStore):
                 task, nbytes = Task.FromString(known.head + known.history), known.size
             version = known.version
         else:
-            history = _framed(raw[2])
+            history = _history(raw)
             task, version = Task.FromString(raw[0] + history), int(raw[1])
             nbytes = len(raw[0]) + len(history)
             if not take:
-                self._keep_full(key, _Full(version, len(raw[2]), raw[0], history))
+                self._keep_full(key, _Full(version, int(raw[3]), raw[0], history))
         last_id = task.history[-1].message_id if task.history else ""
         self._remember(key, version, len(task.history), last_id, nbytes)
         return StoredTask(task, TaskVersion(version))
@@ -430,6 +437,16 @@ class RedisTaskStore(ScopedTaskStore):
         """The task with its last ``history_length`` messages: LRANGE -N -1, O(N)."""
         found = await self._read(scope, task_id, -1 if history_length is None else history_length)
         return None if found is None else found[0]
+
+    async def get_task_view_bytes(
+        self, scope: Scope, task_id: str, history_length: int | None
+    ) -> bytes | None:
+        """The view as stored: head and framed messages as Redis holds them, never parsed."""
+        keys = self._keys(scope, task_id)
+        length = -1 if history_length is None else history_length
+        with self._r.errors():
+            raw = await self._r.run("get", [keys.task, keys.hist], [length])
+        return None if raw is None else raw[0] + _history(raw)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         """Remove every key of the task and its index entries."""

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from a2a.server.cluster import TaskVersion
-from a2a.types.a2a_pb2 import ListTasksRequest, Role, TaskState
+from a2a.types.a2a_pb2 import ListTasksRequest, Role, Task, TaskState
 from redis.crc import key_slot
 
 from a2a_server.stores.base import Commit, LeaseChange, Scope, Stores, set_current_scope
@@ -54,7 +54,7 @@ async def test_key_layout(redis_stores: RedisStores, raw: aioredis.Redis) -> Non
     assert len({key_slot(k.encode()) for k in keys if tag in k}) == 1
     assert len({key_slot(k.encode()) for k in keys if "{s:demo}" in k}) == 1
     stored = await raw.hgetall(f"a2a:{tag}:task")
-    assert set(stored) == {b"d", b"v", b"s", b"x", b"h"}
+    assert set(stored) == {b"d", b"v", b"s", b"x", b"h", b"f"}
     assert stored[b"v"] == b"2" and stored[b"s"] == b"3" and stored[b"x"] == b"1"
     assert stored[b"h"] == b"2"
     assert await raw.xrange(f"a2a:{tag}:events") and [
@@ -70,12 +70,36 @@ async def test_a_view_reads_only_the_messages_it_returns(
     await save(redis_stores, small)
     keys = redis_stores.redis.keys.task("demo", "echo", "big")
     reply = await redis_stores.redis.run("get", [keys.task, keys.hist], [10])
-    assert len(reply[2]) == 10  # LRANGE -10 -1: ten messages leave Redis, not 10 000
+    assert reply[3] == 10  # LRANGE -10 -1: ten messages leave Redis, not 10 000
+    assert list(Task.FromString(reply[0] + reply[2]).history) == list(big.history[-10:])
     big_view = await redis_stores.tasks.get_task_view(DEMO, "big", 10)
     small_view = await redis_stores.tasks.get_task_view(DEMO, "small", 10)
     assert big_view is not None and small_view is not None
     assert big_view.ByteSize() < 2 * small_view.ByteSize()
     assert list(big_view.history) == list(big.history[-10:])
+
+
+async def test_a_history_stored_unframed_is_read_and_rewritten_framed(
+    redis_stores: RedisStores, raw: aioredis.Redis
+) -> None:
+    """Tasks written before history entries were stored framed (no ``f`` field) are read as
+    they are; their next save sends the whole history once and stores it framed."""
+    task = make_task("old", WORKING, history=3)
+    head = Task(id=task.id, context_id=task.context_id, status=task.status)
+    keys = redis_stores.redis.keys.task("demo", "echo", "old")
+    await raw.hset(keys.task, mapping={"d": head.SerializeToString(), "v": 1, "s": 4, "x": 0,
+                                       "h": 3})
+    await raw.rpush(keys.hist, *(m.SerializeToString() for m in task.history))
+    stored = await redis_stores.tasks.get("old", ctx())
+    assert stored is not None and stored.task == task
+    view = await redis_stores.tasks.get_task_view(DEMO, "old", 2)
+    assert view is not None and list(view.history) == list(task.history[-2:])
+    task.history.append(msg("after the upgrade"))
+    task.status.state = TaskState.TASK_STATE_COMPLETED
+    await save(redis_stores, task, stored.version)
+    assert await raw.hget(keys.task, "f") == b"1"
+    again = await redis_stores.tasks.get_task_view(DEMO, "old", None)
+    assert again is not None and again == task
 
 
 async def test_saves_send_only_new_messages(

@@ -8,6 +8,6 @@ v = v + 1
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', v)
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2], KEYS[3])
-  redis.call('HSET', KEYS[1], 'h', 0)
+  redis.call('HSET', KEYS[1], 'h', 0, 'f', 1)
 end
 return v

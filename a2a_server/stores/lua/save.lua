@@ -6,9 +6,9 @@
 --       9 n, the number of steps (new versions)  10 events MAXLEN  11 ms the event log is
 --       kept once the task is terminal (0 = as long as the task)
 --       12 .. 11+n the steps' events, in order ('' = a version with no event)
---       12+n .. new history messages
+--       12+n .. new history messages, each framed as a Task's history field (tag, length)
 -- Returns {1, version, history length} | {0, stored version, h} refused | {2, v, h} history mismatch
-local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h')
+local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h', 'f')
 local v = tonumber(cur[1]) or 0
 local h = tonumber(cur[3]) or 0
 if cur[2] == '1' then return {0, v, h} end
@@ -18,7 +18,8 @@ elseif v ~= tonumber(ARGV[3]) then
   return {0, v, h}
 end
 if ARGV[1] == 'append' then
-  if h ~= tonumber(ARGV[2]) then return {2, v, h} end
+  -- a history stored before entries were framed cannot be appended to: the caller resends it
+  if h ~= tonumber(ARGV[2]) or (h > 0 and cur[4] ~= '1') then return {2, v, h} end
 else
   redis.call('DEL', KEYS[2])
   h = 0
@@ -38,7 +39,7 @@ for k = 1, n do
   end
 end
 v = v + n
-redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h)
+redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h, 'f', 1)
 local ttl = tonumber(ARGV[8])
 if ARGV[7] == '1' then
   if ttl > 0 then
