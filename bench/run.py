@@ -453,6 +453,10 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
                           for k, v in list(g["by_key"].items())[:8])
         lines.append(f"| g Redis bytes per small completed task | {g['bytes_per_task']:,.0f} B "
                      f"({g['keys_per_task']:.1f} keys) over {g['tasks']} tasks; by key: {parts} |")
+    if "aof_rewrites_during" in extra:
+        lines.append(f"| Redis AOF rewrites during the measured cells (one skews the cells it "
+                     f"overlaps; the AOF is compacted after seeding) | "
+                     f"{extra['aof_rewrites_during']} |")
     lines += ["", "| target | server | result | verdict |", "|---|---|---|---|"]
     for t in meta["targets"]:
         lines.append(f"| {t['target']} | {t['server']} | {t['shown']} | {_verdict(t['met'])} |")
@@ -526,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
                         bench.unavailable[name] = f"seeding failed: {exc}"[:200]
                         log(f"  {name}: {bench.unavailable[name]}")
                         bench.servers.pop(name).stop()
+            if redis is not None:
+                redis.compact()
+                bench.extra["aof_rewrites_before"] = redis.rewrites()
             names = [n for n in (*OURS, *SDK) if n in bench.servers]
             for scenario, title in SCENARIOS:
                 if want(scenario):
@@ -535,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.stream_scenario(names)
             if want("f"):
                 bench.cross_replica()
+            if redis is not None:
+                bench.extra["aof_rewrites_during"] = (redis.rewrites()
+                                                      - bench.extra["aof_rewrites_before"])
             if args.profile:
                 bench.profile()
         meta = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),

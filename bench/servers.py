@@ -170,6 +170,34 @@ class Redis:
         if self.proc is not None:
             _stop(self.proc)
 
+    def compact(self, timeout: float = 120.0) -> None:
+        """Rewrite the AOF now and wait for it: seeding writes tens of MB, and an automatic
+        rewrite (a fork writing the whole dataset on the load generator's core) would
+        otherwise land in the middle of some later cell."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.bgrewriteaof()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                info = client.info("persistence")
+                if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+                    return
+                time.sleep(0.2)
+        finally:
+            client.close()
+
+    def rewrites(self) -> int:
+        """AOF rewrites since start (the bench records them: one during a cell skews it)."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            return int(client.info("persistence").get("aof_rewrites", 0))
+        finally:
+            client.close()
+
 
 def seed(server: Server, spec: dict[str, object]) -> dict[str, object]:
     """Ask the server's bench-only seeding route to write tasks through its store."""
