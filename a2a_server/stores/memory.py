@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from a2a.server.cluster import (
@@ -25,6 +25,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 
+from a2a_server.stores._wire import frame, head_of
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
@@ -48,21 +49,47 @@ def _owner(context: ServerCallContext) -> str:
     return scope_of(context).owner
 
 
-def _copy(task: Task) -> Task:
-    clone = Task()
-    clone.CopyFrom(task)
-    return clone
+_LIVE_MAX = 1_024  # task objects handed back by finished runs (for the next run of each)
+
+_Key = tuple[str, str]
 
 
 class InMemoryScopedTaskStore(ScopedTaskStore):
-    """Tasks in a dict, versioned by a counter, with the terminal guard."""
+    """Tasks kept as the Redis store keeps them: a head and the framed history (``_wire``).
+
+    The heads sit in the SDK's ``InMemoryTaskStore`` (its ListTasks filters, order and
+    page tokens); the messages, serialized once each, in a list per task. A commit
+    serializes only the new messages, a view joins the ones it returns, and a run that
+    ends hands its task object back (``keep``) for the next run of that task to take
+    instead of a copy: like on Redis, a follow-up costs the same with 10 or 10,000
+    messages in the task.
+    """
 
     def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
-        # Copies are made here, where needed, rather than on every SDK read and write.
-        self._inner = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
+        self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
+        # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
+        self._history: dict[_Key, tuple[bytes, ...]] = {}
+        self._versions: dict[_Key, int] = {}
+        self._live: OrderedDict[_Key, tuple[int, Task]] = OrderedDict()
         self._events = events
-        self._versions: dict[tuple[str, str], int] = {}
         self._contexts = contexts
+
+    def _context(self, scope: Scope) -> ServerCallContext:
+        return ServerCallContext(state={SCOPE_KEY: scope})
+
+    async def _write(self, scope: Scope, head: Task, history: tuple[bytes, ...], version: int,
+                     new: bool) -> None:
+        key = (scope.owner, head.id)
+        self._versions[key] = version
+        self._history[key] = history
+        self._live.pop(key, None)  # a run holds it, or it changed: nobody may take the old one
+        await self._heads.save(head, self._context(scope))
+        if new:
+            await self._contexts.add_task(scope, head.context_id, head.id)
+
+    async def _current(self, scope: Scope, task_id: str) -> tuple[Task | None, int]:
+        head = await self._heads.get(task_id, self._context(scope))
+        return head, self._versions.get((scope.owner, task_id), 0)
 
     async def save(
         self,
@@ -73,12 +100,12 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         prev_version: TaskVersion,
         context: ServerCallContext,
     ) -> TaskVersion:
-        """Compare-and-set; CANCELED overwrites any non-terminal task."""
+        """Compare-and-set; CANCELED overwrites any non-terminal task (the whole task is written:
+        the SDK's own writes, a cancel or the reaper's FAILED, are rare)."""
         del event, prev
         scope = scope_of(context)
-        key = (scope.owner, task.id)
-        stored = await self._inner.get(task.id, context)
-        current = self._versions.get(key, 0)
+        head, history = head_of(task), tuple(frame(m.SerializeToString()) for m in task.history)
+        stored, current = await self._current(scope, task.id)
         if stored is not None and stored.status.state in TERMINAL_STATES:
             raise ConcurrentTaskModificationError(task.id)
         if task.status.state == TaskState.TASK_STATE_CANCELED:
@@ -86,27 +113,23 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                 raise ConcurrentTaskModificationError(task.id)
         elif current != (0 if prev_version.is_missing else prev_version._value):
             raise ConcurrentTaskModificationError(task.id)
-        self._versions[key] = current + 1
-        await self._inner.save(_copy(task), context)
-        if stored is None:
-            await self._contexts.add_task(scope, task.context_id, task.id)
+        await self._write(scope, head, history, current + 1, stored is None)
         return TaskVersion(current + 1)
 
     async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
-        """Compare-and-set, then log each step's event with its version."""
-        context = self._context(scope)
-        task = _copy(commit.task)  # before any await: the run goes on changing its task
+        """Compare-and-set, append the new messages, then log each step's event."""
+        task = commit.task  # serialized before any await: the run goes on changing it
+        head = head_of(task)
+        added = [frame(m.SerializeToString()) for m in task.history[commit.stored_history:]]
         steps = list(commit.steps)
-        key = (scope.owner, task.id)
-        stored = await self._inner.get(task.id, context)
-        current = self._versions.get(key, 0)
+        stored, current = await self._current(scope, task.id)
         expected = 0 if commit.prev_version.is_missing else commit.prev_version._value
         if (stored is not None and stored.status.state in TERMINAL_STATES) or current != expected:
             raise ConcurrentTaskModificationError(task.id)
-        self._versions[key] = current + len(steps)
-        await self._inner.save(task, context)
-        if stored is None:
-            await self._contexts.add_task(scope, task.context_id, task.id)
+        history = self._history.get((scope.owner, task.id), ()) if stored is not None else ()
+        if len(history) != commit.stored_history:
+            raise ConcurrentTaskModificationError(task.id)
+        await self._write(scope, head, (*history, *added), current + len(steps), stored is None)
         if self._events is not None and commit.log_events:
             for offset, step in enumerate(steps, start=1):
                 if step is not None:
@@ -114,67 +137,90 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                                         VersionedEvent(step, TaskVersion(current + offset)))
         return TaskVersion(current + len(steps))
 
-    async def load(self, scope: Scope, task_id: str) -> StoredTask | None:
-        """A copy the run may change, and its version."""
-        return await self.get(task_id, self._context(scope))
+    def _assemble(self, scope: Scope, head: Task, history_length: int | None) -> Task:
+        task = Task()
+        task.CopyFrom(head)
+        task.MergeFromString(self._joined(scope, head.id, history_length))
+        return task
+
+    def _joined(self, scope: Scope, task_id: str, history_length: int | None) -> bytes:
+        history = self._history.get((scope.owner, task_id), ())
+        if history_length is None or history_length >= len(history):
+            return b"".join(history)
+        return b"".join(history[len(history) - history_length:]) if history_length > 0 else b""
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
-        """The task and its version, if it exists in the caller's scope."""
-        task = await self._inner.get(task_id, context)
-        if task is None:
+        """The whole task (a fresh object) and its version, if it exists in the caller's scope."""
+        scope = scope_of(context)
+        head, version = await self._current(scope, task_id)
+        if head is None:
             return None
-        version = self._versions.get((scope_of(context).owner, task_id), 0)
-        return StoredTask(_copy(task), TaskVersion(version))
+        return StoredTask(self._assemble(scope, head, None), TaskVersion(version))
+
+    async def load(self, scope: Scope, task_id: str) -> StoredTask | None:
+        """For a run: the object the task's last run handed back if it is still current, else
+        a fresh one."""
+        key = (scope.owner, task_id)
+        live = self._live.pop(key, None)
+        if live is not None and live[0] == self._versions.get(key):
+            return StoredTask(live[1], TaskVersion(live[0]))
+        return await self.get(task_id, self._context(scope))
+
+    def keep(self, scope: Scope, task: Task, version: TaskVersion) -> None:
+        """Hold a finished run's task for the next run of it (not a finished task's)."""
+        key = (scope.owner, task.id)
+        if (task.status.state in TERMINAL_STATES or self._versions.get(key) != version._value
+                or len(self._history.get(key, ())) != len(task.history)):
+            return
+        self._live[key] = (int(version._value), task)
+        if len(self._live) > _LIVE_MAX:
+            self._live.popitem(last=False)
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
-        """ListTasks with the SDK's filters, order and page tokens."""
-        page = await self._inner.list(params, context)
-        result = ListTasksResponse()
-        result.CopyFrom(page)
-        return result
+        """ListTasks with the SDK's filters, order and page tokens (on the heads), each task
+        with its history (the last ``history_length`` messages when given)."""
+        page = await self._heads.list(params, context)
+        scope = scope_of(context)
+        length = params.history_length if params.HasField("history_length") else None
+        for task in page.tasks:  # the SDK built the page from copies of the heads
+            task.MergeFromString(self._joined(scope, task.id, length))
+        return page
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
-        """Remove the task and its version."""
-        await self._inner.delete(task_id, context)
-        self._versions.pop((scope_of(context).owner, task_id), None)
-
-    def _context(self, scope: Scope) -> ServerCallContext:
-        return ServerCallContext(state={SCOPE_KEY: scope})
+        """Remove the task, its history and its version."""
+        key = (scope_of(context).owner, task_id)
+        await self._heads.delete(task_id, context)
+        for table in (self._versions, self._history, self._live):
+            table.pop(key, None)
 
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> Task | None:
-        """A trimmed copy that copies only the messages it returns; the stored task is untouched."""
-        task = await self._inner.get(task_id, self._context(scope))
-        if task is None:
+        """The head and the last ``history_length`` messages, parsed once."""
+        head = await self._heads.get(task_id, self._context(scope))
+        return None if head is None else self._assemble(scope, head, history_length)
+
+    async def get_task_view_bytes(
+        self, scope: Scope, task_id: str, history_length: int | None
+    ) -> bytes | None:
+        """The view serialized: the head's bytes and the stored messages, never parsed."""
+        head = await self._heads.get(task_id, self._context(scope))
+        if head is None:
             return None
-        view = Task(id=task.id, context_id=task.context_id)
-        view.status.CopyFrom(task.status)
-        view.artifacts.extend(task.artifacts)
-        if task.HasField("metadata"):
-            view.metadata.CopyFrom(task.metadata)
-        history = task.history
-        if history_length is None or history_length >= len(history):
-            view.history.extend(history)
-        elif history_length > 0:
-            view.history.extend(history[len(history) - history_length :])
-        return view
+        return head.SerializeToString() + self._joined(scope, task_id, history_length)
 
     async def scrub(self, scope: Scope, task_id: str) -> None:
         """Clear history, artifacts and the status message; bump the version."""
-        context = self._context(scope)
-        task = await self._inner.get(task_id, context)
-        if task is None:
+        head, version = await self._current(scope, task_id)
+        if head is None:
             return
-        scrubbed = _copy(task)
-        scrubbed.ClearField("history")
+        scrubbed = Task()
+        scrubbed.CopyFrom(head)
         scrubbed.ClearField("artifacts")
         scrubbed.status.ClearField("message")
-        await self._inner.save(scrubbed, context)
+        await self._write(scope, scrubbed, (), version + 1, False)
         if self._events is not None:
             self._events.forget(scope, task_id)  # the log holds the same messages
-        key = (scope.owner, task_id)
-        self._versions[key] = self._versions.get(key, 0) + 1
 
 
 class _TaskLog:

@@ -18,7 +18,6 @@ import asyncio
 import builtins
 import functools
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -38,6 +37,7 @@ from a2a.utils.task import (
 
 from a2a_server.stores._keys import EVENTS_MAXLEN, ScopeKeys, TaskKeys, sort_member
 from a2a_server.stores._redis_base import RedisContext
+from a2a_server.stores._wire import frame, framed, head_of
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
@@ -67,17 +67,6 @@ class _Written(NamedTuple):
     nbytes: int  # serialized size of the task at that version (head + framed history)
 
 
-def head_of(task: Task) -> Task:
-    """The task without its history (what the :task hash stores)."""
-    head = Task(id=task.id, context_id=task.context_id)
-    if task.HasField("status"):
-        head.status.CopyFrom(task.status)
-    head.artifacts.extend(task.artifacts)
-    if task.HasField("metadata"):
-        head.metadata.CopyFrom(task.metadata)
-    return head
-
-
 def _sort_member(task: Task) -> str:
     has_ts = task.HasField("status") and task.status.HasField("timestamp")
     return sort_member(has_ts, task.status.timestamp.ToNanoseconds() if has_ts else 0, task.id)
@@ -99,32 +88,9 @@ def _version(value: TaskVersion) -> int:
     return raw if isinstance(raw, int) else int(raw)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-# A Task's ``history`` entry on the wire: tag (field number, length-delimited), length, bytes.
-_HISTORY_TAG = _varint((Task.DESCRIPTOR.fields_by_name["history"].number << 3) | 2)
-
-
-def _frame(message: bytes) -> bytes:
-    """A serialized message as one entry of a Task's ``history`` field (how :hist stores it)."""
-    return _HISTORY_TAG + _varint(len(message)) + message
-
-
-def _framed(messages: Iterable[bytes]) -> bytes:
-    """Serialized messages as the bytes of a Task's ``history`` field (concatenation merges)."""
-    return b"".join([_frame(m) for m in messages])
-
-
 def _history(raw: list[Any]) -> bytes:
     """The framed history of a get script reply (framed here for a task stored unframed)."""
-    return raw[2] if isinstance(raw[2], bytes) else _framed(raw[2])
+    return raw[2] if isinstance(raw[2], bytes) else framed(raw[2])
 
 
 def _assemble(raw: list[Any]) -> tuple[Task, int]:
@@ -267,7 +233,7 @@ class RedisTaskStore(ScopedTaskStore):
         with self._r.errors():
             for attempt in (0, 1):
                 first = 0 if start is None else start
-                added = [_frame(m.SerializeToString()) for m in task.history[first:length]]
+                added = [frame(m.SerializeToString()) for m in task.history[first:length]]
                 args: builtins.list[Any] = [
                     "replace" if start is None else "append", first, prev, int(cancel), head,
                     int(state), int(terminal), ttl, len(steps), EVENTS_MAXLEN,

@@ -1,0 +1,49 @@
+"""How both stores keep a task as bytes: a head, and the history as framed messages.
+
+The head is the task without its history. Each message is kept framed as an
+entry of a Task's ``history`` field (tag, length, Message protobuf), so
+``head + b"".join(messages)`` is a serialized Task (protobuf merges repeated
+fields across the bytes): a view of the last N messages is a slice and a
+join, parsed once or not at all, and a save writes only the new messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from a2a.types.a2a_pb2 import Task
+
+
+def head_of(task: Task) -> Task:
+    """The task without its history."""
+    head = Task(id=task.id, context_id=task.context_id)
+    if task.HasField("status"):
+        head.status.CopyFrom(task.status)
+    head.artifacts.extend(task.artifacts)
+    if task.HasField("metadata"):
+        head.metadata.CopyFrom(task.metadata)
+    return head
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+# A Task's ``history`` entry on the wire: tag (field number, length-delimited), length, bytes.
+_HISTORY_TAG = varint((Task.DESCRIPTOR.fields_by_name["history"].number << 3) | 2)
+
+
+def frame(message: bytes) -> bytes:
+    """A serialized message as one entry of a Task's ``history`` field."""
+    return _HISTORY_TAG + varint(len(message)) + message
+
+
+def framed(messages: Iterable[bytes]) -> bytes:
+    """Serialized messages as the bytes of a Task's ``history`` field."""
+    return b"".join([frame(m) for m in messages])
