@@ -30,6 +30,8 @@ from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
 
+_GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
+
 def _routes() -> list[Route]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
@@ -104,12 +106,16 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         del app
         await backend.start()
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
-        if settings.gc_freeze:
+        if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
             # as long as the process: keep it out of the garbage collector's full passes,
-            # which otherwise stall requests for tens of milliseconds (~130k objects).
+            # which otherwise stall requests for tens of milliseconds (~130k objects). And
+            # collect less often: a request's objects are freed by reference counting (runs
+            # break their cycles), so frequent young passes mostly promote in-flight requests
+            # into the older generations, whose passes are the long ones.
             gc.collect()
             gc.freeze()
+            gc.set_threshold(*_GC_THRESHOLDS)
         try:
             yield
         finally:

@@ -67,10 +67,11 @@ class Settings(BaseSettings):
     replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
     log_level: str = "info"
     access_log: bool = Field(default=True, description="uvicorn's per-request access log.")
-    gc_freeze: bool = Field(
+    gc_tuning: bool = Field(
         default=True,
         description="After start-up, move every object built so far out of the garbage "
-        "collector's full passes (gc.freeze()): they otherwise stall requests for tens of ms.",
+        "collector's full passes (gc.freeze()) and collect less often (thresholds 50,000 / "
+        "20 / 100): full passes otherwise stall requests for tens of ms.",
     )
     telemetry: bool = Field(
         default=False,

@@ -104,7 +104,7 @@ def make_settings(**overrides: Any) -> Settings:
         "public_url": "http://testserver",
         "tenants_dir": REPO / "tenants",
         "agents_dir": REPO / "agent_cards",
-        "gc_freeze": False,  # a test process builds hundreds of apps: let the GC have them
+        "gc_tuning": False,  # a test process builds hundreds of apps: let the GC have them
     }
     values.update(overrides)
     return Settings(**values)
