@@ -110,11 +110,11 @@ class Gated(AgentExecutor):
         await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)])
 async def stores(request: pytest.FixtureRequest,
                  stores_factory: Callable[..., Stores]) -> AsyncIterator[Stores]:
     backend = stores_factory(request.param, **(
-        {"replica_id": "replica-a", "lease_seconds": 0.3} if request.param == "redis" else {}))
+        {"replica_id": "replica-a", "lease_seconds": 0.3} if request.param != "memory" else {}))
     await backend.start()
     set_current_scope(DEMO)
     try:
