@@ -24,6 +24,8 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 
+from a2a_server.stores._wire import head_of
+
 
 def new_task(task_id: str, context_id: str, message: Message | None) -> Task:
     """A submitted task holding the user's message (an agent that skipped the Task event)."""
@@ -72,12 +74,7 @@ def view(task: Task, history_length: int | None) -> Task:
 
     Copies only what it returns: the head, and the messages kept.
     """
-    out = Task(id=task.id, context_id=task.context_id)
-    if task.HasField("status"):
-        out.status.CopyFrom(task.status)
-    out.artifacts.extend(task.artifacts)
-    if task.HasField("metadata"):
-        out.metadata.CopyFrom(task.metadata)
+    out = head_of(task)
     history = task.history
     if history_length is None or history_length >= len(history):
         out.history.extend(history)

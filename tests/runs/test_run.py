@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -110,17 +111,24 @@ class Gated(AgentExecutor):
         await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
 
 
-@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def stores(request: pytest.FixtureRequest,
-                 stores_factory: Callable[..., Stores]) -> AsyncIterator[Stores]:
-    backend = stores_factory(request.param, **(
-        {"replica_id": "replica-a", "lease_seconds": 0.3} if request.param != "memory" else {}))
+@contextlib.asynccontextmanager
+async def started(stores_factory: Callable[..., Stores], kind: str) -> AsyncIterator[Stores]:
+    """A started backend of ``kind`` (short leases on Redis), the demo scope bound."""
+    options = {"replica_id": "replica-a", "lease_seconds": 0.3} if kind != "memory" else {}
+    backend = stores_factory(kind, **options)
     await backend.start()
     set_current_scope(DEMO)
     try:
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture(params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def stores(request: pytest.FixtureRequest,
+                 stores_factory: Callable[..., Stores]) -> AsyncIterator[Stores]:
+    async with started(stores_factory, request.param) as backend:
+        yield backend
 
 
 async def test_an_agent_that_answers_at_once_costs_one_commit(stores: Stores) -> None:
@@ -170,14 +178,9 @@ async def test_events_enqueued_during_a_commit_go_out_in_the_next_one(stores: St
 
 @pytest.fixture
 async def redis_stores(stores_factory: Callable[..., Stores]) -> AsyncIterator[RedisStores]:
-    backend = stores_factory("redis", replica_id="replica-a", lease_seconds=0.3)
-    assert isinstance(backend, RedisStores)
-    await backend.start()
-    set_current_scope(DEMO)
-    try:
+    async with started(stores_factory, "redis") as backend:
+        assert isinstance(backend, RedisStores)
         yield backend
-    finally:
-        await backend.close()
 
 
 async def test_the_lease_is_held_while_the_agent_runs_and_released_by_the_last_commit(
