@@ -251,10 +251,12 @@ class TaskRun:
             await self._settle()
         except StoreUnavailable as exc:
             self._fail(exc)
-        except Exception as exc:
+        except InternalError as exc:  # ours, with a message meant for the client
+            logger.warning("task %s: %s", self.task_id, exc.message)
+            self._fail(exc)
+        except Exception:  # a bug: logged here, the client gets no internals
             logger.exception("task %s: run failed", self.task_id)
-            self._fail(exc if isinstance(exc, ConcurrentTaskModificationError | InternalError)
-                       else InternalError(message=f"task {self.task_id}: {exc}"))
+            self._fail(InternalError(message=f"task {self.task_id}: the run failed"))
         finally:
             await self._finish()
 
