@@ -12,7 +12,7 @@ Redis Cluster slot and the save script touches them atomically::
     a2a:{t:<t>:<a>:<id>}:task    HASH  d = Task protobuf WITHOUT history (status message
                                            and artifacts included)
                                        v = version (1, 2, ... one per save)
-                                       s = TaskState number, x = 1 when terminal
+                                       x = 1 when terminal (the state is in ``ixm``)
                                        h = number of messages in :hist
                                        f = 1: :hist entries are framed (below); absent on
                                        tasks written before, rewritten by their next save

@@ -54,8 +54,8 @@ async def test_key_layout(redis_stores: RedisStores, raw: aioredis.Redis) -> Non
     assert len({key_slot(k.encode()) for k in keys if tag in k}) == 1
     assert len({key_slot(k.encode()) for k in keys if "{s:demo}" in k}) == 1
     stored = await raw.hgetall(f"a2a:{tag}:task")
-    assert set(stored) == {b"d", b"v", b"s", b"x", b"h", b"f"}
-    assert stored[b"v"] == b"2" and stored[b"s"] == b"3" and stored[b"x"] == b"1"
+    assert set(stored) == {b"d", b"v", b"x", b"h", b"f"}
+    assert stored[b"v"] == b"2" and stored[b"x"] == b"1"
     assert stored[b"h"] == b"2"
     assert await raw.xrange(f"a2a:{tag}:events") and [
         e[0] for e in await raw.xrange(f"a2a:{tag}:events")] == [b"1-0", b"2-0"]

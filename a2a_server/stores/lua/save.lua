@@ -2,7 +2,8 @@
 -- KEYS: 1 :task  2 :hist  3 :events  4 :push
 -- ARGV: 1 mode (append|replace)  2 expected history length (append)  3 prev version
 --       4 cancel (1: skip the version check, still refused over a terminal or absent task)
---       5 task bytes without history  6 state  7 terminal (1|0)  8 retention ms (0 = keep)
+--       5 task bytes without history  6 state (not stored here: the indexes hold it)
+--       7 terminal (1|0)  8 retention ms (0 = keep)
 --       9 n, the number of steps (new versions)  10 events MAXLEN  11 ms the event log is
 --       kept once the task is terminal (0 = as long as the task)
 --       12 .. 11+n the steps' events, in order ('' = a version with no event)
@@ -39,7 +40,7 @@ for k = 1, n do
   end
 end
 v = v + n
-redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 's', ARGV[6], 'x', ARGV[7], 'h', h, 'f', 1)
+redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 'x', ARGV[7], 'h', h, 'f', 1)
 local ttl = tonumber(ARGV[8])
 if ARGV[7] == '1' then
   if ttl > 0 then
