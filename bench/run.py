@@ -289,6 +289,33 @@ class Bench:
         log(f"  {self.extra['g']['bytes_per_task']:.0f} bytes, "
             f"{self.extra['g']['keys_per_task']:.1f} keys per task: {self.extra['g']['by_key']}")
 
+    def run_all(self, redis: Redis | None, want: Callable[[str], bool]) -> None:
+        """Seed every server, then run the scenarios ``want`` accepts."""
+        if want("g"):
+            self.redis_bytes(redis)
+        log("seeding")
+        for name in (*OURS, *SDK):
+            if name in self.servers:
+                try:
+                    self.prepare(name)
+                except Exception as exc:
+                    self.unavailable[name] = f"seeding failed: {exc}"[:200]
+                    log(f"  {name}: {self.unavailable[name]}")
+                    self.servers.pop(name).stop()
+        if redis is not None:
+            redis.compact()
+        names = [n for n in (*OURS, *SDK) if n in self.servers]
+        for scenario, title in SCENARIOS:
+            if want(scenario):
+                ceiling = ["ceiling"] if scenario == "a" and "ceiling" in self.servers else []
+                self.wrk_scenario(scenario, title, [*names, *ceiling])
+                if redis is not None:
+                    redis.compact()
+        if want("e"):
+            self.stream_scenario(names)
+        if want("f"):
+            self.cross_replica()
+
     def profile(self) -> None:
         """py-spy on our servers and the SDK's in-memory one during extra (unrecorded) runs of
         a, b10k, c and d."""
@@ -453,10 +480,6 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
                           for k, v in list(g["by_key"].items())[:8])
         lines.append(f"| g Redis bytes per small completed task | {g['bytes_per_task']:,.0f} B "
                      f"({g['keys_per_task']:.1f} keys) over {g['tasks']} tasks; by key: {parts} |")
-    if "aof_rewrites_during" in extra:
-        lines.append(f"| Redis AOF rewrites (automatic ones off; run after seeding and after "
-                     f"each scenario, outside the measured cells) | "
-                     f"{extra['aof_rewrites_during']} |")
     lines += ["", "| target | server | result | verdict |", "|---|---|---|---|"]
     for t in meta["targets"]:
         lines.append(f"| {t['target']} | {t['server']} | {t['shown']} | {_verdict(t['met'])} |")
@@ -519,34 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             redis = None if args.no_redis else stack.enter_context(_redis(workdir))
             stack.callback(lambda: [s.stop() for s in bench.servers.values()])
             bench.start(redis)
-            if want("g"):
-                bench.redis_bytes(redis)
-            log("seeding")
-            for name in (*OURS, *SDK):
-                if name in bench.servers:
-                    try:
-                        bench.prepare(name)
-                    except Exception as exc:
-                        bench.unavailable[name] = f"seeding failed: {exc}"[:200]
-                        log(f"  {name}: {bench.unavailable[name]}")
-                        bench.servers.pop(name).stop()
-            if redis is not None:
-                redis.compact()
-                bench.extra["aof_rewrites_before"] = redis.rewrites()
-            names = [n for n in (*OURS, *SDK) if n in bench.servers]
-            for scenario, title in SCENARIOS:
-                if want(scenario):
-                    ceiling = ["ceiling"] if scenario == "a" and "ceiling" in bench.servers else []
-                    bench.wrk_scenario(scenario, title, [*names, *ceiling])
-                    if redis is not None:
-                        redis.compact()
-            if want("e"):
-                bench.stream_scenario(names)
-            if want("f"):
-                bench.cross_replica()
-            if redis is not None:
-                bench.extra["aof_rewrites_during"] = (redis.rewrites()
-                                                      - bench.extra["aof_rewrites_before"])
+            bench.run_all(redis, want)
             if args.profile:
                 bench.profile()
         meta = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),

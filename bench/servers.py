@@ -192,16 +192,6 @@ class Redis:
         finally:
             client.close()
 
-    def rewrites(self) -> int:
-        """AOF rewrites since start (the bench records them: one during a cell skews it)."""
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        try:
-            return int(client.info("persistence").get("aof_rewrites", 0))
-        finally:
-            client.close()
-
 
 def seed(server: Server, spec: dict[str, object]) -> dict[str, object]:
     """Ask the server's bench-only seeding route to write tasks through its store."""
