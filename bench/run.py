@@ -191,9 +191,12 @@ class Bench:
                             load.run_wrk(url, mode, self.warmup, connections, tasks)
                             server.wait_idle()
                     mode, url, tasks, connections = cells[name]
+                    cpu = server.cpu_seconds()
                     result = load.run_wrk(url, mode, self.seconds / self.rounds, connections,
                                           tasks)
                     row["drain_s"] = round(row.get("drain_s", 0) + server.wait_idle(), 2)
+                    # what the server burnt on this round's requests (drained ones included)
+                    row["cpu_s"] = row.get("cpu_s", 0.0) + server.cpu_seconds() - cpu
                 except Exception as exc:
                     row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
                     log(f"  {name}: FAILED {row['error']}")
@@ -206,6 +209,7 @@ class Bench:
             requests = sum(r.requests for r in results)
             seconds = sum(r.seconds for r in results)
             row.update(rps=requests / seconds if seconds else 0.0,
+                       cpu_us=row["cpu_s"] / requests * 1e6 if requests else None,
                        p50_ms=sum(r.p50_ms for r in results) / len(results),
                        p99_ms=max(r.p99_ms for r in results),
                        errors=sum(r.errors for r in results), requests=requests,
@@ -387,6 +391,10 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         row = _find(rows, scenario, server)
         return row["rps"] if row else None
 
+    def cpu(scenario: str, server: str) -> float | None:
+        row = _find(rows, scenario, server)
+        return row.get("cpu_us") if row else None
+
     def add(target: str, server: str, value: float | None, ok: Callable[[float], bool],
             shown: str) -> None:
         out.append({"target": target, "server": server,
@@ -406,6 +414,9 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         r = div(rps("b10k", server), rps("b1k", server))
         add("(b, flatness, informational) h=10: 10k msgs vs 1k msgs", server, r,
             lambda v: v >= 0.9, f"{r or 0:.2f}x of b1k")
+        r = div(cpu("a", server), cpu("b10k", server))
+        add("(b, by CPU per request, informational) 10k msgs within 10% of (a)", server, r,
+            lambda v: v >= 0.9, f"{1 / r if r else 0:.2f}x the CPU of (a)")
         r = div(rps("c", server), rps("c", "sdk-memory"))
         add("(c) message:send >= 1.0x sdk-memory", server, r, lambda v: v >= 1.0,
             f"{r or 0:.2f}x")
@@ -432,17 +443,20 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
              f"load on CPU {CLIENT_CPU} · commit {meta['commit']}",
              "",
              "Ratios in parentheses: vs sdk-memory / vs sdk-sqlite, same run. p50 = mean of "
-             "the rounds' p50, p99 = the worst round's p99; for latency and RSS a ratio below 1 "
-             "is better. "
+             "the rounds' p50, p99 = the worst round's p99; server CPU us/req = the server "
+             "process's user + system CPU time over the requests it completed (the work a "
+             "request costs: steadier than req/s on a noisy machine); for latency, CPU and RSS a "
+             "ratio below 1 is better. "
              "† = one request took so long that the cell ran with fewer connections "
              "(c) and no warm-up; n = requests completed.",
              "",
-             "| scenario | server | req/s | p50 ms | p99 ms | peak RSS MiB | errors |",
-             "|---|---|---|---|---|---|---|"]
+             "| scenario | server | req/s | p50 ms | p99 ms | server CPU us/req | peak RSS MiB "
+             "| errors |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if "error" in row:
             lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
-                         f"{row['error']} | | | | |")
+                         f"{row['error']} | | | | | |")
             continue
         refs = (_find(rows, row["scenario"], "sdk-memory"),
                 _find(rows, row["scenario"], "sdk-sqlite"))
@@ -456,7 +470,7 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
         if row.get("connections", meta["connections"]) != meta["connections"]:
             rps += f" † c={row['connections']}, n={row['requests']}"
         lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
-                     f"{rps} | {p50} | {p99} | "
+                     f"{rps} | {p50} | {p99} | {_cell(row, 'cpu_us', refs, 0, ratio)} | "
                      f"{_cell(row, 'peak_rss_mb', refs, 0, ratio)} | {row.get('errors', 0)} |")
     f, g = extra.get("f", {}), extra.get("g", {})
     lines += ["", "| scenario | result |", "|---|---|"]
