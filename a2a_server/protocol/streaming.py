@@ -48,11 +48,11 @@ from sse_starlette.sse import EventSourceResponse
 from a2a_server.errors import rest_error
 from a2a_server.protocol import shapes
 from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.runs.run import Tagged
 from a2a_server.stores.base import Stores
 
 LAST_EVENT_ID = "last-event-id"
 
-Tagged = tuple[TaskVersion | None, Event]
 
 
 def parse_last_event_id(raw: str | None) -> TaskVersion | None:
