@@ -1,15 +1,17 @@
 """``RedisTaskStore``: the SDK's ``VersionedTaskStore`` on Redis (see ``_keys`` for the schema).
 
-A save is one Lua script on the task's slot (compare-and-set, terminal guard,
-history append, event XADD, retention) and one idempotent index update on the
-tenant's slot: inside the same script on a single Redis, a second call in a
-Redis Cluster. The SDK saves the whole task on every event; only
-the messages beyond what Redis already holds are sent, so a save costs
-O(new messages). The store remembers, per task, the history length and last
-message id it last wrote or read at a version; when it does not know (another
-replica wrote last), it sends the whole history once. It also holds, within a
-byte budget, the whole task as stored at the version it last wrote or read, so
-the SDK's repeated full reads cost one "unchanged?" round trip and one parse.
+Writes are one Lua script on the task's slot (compare-and-set, terminal guard,
+history append, one version and one event XADD per step, retention) plus the
+index update on the tenant's slot and the lease change: inside the same script
+on a single Redis, further calls in a Redis Cluster. ``commit`` (the task
+runner's group commit) knows how many messages Redis holds and sends only the
+new ones; ``save`` (the SDK's own writes: remote cancels, the reaper) works it
+out from what this replica last wrote or read, and sends the whole history
+once when it does not know. Reads return the head and the framed messages as
+stored (``_wire``); ``get_task_view_bytes`` hands them over unparsed. The store
+holds, within a byte budget, the task as stored at the version it last wrote
+or read (bytes, or the object a finished run handed back), so repeated full
+reads cost one "unchanged?" round trip and no history transfer.
 """
 
 from __future__ import annotations
