@@ -77,8 +77,10 @@ A lease is the task's ``:lease`` plus its member here: two slots. On a single Re
 claiming (``SET PX`` + ``ZADD``, ``lease_claim.lua``) and releasing (compare-and-``DEL``
 + ``ZREM``, ``lease_release.lua``) are one script each; in a Redis Cluster each is
 two calls, the ``:lease`` first.
-    a2a:cancel:<r>               PUB/SUB channel: task ids to stop, sent to the replica
-                                       named by the task's :lease.
+    a2a:{r:<r>}:cancel           STREAM  cancels for the replica named by a task's :lease:
+                                       fields t (task id), s (tenant \x1f agent); read by that
+                                       replica from its position at start-up (MAXLEN ~1000,
+                                       expires a day after the last cancel)
 
 Retention: when a task reaches a terminal state and its tenant has
 ``retention_seconds``, the save script PEXPIREs :task, :hist, :events and :push
@@ -185,9 +187,9 @@ class KeySchema:
         """The lease-expiry sorted set."""
         return f"{self.prefix}:{LEASES}"
 
-    def cancel_channel(self, replica: str) -> str:
-        """The pub/sub channel of one replica."""
-        return f"{self.prefix}:cancel:{replica}"
+    def cancels(self, replica: str) -> str:
+        """The cancel stream of one replica."""
+        return f"{self.prefix}:{{r:{replica}}}:cancel"
 
     @staticmethod
     def lease_member(tenant: str, agent: str, task_id: str) -> str:

@@ -143,9 +143,6 @@ class RedisLeaseManager(LeaseManager):
         tasks.leases = self
         self._cancels: asyncio.Queue[tuple[Scope, str]] = asyncio.Queue()
 
-    def _cancel_key(self, replica: str) -> str:
-        return f"{self._r.keys.prefix}:{{r:{replica}}}:cancel"
-
     def commit_args(self, scope: Scope, task_id: str,
                     change: LeaseChange) -> tuple[list[str], list[Any]]:
         """KEYS (the task's :lease, the expiry set) and ARGV of a commit's lease change."""
@@ -199,7 +196,7 @@ class RedisLeaseManager(LeaseManager):
             holder = await self._r.client.get(keys.lease)
             if holder is None:
                 return
-            stream = self._cancel_key(holder.decode())
+            stream = self._r.keys.cancels(holder.decode())
             await self._r.client.xadd(stream, {"t": task_id, "s": f"{scope.tenant}{_SEP}{scope.agent}"},
                                       maxlen=_CANCEL_MAXLEN, approximate=True)
             await self._r.client.expire(stream, _CANCEL_TTL_S)
@@ -211,7 +208,7 @@ class RedisLeaseManager(LeaseManager):
         never missed (if Redis is unreachable now, the retained entries are read:
         stopping a task this replica does not run is a no-op).
         """
-        key = self._cancel_key(self.replica_id)
+        key = self._r.keys.cancels(self.replica_id)
         try:
             last = await self._r.client.xrevrange(key, "+", "-", count=1)
             cursor = last[0][0].decode() if last else "0-0"
