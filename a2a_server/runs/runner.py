@@ -100,11 +100,12 @@ class TaskRunner:
                 raise UnsupportedOperationError(message=(
                     f"Task {task_id} is in terminal state: {TaskState.Name(task.status.state)}"))
         except BaseException:
-            self._give_back(key)
+            self.give_back(key)
             raise
         return stored, key
 
-    def _give_back(self, key: _Key | None) -> None:
+    def give_back(self, key: _Key | None) -> None:
+        """Release a turn taken by ``load`` (the run ended, or the request failed before one)."""
         if key is None:
             return
         turn = self._turns[key]
@@ -112,10 +113,6 @@ class TaskRunner:
         turn.users -= 1
         if not turn.users:
             del self._turns[key]
-
-    def give_back(self, key: _Key | None) -> None:
-        """Release a turn taken by ``load`` that no run will use (the request failed)."""
-        self._give_back(key)
 
     def start(
         self,
@@ -140,7 +137,7 @@ class TaskRunner:
         def finished(run: TaskRun) -> None:
             if self._runs.get(key) is run:
                 del self._runs[key]
-            self._give_back(turn)
+            self.give_back(turn)
 
         def push(event: Event) -> None:
             self._push(key, event)
