@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
 
+
 def _routes() -> list[Route]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).

@@ -20,8 +20,9 @@ import asyncio
 import builtins
 import functools
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
@@ -131,6 +132,45 @@ class _Live:
         return f"{self.version}:{len(self.task.history)}"
 
 
+_Key = tuple[str, str, str]
+_T = TypeVar("_T")
+
+
+class _Held(Generic[_T]):
+    """What this replica holds per task (LRU), within a byte budget; oversized ones not kept."""
+
+    def __init__(self, size: Callable[[_T], int]) -> None:
+        self._entries: OrderedDict[_Key, _T] = OrderedDict()
+        self._size = size
+        self._bytes = 0
+
+    def get(self, key: _Key) -> _T | None:
+        """The entry, left where it is in the LRU order."""
+        return self._entries.get(key)
+
+    def touch(self, key: _Key) -> None:
+        """Mark the entry as just used."""
+        self._entries.move_to_end(key)
+
+    def take(self, key: _Key) -> _T | None:
+        """Remove and return the entry."""
+        value = self._entries.pop(key, None)
+        if value is not None:
+            self._bytes -= self._size(value)
+        return value
+
+    def put(self, key: _Key, value: _T | None) -> None:
+        """Hold ``value`` for ``key`` (None: hold nothing), evicting the least recently used."""
+        self.take(key)
+        if value is None or self._size(value) > _FULL_ENTRY_MAX:
+            return
+        self._entries[key] = value
+        self._bytes += self._size(value)
+        while self._bytes > _FULL_CACHE_BYTES:
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= self._size(dropped)
+
+
 class LeaseCommits(Protocol):
     """How a commit changes a lease (implemented by the lease manager)."""
 
@@ -151,44 +191,23 @@ class RedisTaskStore(ScopedTaskStore):
     def __init__(self, redis: RedisContext, finished_events_ms: int = 0) -> None:
         self._r = redis
         self._finished_events_ms = finished_events_ms
-        self._written: OrderedDict[tuple[str, str, str], _Written] = OrderedDict()
-        self._full: OrderedDict[tuple[str, str, str], _Full] = OrderedDict()
-        self._full_bytes = 0
-        self._live: OrderedDict[tuple[str, str, str], _Live] = OrderedDict()
-        self._live_bytes = 0
+        self._written: OrderedDict[_Key, _Written] = OrderedDict()
+        self._full: _Held[_Full] = _Held(lambda full: full.size)
+        self._live: _Held[_Live] = _Held(lambda live: live.nbytes)
         # Set by the lease manager: the lease part of a commit.
         self.leases: LeaseCommits | None = None
         self._context_index_keys = functools.lru_cache(maxsize=4_096)(self._build_index_keys)
 
-    def _keep_full(self, key: tuple[str, str, str], full: _Full | None) -> None:
-        """Remember (or with None forget) the whole task at a version; LRU within a byte budget."""
-        old = self._full.pop(key, None)
-        if old is not None:
-            self._full_bytes -= old.size
-        if full is None or full.size > _FULL_ENTRY_MAX:
-            return
-        self._full[key] = full
-        self._full_bytes += full.size
-        while self._full_bytes > _FULL_CACHE_BYTES:
-            _, dropped = self._full.popitem(last=False)
-            self._full_bytes -= dropped.size
-
-    def _take_live(self, key: tuple[str, str, str]) -> _Live | None:
-        live = self._live.pop(key, None)
-        if live is not None:
-            self._live_bytes -= live.nbytes
-        return live
-
-    def _forget(self, key: tuple[str, str, str]) -> None:
+    def _forget(self, key: _Key) -> None:
         """Drop everything this replica believes about a task (it moved elsewhere)."""
         self._written.pop(key, None)
-        self._keep_full(key, None)
-        self._take_live(key)
+        self._full.take(key)
+        self._live.take(key)
 
     def _keys(self, scope: Scope, task_id: str) -> TaskKeys:
         return self._r.keys.task(scope.tenant, scope.agent, task_id)
 
-    def _remember(self, key: tuple[str, str, str], version: int, length: int, last_id: str,
+    def _remember(self, key: _Key, version: int, length: int, last_id: str,
                   nbytes: int) -> None:
         self._written[key] = _Written(version, length, last_id, nbytes)
         self._written.move_to_end(key)
@@ -280,9 +299,9 @@ class RedisTaskStore(ScopedTaskStore):
         last_id = task.history[-1].message_id if task.history else ""
         version, first, head, added = await self._write(scope, task, [event_bytes], prev_int,
                                                         cancel, start)
-        self._take_live(key)
+        self._live.take(key)
         full = self._after_save(key, version, first, head, added)
-        self._keep_full(key, full)
+        self._full.put(key, full)
         self._remember(key, version, first + len(added), last_id,
                        full.size if full is not None else 0)
         return TaskVersion(version)
@@ -299,7 +318,7 @@ class RedisTaskStore(ScopedTaskStore):
         last_id = task.history[-1].message_id if task.history else ""
         version, first, head, added = await self._write(
             scope, task, steps, _version(commit.prev_version), False, start, commit.lease)
-        self._keep_full(key, None)  # the run holds the task; keep() hands it back
+        self._full.take(key)  # the run holds the task; keep() hands it back
         if first == 0:
             nbytes = 0
         nbytes += len(head) + sum(len(m) for m in added)
@@ -312,21 +331,17 @@ class RedisTaskStore(ScopedTaskStore):
         Only a task that can be continued: no run ever loads a finished one.
         """
         key = (scope.tenant, scope.agent, task.id)
-        self._take_live(key)
-        self._keep_full(key, None)
+        self._live.take(key)
+        self._full.take(key)
         if task.status.state in TERMINAL_STATES:
             return
         known = self._written.get(key)
         if (known is None or known.version != _version(version)
-                or known.length != len(task.history) or known.nbytes > _FULL_ENTRY_MAX):
+                or known.length != len(task.history)):
             return  # not what this replica committed last: nothing to vouch for
-        self._live[key] = _Live(known.version, task, known.nbytes)
-        self._live_bytes += known.nbytes
-        while self._live_bytes > _FULL_CACHE_BYTES:
-            _, dropped = self._live.popitem(last=False)
-            self._live_bytes -= dropped.nbytes
+        self._live.put(key, _Live(known.version, task, known.nbytes))
 
-    def _after_save(self, key: tuple[str, str, str], version: int, first: int, head: bytes,
+    def _after_save(self, key: _Key, version: int, first: int, head: bytes,
                     added: builtins.list[bytes]) -> _Full | None:
         """The stored task after a save, if this replica knows the history it extended."""
         if first == 0:  # replace: the save sent the whole history
@@ -345,10 +360,15 @@ class RedisTaskStore(ScopedTaskStore):
         return (sk.ixm, sk.ix, sk.ix_ctx(context_id), sk.ctx(context_id),
                 *(sk.ix_state(s) for s in _STATES))
 
-    async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
+    async def _raw(self, scope: Scope, task_id: str, length: int) -> list[Any] | None:
+        """The get script's reply for the last ``length`` messages (-1: all)."""
         keys = self._keys(scope, task_id)
         with self._r.errors():
-            raw = await self._r.run("get", [keys.task, keys.hist], [length])
+            raw: list[Any] | None = await self._r.run("get", [keys.task, keys.hist], [length])
+        return raw
+
+    async def _read(self, scope: Scope, task_id: str, length: int) -> tuple[Task, int] | None:
+        raw = await self._raw(scope, task_id, length)
         return None if raw is None else _assemble(raw)
 
     async def _get(self, scope: Scope, task_id: str, take: bool) -> StoredTask | None:
@@ -359,7 +379,7 @@ class RedisTaskStore(ScopedTaskStore):
         """
         key = (scope.tenant, scope.agent, task_id)
         keys = self._keys(scope, task_id)
-        live = self._take_live(key) if take else self._live.get(key)
+        live = self._live.take(key) if take else self._live.get(key)
         known: _Live | _Full | None = live if live is not None else self._full.get(key)
         with self._r.errors():
             raw = await self._r.run("get", [keys.task, keys.hist],
@@ -372,7 +392,7 @@ class RedisTaskStore(ScopedTaskStore):
                 task = known.task if take else _copy(known.task)
                 nbytes = known.nbytes
             else:
-                self._full.move_to_end(key)
+                self._full.touch(key)
                 task, nbytes = Task.FromString(known.head + known.history), known.size
             version = known.version
         else:
@@ -380,7 +400,7 @@ class RedisTaskStore(ScopedTaskStore):
             task, version = Task.FromString(raw[0] + history), int(raw[1])
             nbytes = len(raw[0]) + len(history)
             if not take:
-                self._keep_full(key, _Full(version, int(raw[3]), raw[0], history))
+                self._full.put(key, _Full(version, int(raw[3]), raw[0], history))
         last_id = task.history[-1].message_id if task.history else ""
         self._remember(key, version, len(task.history), last_id, nbytes)
         return StoredTask(task, TaskVersion(version))
@@ -410,10 +430,7 @@ class RedisTaskStore(ScopedTaskStore):
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> bytes | None:
         """The view as stored: head and framed messages as Redis holds them, never parsed."""
-        keys = self._keys(scope, task_id)
-        length = -1 if history_length is None else history_length
-        with self._r.errors():
-            raw = await self._r.run("get", [keys.task, keys.hist], [length])
+        raw = await self._raw(scope, task_id, -1 if history_length is None else history_length)
         return None if raw is None else raw[0] + _history(raw)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
