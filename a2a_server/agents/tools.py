@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from a2a_server.agents.usage import Usage
 from a2a_server.stores.base import Scope
@@ -92,3 +94,34 @@ class Toolset(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+class McpServerConfig(BaseModel):
+    """An MCP server an LLM agent (or expert) may call: Corti's ``mcpServers`` item.
+
+    Secrets are never in the file: ``token_env`` names the environment variable
+    holding a bearer token; ``oauth2.0`` reads the client's id and secret from
+    ``client_id_env`` / ``client_secret_env`` and fetches a token from
+    ``token_url`` (client credentials, ``authorization_scope``). ``inherit``
+    forwards the caller's own ``Authorization`` header. ``stdio`` servers are a
+    command on this machine: operator-defined only (agent files), never
+    accepted from a tenant through the API.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    transport_type: Literal["streamable_http", "stdio"] = Field(
+        default="streamable_http", alias="transportType")
+    url: str | None = None
+    authorization_type: Literal["none", "bearer", "inherit", "oauth2.0"] = Field(
+        default="none", alias="authorizationType")
+    authorization_scope: str | None = Field(default=None, alias="authorizationScope")
+    token_env: str | None = None
+    token_url: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    command: str | None = None
+    args: list[str] = []
+    timeout_seconds: float = Field(default=30.0, gt=0)
