@@ -242,3 +242,16 @@ async def test_a_tenant_without_default_agent_must_name_one(
             task_id = named.json()["task_id"]
             # Reads search every agent of the tenant, default or not.
             assert (await client.get(f"/api/v1/tasks/{task_id}", headers=SHANNON)).status_code == 200
+
+
+async def test_an_a2a_task_waiting_for_input_reads_in_both_views(http: httpx.AsyncClient) -> None:
+    # The conformance agent leaves a 'tck-input-required' task waiting for its caller.
+    body = user_message_v1("need input", messageId="tck-input-required-1")
+    sent = await http.post("/agents/conformance/v1/message:send", json=body, headers={**DEMO, **V1})
+    task = sent.json()["task"]
+    assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    shannon = (await http.get(f"/api/v1/tasks/{task['id']}", headers=SHANNON)).json()
+    assert (shannon["status"], shannon["response"]) == ("TASK_STATUS_RUNNING", None)
+    agentlin = (await http.get(f"/tasks/{task['id']}", headers=AGENTLIN)).json()["result"]
+    assert agentlin["status"] == "input-required"
+    assert "input_required" not in agentlin  # no tool call in its status message
