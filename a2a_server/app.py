@@ -23,6 +23,7 @@ from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
+from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
@@ -59,6 +60,11 @@ def _routes() -> list[Route]:
         *tenant,
         # Corti v2: contexts belong to the tenant, not to one agent.
         Route("/agentic/contexts/{context_id}", contexts.get_tenant_context, methods=["GET"]),
+        # The seed pages' task APIs, views of the same tasks (a2a_server/seeds).
+        Route("/api/v1/tasks", shannon.submit_task, methods=["POST"]),
+        Route("/api/v1/tasks/{task_id}", shannon.get_task, methods=["GET"]),
+        Route("/api/v1/tasks/{task_id}/cancel", shannon.cancel_task, methods=["POST"]),
+        Route("/tasks/{task_id}", agentlin.get_task, methods=["GET"]),
     ]
     return routes
 
