@@ -119,15 +119,20 @@ class LlmAgentExecutor(AgentExecutor):
         message = context.message
         assert message is not None  # the SDK always builds one for a send
         task = context.current_task
+        # Read before the first event: the run applies events to this very task object.
+        stored = conv.task_messages(task) if task is not None else []
+        prior = Usage.from_metadata(_metadata(task).get(USAGE))
         if task is None:
             await event_queue.enqueue_event(new_task_from_user_message(message))
         updater = TaskUpdater(event_queue, context.task_id or message.task_id,
                               context.context_id or "")
+        # Working first: a follow-up's answer is then the commit that interrupts or ends the
+        # run, not the first one (which would still show the input-required it resumes).
+        await updater.start_work()
         scope = context.call_context.state.get(SCOPE_KEY) if context.call_context else None
         assert isinstance(scope, Scope)
         loop = asyncio.get_running_loop()
-        run = _Run(updater, scope, loop.time() + self.options.timeout_seconds,
-                   Usage.from_metadata(_metadata(task).get(USAGE)))
+        run = _Run(updater, scope, loop.time() + self.options.timeout_seconds, prior)
         if self.provider is None:
             await self._fail(run, "provider_not_configured", (
                 f"This agent's model provider '{self.options.provider_name}' is not configured: "
@@ -136,7 +141,7 @@ class LlmAgentExecutor(AgentExecutor):
             return
         try:
             async with asyncio.timeout(self.options.timeout_seconds) as limit:
-                await self._turn(run, context, message, task)
+                await self._turn(run, context, message, stored)
         except TimeoutError:
             if not limit.expired():
                 raise
@@ -147,8 +152,8 @@ class LlmAgentExecutor(AgentExecutor):
             await self._fail(run, exc.code, exc.message)
 
     async def _turn(self, run: _Run, context: RequestContext, message: Message,
-                    task: Task | None) -> None:
-        conversation = await self._conversation(run, context, task)
+                    stored: list[Message]) -> None:
+        conversation = await self._conversation(run, context, stored)
         if not await self._check_results(run, conversation, message):
             return
         conversation.add(message)
@@ -166,7 +171,7 @@ class LlmAgentExecutor(AgentExecutor):
                     logger.warning("toolset close failed", exc_info=True)
 
     async def _conversation(self, run: _Run, context: RequestContext,
-                            task: Task | None) -> conv.Conversation:
+                            stored: list[Message]) -> conv.Conversation:
         conversation = conv.Conversation()
         if self._services is not None and self.options.context_messages:
             for earlier in await conv.earlier_messages(
@@ -174,9 +179,8 @@ class LlmAgentExecutor(AgentExecutor):
                     context.task_id or "", self.options.context_messages):
                 conversation.add(earlier)
             conversation.pending.clear()  # calls of other tasks are not this task's to answer
-        if task is not None:
-            for stored in conv.task_messages(task):
-                conversation.add(stored)
+        for earlier in stored:
+            conversation.add(earlier)
         return conversation
 
     async def _check_results(self, run: _Run, conversation: conv.Conversation,

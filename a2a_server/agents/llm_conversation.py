@@ -85,7 +85,8 @@ class Conversation:
             self._add_user(message)
 
     def _add_agent(self, message: Message) -> None:
-        calls = [c for c in tool_calls(message) if c["call_id"] not in self._seen]
+        every = tool_calls(message)
+        calls = [c for c in every if c["call_id"] not in self._seen]  # the rest: reminders
         if calls:
             self.messages.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": c["call_id"], "type": "function",
@@ -97,7 +98,7 @@ class Conversation:
                 self.pending[call["call_id"]] = call
         self._answer(tool_results(message))
         text = text_of(message)
-        if text and not calls:
+        if text and not every:  # a message asking for tools is not an answer
             self._close_pending()
             self.messages.append({"role": "assistant", "content": text})
 
