@@ -223,8 +223,10 @@ class ProviderClient:
         calls: dict[int, dict[str, str]] = {}
         usage = None
         model = options.model
+        chunks = 0
         async with stream:  # closes the response on every exit, cancellation included
             async for chunk in stream:
+                chunks += 1
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = chunk.usage
@@ -240,6 +242,8 @@ class ProviderClient:
                     if call.function is not None:
                         entry["name"] += call.function.name or ""
                         entry["arguments"] += call.function.arguments or ""
+        if not chunks:  # e.g. a 200 whose body is not an event stream at all
+            raise ValueError("the answer held no completion chunk")
         tool_calls = [self._tool_call(index, entry) for index, entry in sorted(calls.items())]
         priced = options.cost(model, usage.prompt_tokens if usage else 0,
                               usage.completion_tokens if usage else 0)
