@@ -1,6 +1,6 @@
 """An OpenAI-compatible Chat Completions provider stand-in: a real HTTP server process.
 
-Run as ``python -m tests.agents.provider_standin --port N``. It serves
+Run as ``python -m tests.llm.provider_standin --port N``. It serves
 ``POST /v1/chat/completions`` (plain JSON or SSE when the request says
 ``"stream": true``) from a script the test writes through a control API:
 

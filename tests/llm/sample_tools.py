@@ -1,4 +1,4 @@
-"""Server-side tools the tests' LLM agents may call (``tests.agents.sample_tools:add``)."""
+"""Server-side tools the tests' LLM agents may call (``tests.llm.sample_tools:add``)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.agents.conftest import Provider, agent_url
 from tests.conftest import DEMO, V1, LiveServer, user_message_v1
+from tests.llm.conftest import Provider, agent_url
 from tests.protocol.sse import SseEvent, read_events
 
 HEADERS = {**DEMO, **V1}

@@ -26,7 +26,7 @@ class Provider:
     def __init__(self) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.agents.provider_standin", "--port", str(self.port)],
+            [sys.executable, "-m", "tests.llm.provider_standin", "--port", str(self.port)],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

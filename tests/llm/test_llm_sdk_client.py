@@ -21,8 +21,8 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Value
 
-from tests.agents.conftest import Provider, llm_options, write_agent
 from tests.interop.test_python_client import BINDINGS, CardCredentials, _client
+from tests.llm.conftest import Provider, llm_options, write_agent
 
 pytestmark = pytest.mark.interop
 

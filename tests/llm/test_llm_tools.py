@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from a2a_server.settings import Settings
-from tests.agents.conftest import Provider, app_client, data_parts, llm_options, send, write_agent
 from tests.conftest import user_message_v1
+from tests.llm.conftest import Provider, app_client, data_parts, llm_options, send, write_agent
 
 LOOKUP = {"name": "lookup_patient", "description": "Look a patient up in the client's EHR.",
           "parameters": {"type": "object", "properties": {"mrn": {"type": "string"}},
@@ -19,8 +19,8 @@ USAGE = {"prompt_tokens": 4, "completion_tokens": 2}
 def _tools_agent(agents_dir: Path, provider: Provider) -> None:
     write_agent(agents_dir, "tooler", llm_options(
         provider, client_tools=[LOOKUP, {**LOOKUP, "name": "open_chart"}],
-        server_tools=["tests.agents.sample_tools:add",
-                      {"function": "tests.agents.sample_tools:explode", "name": "explode"}]))
+        server_tools=["tests.llm.sample_tools:add",
+                      {"function": "tests.llm.sample_tools:explode", "name": "explode"}]))
 
 
 def _result(task: dict[str, Any], call_id: str, output: Any, text: str | None = None

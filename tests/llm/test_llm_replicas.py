@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.agents.conftest import Provider, agent_url
 from tests.conftest import DEMO, V1, LiveServer, user_message_v1
+from tests.llm.conftest import Provider, agent_url
 
 
 async def test_usage_totals_are_exact_after_concurrent_tasks_on_two_replicas(

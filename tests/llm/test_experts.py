@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from a2a_server.settings import Settings
-from tests.agents.conftest import (
+from tests.conftest import ACME, DEMO, V1, user_message_v1
+from tests.llm.conftest import (
     Provider,
     agent_url,
     app_client,
@@ -15,7 +16,6 @@ from tests.agents.conftest import (
     send,
     write_agent,
 )
-from tests.conftest import ACME, DEMO, V1, user_message_v1
 
 
 def _orchestrator(agents_dir: Path, provider: Provider) -> None:

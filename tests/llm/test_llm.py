@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from a2a_server.settings import Settings
-from tests.agents.conftest import Provider, app_client, send
 from tests.conftest import user_message_v1
+from tests.llm.conftest import Provider, app_client, send
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
 

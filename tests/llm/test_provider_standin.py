@@ -6,7 +6,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.agents.conftest import Provider
+from tests.llm.conftest import Provider
 
 
 def _client(provider: Provider) -> AsyncOpenAI:

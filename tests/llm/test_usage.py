@@ -13,8 +13,8 @@ from a2a_server.agents.usage import Usage
 from a2a_server.app import create_app
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Scope
-from tests.agents.conftest import Provider, app_client, send
 from tests.conftest import ACME, DEMO, user_message_v1
+from tests.llm.conftest import Provider, app_client, send
 
 
 async def test_usage_endpoint_sums_calls_by_day_and_model(

@@ -10,8 +10,8 @@ import pytest
 from a2a_server.agents.registry import load_agents
 from a2a_server.settings import Settings
 from a2a_server.tenancy.config import ConfigError
-from tests.agents.conftest import Provider, app_client, llm_options, send, write_agent
 from tests.conftest import user_message_v1
+from tests.llm.conftest import Provider, app_client, llm_options, send, write_agent
 
 
 def _error(task: dict[str, object]) -> dict[str, str]:
@@ -128,7 +128,7 @@ async def test_an_unconfigured_provider_warns_at_start_up_and_fails_tasks(
     ({"base_url": "ftp://x"}, "options.base_url"),
     ({"unknown_option": 1}, "options.unknown_option"),
     ({"server_tools": ["not a function"]}, "options.server_tools"),
-    ({"server_tools": ["tests.agents.sample_tools:nothing_here"]}, "cannot import"),
+    ({"server_tools": ["tests.llm.sample_tools:nothing_here"]}, "cannot import"),
     ({"experts": [{"name": "x"}]}, "exactly one of"),
 ])
 def test_bad_options_are_refused_at_start_up_naming_the_field(
