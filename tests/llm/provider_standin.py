@@ -9,7 +9,8 @@ Run as ``python -m tests.llm.provider_standin --port N``. It serves
   user message contains ``word`` with R (rules are checked after the script is used up;
   concurrent tests key their answers this way).
 - ``GET /_requests``: every completion request received, in order:
-  ``{"body", "authorization", "aborted"}`` (``aborted``: the client went away mid-answer).
+  ``{"body", "authorization", "aborted", "first_token_at"}`` (``aborted``: the client went
+  away mid-answer; ``first_token_at``: ``time.monotonic()`` when the first text chunk was sent).
 - ``POST /_reset``: forget script, rules and requests.
 
 A response R is one of (``kind``):
@@ -74,6 +75,7 @@ def _usage(response: dict[str, Any]) -> dict[str, int] | None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _record: dict[str, Any]
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         del format, args
@@ -118,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"ok": True})
         elif self.path.endswith("/chat/completions"):
             record = {"body": body, "authorization": self.headers.get("Authorization"),
-                      "aborted": False}
+                      "aborted": False, "first_token_at": None}
+            self._record = record
             with _lock:
                 _requests.append(record)
             try:
@@ -210,6 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
             text = str(response.get("text", ""))
             for start in range(0, len(text), size):
                 self._send(self._chunk(body, {"content": text[start:start + size]}, None))
+                if start == 0:  # CLOCK_MONOTONIC is system-wide: the bench compares it
+                    self._record["first_token_at"] = time.monotonic()
                 if response.get("kind") == "stall":
                     time.sleep(float(response.get("seconds", 30)))
                     return
