@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import threading
 import time
 import uuid
@@ -76,6 +77,11 @@ def _usage(response: dict[str, Any]) -> dict[str, int] | None:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     _record: dict[str, Any]
+
+    def setup(self) -> None:
+        super().setup()
+        # Small SSE writes go out at once (Nagle would hold one back for the client's ACK).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         del format, args
