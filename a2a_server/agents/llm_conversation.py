@@ -32,11 +32,22 @@ TOOL_RESULT = "tool_result"
 NOT_RUN = "The client did not run this tool; it replied with a message instead."
 
 
+def _plain(value: Any) -> Any:
+    """Protobuf's Struct holds every number as a double: give integers back as integers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def part_data(part: Part) -> dict[str, Any] | None:
-    """A DataPart's object (None for other parts or non-objects)."""
+    """A DataPart's object (None for other parts or non-objects), integers as integers."""
     if part.WhichOneof("content") != "data":
         return None
-    value = MessageToDict(part.data)
+    value = _plain(MessageToDict(part.data))
     return value if isinstance(value, dict) else None
 
 
