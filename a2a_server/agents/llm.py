@@ -157,7 +157,7 @@ class LlmAgentExecutor(AgentExecutor):
         if not await self._check_results(run, conversation, message):
             return
         conversation.add(message)
-        toolsets = await self._open_toolsets(run, context)
+        toolsets = self._open_toolsets()
         try:
             tools = dict(self._tools)
             for tool in await self._listed(toolsets, run, context):
@@ -321,8 +321,8 @@ class LlmAgentExecutor(AgentExecutor):
 
     # -- MCP (the toolsets of a2a_server.agents.mcp, when it is installed) ----------------------
 
-    async def _open_toolsets(self, run: _Run, context: RequestContext) -> list[Toolset]:
-        del run, context
+    def _open_toolsets(self) -> list[Toolset]:
+        """One ``McpToolset(config)`` per MCP server, for this run (closed when it ends)."""
         if not self.options.mcp_servers:
             return []
         try:

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -91,8 +92,6 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
-    import time
-
     return max(when.timestamp() - time.time(), 0.0)
 
 

@@ -135,3 +135,15 @@ async def test_server_tools_loop_without_a_round_trip(
                       if t["function"]["name"] == "add")["function"]
     assert add_schema["description"] == "Add two integers."
     assert add_schema["parameters"]["required"] == ["a", "b"]
+
+
+async def test_mcp_servers_are_accepted_and_an_unreachable_one_does_not_fail_the_task(
+    settings_for: Callable[..., Settings], agents_dir: Path, provider: Provider,
+) -> None:
+    write_agent(agents_dir, "mcpish", llm_options(provider, mcp_servers=[
+        {"name": "down", "transportType": "streamable_http", "url": "http://127.0.0.1:9/mcp",
+         "timeout_seconds": 1}]))
+    provider.script({"kind": "text", "text": "fine without it"})
+    async with app_client(settings_for("memory", agents_dir=agents_dir)) as http:
+        task = await send(http, "mcpish", user_message_v1("hi"))
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED", task["status"]
