@@ -16,9 +16,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from a2a_server.agents.registry import load_agents
+from a2a_server.agents.services import AgentServices
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
-from a2a_server.protocol import contexts, public
+from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
@@ -51,6 +52,9 @@ def _routes() -> list[Route]:
         Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
         Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents/registry/experts", public.list_experts, methods=["GET"]),
+        Route("/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
+        Route("/agentic/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
         Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
         Route("/healthz", public.healthz, methods=["GET"]),
@@ -103,9 +107,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
+    services = AgentServices(backend, server.runtimes, tenants)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy, services
         )
 
     @contextlib.asynccontextmanager
@@ -129,6 +134,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             relay.cancel()
             for runtime in server.runtimes.values():
                 await runtime.aclose()
+                closer = getattr(runtime.handler.agent_executor, "aclose", None)
+                if callable(closer):  # executors holding connections (LLM providers)
+                    await closer()
             await http_client.aclose()
             await backend.close()
 

@@ -88,6 +88,22 @@ async def list_agents(request: Request) -> Response:
 
 
 @rest_endpoint
+async def list_experts(request: Request) -> Response:
+    """GET /agents/registry/experts: what the tenant may use as experts (``limit``, ``offset``)."""
+    from a2a_server.agents.experts import experts_registry
+    from a2a_server.agents.services import AgentServices
+
+    server = state_of(request)
+    principal, _ = server.auth.authenticate(request.headers)
+    limit = parse_non_negative(request.query_params.get("limit"), "limit")
+    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
+    limit = 100 if limit is None else min(limit, 1000)
+    services = AgentServices(server.stores, server.runtimes, server.tenants)
+    experts = experts_registry(services, principal.tenant)
+    return json_response({"experts": experts[offset : offset + limit]})
+
+
+@rest_endpoint
 async def get_agent(request: Request) -> Response:
     """GET /agents/{agent_id}: one Corti agent object."""
     server = state_of(request)
