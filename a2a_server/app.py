@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from a2a_server.agents.registry import load_agents
+from a2a_server.console import console_routes
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public
@@ -33,11 +34,11 @@ logger = logging.getLogger(__name__)
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
 
 
-def _routes() -> list[Route]:
+def _routes() -> list[BaseRoute]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
     plain, tenant = agent_routes()
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         *plain,
         Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
         Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
@@ -59,6 +60,7 @@ def _routes() -> list[Route]:
         *tenant,
         # Corti v2: contexts belong to the tenant, not to one agent.
         Route("/agentic/contexts/{context_id}", contexts.get_tenant_context, methods=["GET"]),
+        *console_routes(),
     ]
     return routes
 
