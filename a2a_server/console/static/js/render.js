@@ -106,9 +106,9 @@ export function renderStatus(status) {
     status?.message ? renderMessage(status.message) : null);
 }
 
-/** The first text of a task's first user message, for lists. */
+/** The text of a task's latest message (its status message, else the last in its history), for lists. */
 export function taskSummary(task) {
-  const message = (task.history || []).find((m) => m.role === "ROLE_USER") || task.status?.message;
+  const message = task.status?.message || (task.history || []).at(-1);
   const text = (message?.parts || []).map((p) => p.text || "").join(" ").trim();
   return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }

@@ -50,7 +50,7 @@ export function signInView(done) {
   h("p", { class: "muted", text: "Your credentials stay in this browser tab (session storage) and are sent to this server only." }),
   field("Tenant", tenant),
   h("fieldset", { class: "methods" }, h("legend", { text: "Sign in with" }),
-    method("oauth2", "OAuth2 client credentials", true), method("api_key", "API key", false)),
+    method("oauth2", "OAuth2 client credentials", true), method("api_key", "An API key", false)),
   oauth, key, error, button);
 
   return { element: h("div", { class: "view narrow" }, form), focus: () => tenant.focus() };

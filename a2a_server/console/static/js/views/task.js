@@ -29,7 +29,7 @@ export async function taskView({ element, params, query, signal, announce }) {
   const facts = h("dl", { class: "facts" });
 
   const lengthInput = h("input", { name: "historyLength", type: "number", min: "0", step: "1", value: historyLength, inputmode: "numeric" });
-  const lengthForm = h("form", { class: "inline", "aria-label": "History length", onsubmit: (event) => {
+  const lengthForm = h("form", { class: "inline", "aria-label": "How many history messages to show", onsubmit: (event) => {
     event.preventDefault();
     const value = lengthInput.value.trim();
     if (value !== "" && !/^\d+$/.test(value)) {

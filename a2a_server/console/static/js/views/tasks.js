@@ -74,7 +74,7 @@ export async function tasksView({ element, query, signal }) {
   if (tasks.length) {
     element.append(h("table", { class: "tasks" },
       h("caption", { class: "visually-hidden", text: `Tasks of ${filters.agent}` }),
-      h("thead", {}, h("tr", {}, ["Task", "State", "Updated", "Context", "First message"].map((c) => h("th", { scope: "col", text: c })))),
+      h("thead", {}, h("tr", {}, ["Task", "State", "Updated", "Context", "Latest message"].map((c) => h("th", { scope: "col", text: c })))),
       h("tbody", {}, tasks.map((task) => h("tr", { "data-task-id": task.id },
         h("td", {}, h("a", { class: "mono", href: `#/tasks/${encodeURIComponent(filters.agent)}/${encodeURIComponent(task.id)}`, text: task.id })),
         h("td", {}, stateBadge(task.status?.state)),
