@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ACME, DEMO, LiveServer, user_message_v1
+from tests.conftest import ACME, DEMO, LiveServer, RedisProcess, user_message_v1
 from tests.console.conftest import api, shot, sign_in_with_client, sign_in_with_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,7 +28,8 @@ def test_console_is_served_with_a_same_origin_policy(start_console: StartConsole
     assert index.status_code == 200 and "<main" in index.text
     csp = index.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
-    assert script.status_code == 200 and script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
 
 
 def test_sign_in_with_client_credentials_shows_the_agents_and_cards(
@@ -241,7 +242,8 @@ def test_task_list_filters_and_pages(
     expect(rows).to_have_count(3)
 
     page.get_by_label("Context ID").fill("")
-    page.get_by_label("Updated after").fill(time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() + 3600)))
+    in_an_hour = time.localtime(time.time() + 3600)
+    page.get_by_label("Updated after").fill(time.strftime("%Y-%m-%dT%H:%M", in_an_hour))
     page.get_by_role("button", name="Apply filters").click()
     expect(page.get_by_text("No tasks match these filters.")).to_be_visible()
 
@@ -324,3 +326,68 @@ def test_a_refused_session_goes_back_to_sign_in(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("401")
     assert page.evaluate("sessionStorage.getItem('a2a-console.session')") is None
+
+
+def test_an_unavailable_store_is_shown_as_503(
+    live_server_factory: Callable[..., LiveServer], page: Page, tmp_path: Path
+) -> None:
+    redis = RedisProcess().start()  # this test's own Redis: it is stopped halfway
+    try:
+        server = live_server_factory("memory", redis_url=redis.url)
+        with api(server, DEMO) as http:
+            http.post("/agents/echo/v1/message:send", json=user_message_v1("hello")).raise_for_status()
+        sign_in_with_key(page, server, "demo", DEMO["X-API-Key"])
+        page.goto(f"{server.url}/console/#/tasks?agent=echo")
+        expect(page.locator("tr[data-task-id]")).to_have_count(1)
+        redis.stop()
+        page.get_by_role("button", name="Apply filters").click()
+        page.reload()
+        expect(page.get_by_role("alert")).to_contain_text("Service unavailable (503)")
+        expect(page.get_by_role("heading", name="Tasks")).to_be_visible()  # still signed in
+    finally:
+        redis.cleanup()
+
+
+def test_usage_page_follows_what_the_usage_route_answers(
+    start_console: StartConsole, backend: str, page: Page, screenshots: Path
+) -> None:
+    server = start_console(backend)
+    with api(server, DEMO) as http:
+        status = http.get("/agents/echo/usage").status_code
+    sign_in_with_client(page, server)
+    page.get_by_role("link", name="Usage").click()
+    echo = page.locator(".usage-agent[data-agent=echo]")
+    if status == 200:
+        expect(echo.get_by_role("table")).to_be_visible()
+    else:
+        assert status == 404
+        expect(echo).to_contain_text("Usage not available")
+        shot(page, screenshots, f"usage-not-available-{backend}")
+
+
+def test_usage_chart_from_the_assumed_answer_shape(
+    start_console: StartConsole, page: Page, screenshots: Path
+) -> None:
+    """The usage route is being added in parallel: the browser is given an answer of the shape
+    the console reads (docs/console.md) to check that it charts one."""
+    server = start_console("memory")
+    answer = {"days": [
+        {"date": "2026-11-29", "input_tokens": 1200, "output_tokens": 300, "total_tokens": 1500,
+         "estimated_cost": 0.0021, "currency": "USD", "tasks": 4},
+        {"date": "2026-11-30", "input_tokens": 800, "output_tokens": 900, "total_tokens": 1700,
+         "estimated_cost": 0.0034, "currency": "USD", "tasks": 3},
+        {"date": "2026-12-01", "input_tokens": 400, "output_tokens": 100, "total_tokens": 500,
+         "estimated_cost": 0.0007, "currency": "USD", "tasks": 1}],
+        "totals": {"input_tokens": 2400, "output_tokens": 1300, "total_tokens": 3700,
+                   "estimated_cost": 0.0062, "currency": "USD", "tasks": 8}}
+    page.route("**/agents/echo/usage", lambda route: route.fulfill(json=answer))
+    sign_in_with_client(page, server)
+    page.get_by_role("link", name="Usage").click()
+    echo = page.locator(".usage-agent[data-agent=echo]")
+    expect(echo.get_by_role("img", name="Tokens per day for echo")).to_be_visible()
+    expect(echo.locator("rect.bar-input")).to_have_count(3)
+    table = echo.get_by_role("table", name="Usage of echo")
+    expect(table.get_by_role("row", name=re.compile("2026-11-30"))).to_contain_text("1700")
+    expect(table.get_by_role("row", name=re.compile("^Total "))).to_contain_text("0.006200 USD")
+    expect(page.locator(".usage-agent[data-agent=conformance]")).to_contain_text("Usage not available")
+    shot(page, screenshots, "usage-chart")
