@@ -391,3 +391,64 @@ def test_usage_chart_from_the_assumed_answer_shape(
     expect(table.get_by_role("row", name=re.compile("^Total "))).to_contain_text("0.006200 USD")
     expect(page.locator(".usage-agent[data-agent=conformance]")).to_contain_text("Usage not available")
     shot(page, screenshots, "usage-chart")
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+    .filter((el) => !el.closest('[hidden]'))
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !el.textContent.trim())
+    .map((el) => el.outerHTML)"""
+
+
+LOW_CONTRAST = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const hasText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!el.offsetParent || el.disabled || !hasText) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
+def test_keyboard_labels_and_contrast(
+    start_console: StartConsole, page: Page
+) -> None:
+    server = start_console("memory")
+    page.goto(f"{server.url}/console")
+    expect(page.get_by_label("Tenant")).to_be_focused()
+    assert page.evaluate(UNLABELLED) == []
+    page.keyboard.type("demo")
+    page.keyboard.press("Tab")  # the method: OAuth2 client credentials (checked)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Client ID")).to_be_focused()
+    page.keyboard.type("demo-client")
+    page.keyboard.press("Tab")
+    page.keyboard.type("demo-secret")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_focused()
+    # Each page puts the focus on its heading (the chat: on the message box).
+    for view in ("agents", "tasks?agent=echo", "contexts", "usage", "chat/echo"):
+        page.goto(f"{server.url}/console/#/{view}")
+        chat = view.startswith("chat")
+        focused = page.get_by_role("textbox", name="Message") if chat else page.locator("main h1")
+        expect(focused).to_be_focused()
+        assert page.evaluate(UNLABELLED) == [], view
+        assert page.evaluate(LOW_CONTRAST) == [], view  # WCAG AA: text at least 4.5:1
+    page.keyboard.type("typed, sent with Ctrl+Enter")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".turn .artifact")).to_contain_text("echo: typed, sent with Ctrl+Enter")

@@ -9,6 +9,15 @@ import {
 } from "../render.js";
 import { listAgents, sessionKey } from "./agents.js";
 
+/** A random id (crypto.randomUUID needs a secure context; a console on plain http://host has none). */
+function newId() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** The conversation survives navigating away and back, but not a change of session. */
 let chat = null;
 
@@ -145,7 +154,7 @@ export async function chatView({ element, params, announce }) {
   };
 
   const send = async (parts) => {
-    const message = { role: "ROLE_USER", messageId: crypto.randomUUID(), parts };
+    const message = { role: "ROLE_USER", messageId: newId(), parts };
     if (state.contextId) message.contextId = state.contextId;
     const task = state.task;
     if (task && INTERRUPTED.has(task.status?.state)) message.taskId = task.id;
