@@ -86,7 +86,9 @@ async function route() {
     try {
       await view({ element, params: found.slice(1).map((p) => p && decodeURIComponent(p)), query, signal: controller.signal, announce, session });
     } catch (error) {
-      if (error.name !== "AbortError") announce(error.message);
+      // A 401 has already gone back to sign-in (and said why).
+      if (error.name !== "AbortError" && error.status !== 401) announce(error.message);
+      if (error.status === 401) return;
     }
     const heading = element.querySelector("h1");
     if (heading && !document.activeElement?.closest?.(".view form")) {
