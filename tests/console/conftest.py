@@ -77,7 +77,8 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def agents_dir(tmp: Path, slow_seconds: float) -> Path:
-    """The shipped agents (echo's 'slow' taking ``slow_seconds``) plus a client-tool agent."""
+    """The shipped agents (echo's 'slow' taking ``slow_seconds``), a client-tool agent and one
+    that streams artifacts in chunks."""
     directory = tmp / "agents"
     shutil.copytree(REPO / "agent_cards", directory)
     (directory / "echo.binding.yaml").write_text(
@@ -86,6 +87,9 @@ def agents_dir(tmp: Path, slow_seconds: float) -> Path:
     card.update(name="Weather tool", description="Asks the client to run get_weather.")
     (directory / "toolcall.json").write_text(json.dumps(card))
     (directory / "toolcall.binding.yaml").write_text("executor: tests.agents:ToolCallExecutor\n")
+    card.update(name="Artifacts", description="Streams a chunked text, a data and a file artifact.")
+    (directory / "artifacts.json").write_text(json.dumps(card))
+    (directory / "artifacts.binding.yaml").write_text("executor: tests.agents:ArtifactsExecutor\n")
     return directory
 
 

@@ -452,3 +452,35 @@ def test_keyboard_labels_and_contrast(
     page.keyboard.type("typed, sent with Ctrl+Enter")
     page.keyboard.press("Control+Enter")
     expect(page.locator(".turn .artifact")).to_contain_text("echo: typed, sent with Ctrl+Enter")
+
+
+def test_chunked_data_and_file_artifacts_and_usage(
+    start_console: StartConsole, backend: str, page: Page, screenshots: Path
+) -> None:
+    server = start_console(backend)
+    sign_in_with_client(page, server)
+    page.goto(f"{server.url}/console/#/chat/artifacts")
+    page.get_by_role("textbox", name="Message").fill("show me")
+    page.get_by_role("button", name="Send").click()
+    story = page.locator(".turn [data-artifact-id=story]")
+    # The chunks are shown as they come: the artifact grows, marked as streaming until the last.
+    expect(story.locator(".parts")).to_have_text("one ")
+    expect(story.locator(".streaming")).to_be_visible()
+    expect(story.locator(".parts")).to_have_text("one two ")
+    expect(story.locator(".parts")).to_have_text("one two three")
+    expect(story.locator(".streaming")).to_have_count(0)
+    turn = page.locator(".turn").first
+    expect(turn.locator(".turn-head .badge")).to_have_text("completed")
+    expect(turn.locator(".events li", has_text="(append, last chunk)")).to_have_count(1)
+    expect(turn.locator(".part-data pre")).to_contain_text('"count": 42')
+    with page.expect_download() as download:
+        turn.get_by_role("link", name="hello.txt (text/plain)").click()
+    assert Path(download.value.path()).read_bytes() == b"hello file"
+
+    turn.locator(".turn-head a").click()
+    usage = page.locator(".metadata .usage")
+    expect(usage).to_contain_text("total tokens")
+    expect(usage).to_contain_text("42")
+    expect(usage).to_contain_text("0.000420 USD")
+    expect(usage).to_contain_text("stand-in-model")
+    shot(page, screenshots, f"task-artifacts-{backend}")
