@@ -90,6 +90,9 @@ def agents_dir(tmp: Path, slow_seconds: float) -> Path:
     card.update(name="Artifacts", description="Streams a chunked text, a data and a file artifact.")
     (directory / "artifacts.json").write_text(json.dumps(card))
     (directory / "artifacts.binding.yaml").write_text("executor: tests.agents:ArtifactsExecutor\n")
+    card.update(name="Direct", description="Answers with a message, no task.")
+    (directory / "direct.json").write_text(json.dumps(card))
+    (directory / "direct.binding.yaml").write_text("executor: tests.agents:DirectReplyExecutor\n")
     return directory
 
 

@@ -484,3 +484,19 @@ def test_chunked_data_and_file_artifacts_and_usage(
     expect(usage).to_contain_text("0.000420 USD")
     expect(usage).to_contain_text("stand-in-model")
     shot(page, screenshots, f"task-artifacts-{backend}")
+
+
+def test_a_direct_message_answer_without_a_task(
+    start_console: StartConsole, backend: str, page: Page
+) -> None:
+    server = start_console(backend)
+    sign_in_with_client(page, server)
+    page.goto(f"{server.url}/console/#/chat/direct")
+    page.get_by_role("textbox", name="Message").fill("just say it")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator(".turn").first
+    expect(turn.locator(".turn-head")).to_have_text("direct message (no task)")
+    expect(turn.locator(".message-agent")).to_contain_text("direct: just say it")
+    expect(turn.locator(".events li")).to_have_text(["message"])
+    expect(page.get_by_role("button", name="Cancel task")).to_be_disabled()
+    expect(page.locator(".context-line a")).to_have_count(1)  # the exchange has a context

@@ -85,7 +85,9 @@ export async function taskView({ element, params, query, signal, announce }) {
     h("section", { "aria-labelledby": "metadata-title" }, h("h2", { id: "metadata-title", text: "Usage and metadata" }), metadataEl));
 
   await load();
-  if (!TERMINAL.has(task.status?.state)) follow({ base, liveEl, signal, load, announce, stateOf: () => task?.status?.state });
+  // Submitted or working: follow it. An interrupted task waits for input (nothing to follow).
+  const state = task.status?.state;
+  if (!TERMINAL.has(state) && !INTERRUPTED.has(state)) follow({ base, liveEl, signal, load, announce, stateOf: () => task?.status?.state });
 }
 
 /** Resubscribe while the task is not finished: each event is listed, then the task is re-read. */
