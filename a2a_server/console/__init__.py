@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -32,20 +32,21 @@ SECURITY_HEADERS = {
 }
 
 
+_RAW_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
 class ConsoleFiles(StaticFiles):
     """``StaticFiles`` (index.html for the directory) with the console's security headers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve a file, adding the headers to every response start."""
+        """Serve a file, adding the headers to the response start."""
 
-        async def send_with_headers(message: dict[str, object]) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))  # type: ignore[call-overload]
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", []), *_RAW_HEADERS]}
             await send(message)
 
-        await super().__call__(scope, receive, send_with_headers)  # type: ignore[arg-type]
+        await super().__call__(scope, receive, send_with_headers)
 
 
 async def _to_index(request: Request) -> Response:
