@@ -39,6 +39,7 @@ def test_sign_in_with_client_credentials_shows_the_agents_and_cards(
     sign_in_with_client(page, server, secret="wrong-secret")
     expect(page.get_by_role("alert")).to_contain_text("Sign-in refused")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shot(page, screenshots, f"sign-in-{backend}")
 
     page.get_by_label("Client secret").fill("demo-secret")
     page.get_by_role("button", name="Sign in").click()
@@ -500,3 +501,17 @@ def test_a_direct_message_answer_without_a_task(
     expect(turn.locator(".events li")).to_have_text(["message"])
     expect(page.get_by_role("button", name="Cancel task")).to_be_disabled()
     expect(page.locator(".context-line a")).to_have_count(1)  # the exchange has a context
+
+
+def test_an_expiring_token_is_renewed_with_the_client_credentials(
+    start_console: StartConsole, backend: str, page: Page
+) -> None:
+    server = start_console(backend, token_ttl_seconds=20)  # within the console's 30 s margin
+    sign_in_with_client(page, server)
+    expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
+    session = "JSON.parse(sessionStorage.getItem('a2a-console.session')).token"
+    first = page.evaluate(session)
+    page.get_by_role("link", name="Tasks", exact=True).first.click()
+    expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
+    assert page.evaluate(session) != first  # a new token, fetched before the old one expired
+    expect(page.get_by_role("alert")).to_have_count(0)
