@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from a2a_server.agents.registry import load_agents
 from a2a_server.agents.services import AgentServices
+from a2a_server.console import console_routes
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public, usage
@@ -35,11 +36,11 @@ logger = logging.getLogger(__name__)
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
 
 
-def _routes() -> list[Route]:
+def _routes() -> list[BaseRoute]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
     plain, tenant = agent_routes()
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         *plain,
         Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
         Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
@@ -69,6 +70,7 @@ def _routes() -> list[Route]:
         Route("/api/v1/tasks/{task_id}", shannon.get_task, methods=["GET"]),
         Route("/api/v1/tasks/{task_id}/cancel", shannon.cancel_task, methods=["POST"]),
         Route("/tasks/{task_id}", agentlin.get_task, methods=["GET"]),
+        *console_routes(),
     ]
     return routes
 
