@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from a2a_server.agents.mcp import McpToolset, OAuthTokenCache, open_mcp_toolset, openai_names
+from a2a_server.agents.mcp import McpToolset, open_mcp_toolset, openai_names
+from a2a_server.agents.oauth import OAuthTokenCache
 from a2a_server.agents.tools import McpServerConfig, Tool, ToolContext
 from a2a_server.stores.base import Scope
 from tests.conftest import REPO, free_port

@@ -24,7 +24,7 @@ may be used and closed from any task.
   ``Authorization`` header is forwarded); ``oauth2.0`` (client credentials: id and
   secret from ``client_id_env`` / ``client_secret_env``, posted to ``token_url``
   with ``authorization_scope``; the token is cached process-wide until shortly
-  before it expires, see ``OAuthTokenCache``). Tokens are never logged.
+  before it expires, see ``a2a_server.agents.oauth``). Tokens are never logged.
 - **Names**: MCP allows ``[A-Za-z0-9._-]{1,128}``, OpenAI ``[a-zA-Z0-9_-]{1,64}``:
   names are mapped (``.`` and other characters become ``_``, long names are cut
   and given a hash suffix, collisions a counter), optionally prefixed
@@ -50,9 +50,7 @@ import json
 import logging
 import os
 import re
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -60,6 +58,7 @@ import mcp.types as mcp_types
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, OAuthTokenCache, TokenError
 from a2a_server.agents.tools import McpServerConfig, Tool, ToolContext, ToolResult, ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -69,8 +68,6 @@ MAX_PAGES = 16
 MAX_DESCRIPTION_CHARS = 2048
 MAX_SCHEMA_BYTES = 64 * 1024
 DEFAULT_MAX_RESULT_CHARS = 32_000
-_MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
-_TOKEN_EXPIRY_MARGIN_S = 30.0
 _CLOSE_TIMEOUT_S = 5.0
 _HTTP_READ_TIMEOUT_S = 300.0
 _OPENAI_NAME = re.compile(r"[^a-zA-Z0-9_-]")
@@ -90,7 +87,7 @@ def _leaf(exc: BaseException) -> BaseException:
 def _describe(exc: BaseException) -> str:
     """A short, secret-free account of a transport or protocol failure."""
     leaf = _leaf(exc)
-    if isinstance(leaf, McpUnavailable):
+    if isinstance(leaf, McpUnavailable | TokenError):
         return str(leaf)
     if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
         return "timed out"
@@ -142,81 +139,6 @@ def result_text(result: mcp_types.CallToolResult, limit: int) -> str:
     if len(text) > limit:
         text = f"{text[:limit]}\n[truncated: {limit} of {len(text)} characters shown]"
     return text
-
-
-# -- OAuth 2.0 client credentials ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    expires_at: float
-
-
-class OAuthTokenCache:
-    """Client-credentials access tokens, fetched once and reused until shortly before expiry.
-
-    Keyed on (token URL, client id, scope); concurrent runs wait for one fetch. A token
-    without ``expires_in`` is kept 5 minutes.
-    """
-
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str, str], _Token] = {}
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
-
-    async def token(self, token_url: str, client_id: str, client_secret: str,
-                    scope: str | None, *, time_limit: float) -> str:
-        """A valid access token.
-
-        Raises:
-            McpUnavailable: the token endpoint failed or answered without a token.
-        """
-        key = (token_url, client_id, scope or "")
-        cached = self._tokens.get(key)
-        if cached is not None and cached.expires_at > time.monotonic():
-            return cached.value
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            cached = self._tokens.get(key)
-            if cached is not None and cached.expires_at > time.monotonic():
-                return cached.value
-            token = await _fetch_token(token_url, client_id, client_secret, scope, time_limit)
-            self._tokens[key] = token
-            return token.value
-
-    def forget(self, token_url: str, client_id: str, scope: str | None) -> None:
-        """Drop a cached token (the server refused it)."""
-        self._tokens.pop((token_url, client_id, scope or ""), None)
-
-
-async def _fetch_token(token_url: str, client_id: str, client_secret: str,
-                       scope: str | None, time_limit: float) -> _Token:
-    form = {"grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": client_secret}
-    if scope:
-        form["scope"] = scope
-    try:
-        async with httpx2.AsyncClient(timeout=time_limit) as http:
-            response = await http.post(token_url, data=form, headers={"Accept": "application/json"})
-    except httpx2.HTTPError as exc:
-        raise McpUnavailable(f"token endpoint {token_url}: {_describe(exc)}") from None
-    if response.status_code != 200:
-        raise McpUnavailable(f"token endpoint {token_url}: HTTP {response.status_code}")
-    try:
-        if len(response.content) > _MAX_TOKEN_RESPONSE_BYTES:
-            raise ValueError("too large")
-        body = response.json()
-        value = body["access_token"]
-        if not isinstance(value, str) or not value:
-            raise ValueError("no access_token")
-        expires_in = body.get("expires_in", 300)
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 300.0
-    except (ValueError, KeyError, TypeError):
-        raise McpUnavailable(f"token endpoint {token_url}: no access token in the answer") from None
-    return _Token(value, time.monotonic() + max(lifetime - _TOKEN_EXPIRY_MARGIN_S, 1.0))
-
-
-DEFAULT_TOKEN_CACHE = OAuthTokenCache()
 
 
 # -- the toolset -------------------------------------------------------------------------
