@@ -5,8 +5,9 @@ The binding lives beside the card as ``agent_cards/<id>.binding.yaml``::
     executor: echo                      # a built-in kind, or "package.module:Class"
     options: {slow_seconds: 3}          # keyword arguments for the executor
 
-Built-in kinds: ``echo`` and ``conformance``. Later kinds (LLM, remote A2A
-proxy, orchestrator with experts) are more entries in ``BUILTIN_EXECUTORS``.
+Built-in kinds: ``echo``, ``conformance`` and ``remote`` (a remote A2A agent,
+see ``a2a_server.agents.remote``). Later kinds (LLM, orchestrator with experts)
+are more entries in ``BUILTIN_EXECUTORS``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _builtin(path: str) -> Callable[..., AgentExecutor]:
 BUILTIN_EXECUTORS: dict[str, str] = {
     "echo": "a2a_server.agents.echo:EchoAgentExecutor",
     "conformance": "a2a_server.agents.conformance:ConformanceAgentExecutor",
+    "remote": "a2a_server.agents.remote:RemoteAgentExecutor",
 }
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
+from a2a_server.agents.services import AgentServices, bind_services
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -85,8 +86,10 @@ class AgentRuntime:
         card = self.card_for(None)
         push = agent.card.capabilities.push_notifications
         policy = push_policy or PushUrlPolicy()
+        executor = agent.make_executor()
+        bind_services(executor, AgentServices(stores, policy))
         self.handler = ServerRequestHandler(
-            agent_executor=agent.make_executor(),
+            agent_executor=executor,
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
