@@ -214,7 +214,8 @@ async def test_a_remote_refusing_the_credentials_fails_the_task(
     async with httpx.AsyncClient(timeout=30) as http:
         task = await send(http, local, "proxy", "let me in")
     assert task["status"]["state"] == "TASK_STATE_FAILED"
-    assert task["metadata"]["error"]["code"] in {"remote_unavailable", "remote_error"}
+    assert task["metadata"]["error"]["code"] == "remote_refused"
+    assert "HTTP 401" in task["metadata"]["error"]["message"]
     assert "not-the-key" not in json.dumps(task)
 
 
@@ -275,3 +276,49 @@ def test_a_bad_binding_fails_at_start_up_naming_the_field(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="card_url"):
         create_app(make_settings(agents_dir=tmp_path))
     shutil.rmtree(tmp_path)
+
+
+async def test_a_slow_remote_times_out_and_is_cancelled(
+        backend: str, remote: LiveServer, local_factory: Callable[..., LiveServer]) -> None:
+    local = local_factory(backend, {"proxy": proxy_binding(card_url(remote, "echo"),
+                                                           timeout_seconds=1.5)})
+    async with httpx.AsyncClient(timeout=30) as http:
+        task = await send(http, local, "proxy", "slow again")
+        assert task["status"]["state"] == "TASK_STATE_FAILED"
+        assert task["metadata"]["error"]["code"] == "timeout"
+        assert "did not finish within 1.5 s" in task["metadata"]["error"]["message"]
+        remote_id = task["metadata"]["remote"]["task_id"]
+        remote_task = await wait_state(http, remote, "echo", remote_id, TERMINAL)
+        assert remote_task["status"]["state"] == "TASK_STATE_CANCELED"
+
+
+async def test_without_streaming_the_blocking_answer_is_mirrored(
+        backend: str, remote: LiveServer, local_factory: Callable[..., LiveServer]) -> None:
+    local = local_factory(backend, {"proxy": proxy_binding(card_url(remote, "chat"),
+                                                           streaming=False)})
+    async with httpx.AsyncClient(timeout=30) as http:
+        task = await send(http, local, "proxy", "bye")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task["status"]["message"]["parts"][0]["text"] == "turn 1: bye"
+    assert task["metadata"]["usage"]["total_tokens"] == 15
+    assert task["metadata"]["remote"]["task_id"]
+
+
+async def test_a_cancel_on_another_replica_reaches_the_remote(
+        remote: LiveServer, local_factory: Callable[..., LiveServer]) -> None:
+    bindings = {"proxy": proxy_binding(card_url(remote, "echo"))}
+    a = local_factory("redis", bindings)
+    b = local_factory("redis", bindings)
+    async with httpx.AsyncClient(timeout=30) as http:
+        task = await send(http, a, "proxy", "slow and far", returnImmediately=True)
+        deadline = time.monotonic() + 20
+        while not task.get("metadata", {}).get("remote", {}).get("task_id"):
+            assert time.monotonic() < deadline, task
+            await asyncio.sleep(0.05)
+            task = await get(http, b, "proxy", task["id"])
+        remote_id = task["metadata"]["remote"]["task_id"]
+        canceled = await http.post(path(b, "proxy", f"/tasks/{task['id']}:cancel"), headers=HEADERS)
+        assert canceled.status_code == 200, canceled.text
+        remote_task = await wait_state(http, remote, "echo", remote_id, TERMINAL)
+        assert remote_task["status"]["state"] == "TASK_STATE_CANCELED"
+        assert (await get(http, a, "proxy", task["id"]))["status"]["state"] == "TASK_STATE_CANCELED"

@@ -36,8 +36,9 @@ What it does, per message sent to the local agent:
   (``CancelTask``: closing the stream alone would leave it running).
 - A remote that is down, refuses, fails or is too slow fails the local task with
   an agent message saying what happened and ``metadata.error`` =
-  ``{"code": "remote_unavailable" | "remote_error" | "remote_failed" | "timeout" |
-  "remote_url_refused" | "remote_not_configured", "message": ...}``.
+  ``{"code": "remote_unavailable" | "remote_refused" | "remote_error" |
+  "remote_failed" | "timeout" | "remote_url_refused" | "remote_not_configured",
+  "message": ...}``.
   Credentials are never logged nor put in a message.
 """
 
@@ -175,6 +176,16 @@ def _remote_of(task: Task | None) -> tuple[str | None, str | None]:
     task_id, context_id = remote.get("task_id"), remote.get("context_id")
     return (task_id if isinstance(task_id, str) else None,
             context_id if isinstance(context_id, str) else None)
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind a client error (the SDK keeps it as the cause), if any."""
+    if isinstance(exc, AgentCardResolutionError) and exc.status_code:
+        return exc.status_code
+    cause = exc.__cause__
+    if isinstance(cause, httpx.HTTPStatusError):
+        return cause.response.status_code
+    return None
 
 
 def _detail(text: str) -> str:
@@ -443,9 +454,13 @@ class RemoteAgentExecutor(AgentExecutor):
 
     def _explain(self, exc: Exception) -> tuple[str, str]:
         where = f"the remote agent at {self.options.card_url}"
+        status = _http_status(exc)
+        if status in (401, 403):
+            return "remote_refused", (f"{where} refused this server's credentials (HTTP {status}): "
+                                      f"check the binding's auth options and their variables")
         if isinstance(exc, AgentCardResolutionError):
-            status = f"HTTP {exc.status_code}" if exc.status_code else "unreachable"
-            return "remote_unavailable", f"{where}: its card could not be read ({status})"
+            reason = f"HTTP {status}" if status else "unreachable"
+            return "remote_unavailable", f"{where}: its card could not be read ({reason})"
         if isinstance(exc, A2AClientTimeoutError):
             return "timeout", (f"{where} sent nothing for {self.options.read_timeout_seconds:g} s")
         if isinstance(exc, A2AClientError):
