@@ -15,19 +15,12 @@ import pytest
 
 from a2a_server.agents.remote import RemoteAgentExecutor
 from a2a_server.tenancy.config import ConfigError
-from tests.conftest import DEMO, REPO, V1, LiveServer, free_port, make_settings, user_message_v1
+from tests.conftest import DEMO, V1, LiveServer, free_port, make_settings, user_message_v1
 from tests.protocol.sse import read_events
+from tests.remote_agents import card_url, proxy_binding, write_agent
 
 HEADERS = {**DEMO, **V1}
 TERMINAL = {"TASK_STATE_COMPLETED", "TASK_STATE_CANCELED", "TASK_STATE_FAILED"}
-
-
-def write_agent(directory: Path, agent_id: str, binding: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    card = json.loads((REPO / "agent_cards" / "echo.json").read_text())
-    card["name"] = agent_id
-    (directory / f"{agent_id}.json").write_text(json.dumps(card))
-    (directory / f"{agent_id}.binding.yaml").write_text(json.dumps(binding))
 
 
 @pytest.fixture
@@ -37,18 +30,6 @@ def remote(live_server_factory: Callable[..., LiveServer], tmp_path: Path) -> Li
     write_agent(agents, "echo", {"executor": "echo", "options": {"slow_seconds": 30}})
     write_agent(agents, "chat", {"executor": "tests.remote_agents:MeteredChatExecutor"})
     return live_server_factory("memory", agents_dir=agents)
-
-
-def card_url(server: LiveServer | str, agent: str) -> str:
-    base = server if isinstance(server, str) else server.url
-    return f"{base}/agents/{agent}/v1/.well-known/agent-card.json"
-
-
-def proxy_binding(url: str, **options: Any) -> dict[str, Any]:
-    return {"executor": "remote", "options": {
-        "card_url": url, "headers": {"Tenant-Name": "demo"}, "auth": "header",
-        "auth_header": "X-API-Key", "auth_value_env": "REMOTE_DEMO_KEY",
-        "read_timeout_seconds": 20, **options}}
 
 
 @pytest.fixture
