@@ -18,6 +18,7 @@ import pytest
 from a2a_server.agents.mcp import McpToolset, open_mcp_toolset, openai_names
 from a2a_server.agents.oauth import OAuthTokenCache
 from a2a_server.agents.tools import McpServerConfig, Tool, ToolContext
+from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import Scope
 from tests.conftest import REPO, free_port
 
@@ -57,6 +58,8 @@ class McpServerProcess:
         return int(httpx.get(f"http://127.0.0.1:{self.port}/token-count").json()["count"])
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -229,6 +232,38 @@ async def test_stdio_transport_runs_an_operator_defined_server() -> None:
     async with opened(config) as toolset:
         tools = await tools_of(toolset)
         assert (await tools["add"].call({"a": 20, "b": 22}, context())).output == "42"
+
+
+async def test_a_server_that_dies_mid_run_fails_the_call_not_the_run() -> None:
+    server = McpServerProcess()
+    try:
+        async with opened(bearer(server)) as toolset:
+            tools = await tools_of(toolset)
+            assert (await tools["add"].call({"a": 1, "b": 2}, context())).output == "3"
+            server.stop()
+            result = await tools["add"].call({"a": 1, "b": 2}, context())
+            assert result.is_error
+            assert result.output.startswith("MCP server 'tools', tool 'add': ")
+    finally:
+        server.stop()
+
+
+async def test_the_url_policy_refuses_internal_servers_unless_allowlisted(
+    mcp_server: McpServerProcess, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with opened(bearer(mcp_server), url_policy=PushUrlPolicy()) as toolset:
+        assert await toolset.list_tools(context()) == []
+    assert "not in push_url_allowlist" in caplog.text
+    allowed = PushUrlPolicy.from_allowlist(["127.0.0.0/8"])
+    async with opened(bearer(mcp_server), url_policy=allowed) as toolset:
+        assert "add" in await tools_of(toolset)
+
+
+async def test_stdio_can_be_refused_for_tenant_configurations() -> None:
+    config = McpServerConfig(name="local", transportType="stdio", command=sys.executable,
+                             args=["-m", "tests.mcp_server", "--stdio"])
+    async with opened(config, allow_stdio=False) as toolset:
+        assert await toolset.list_tools(context()) == []
 
 
 def test_openai_names_are_safe_distinct_and_bounded() -> None:

@@ -34,6 +34,9 @@ may be used and closed from any task.
   times out, fails in transport or is answered with an error gives an
   ``is_error`` ``ToolResult`` whose text names the server and what happened. A
   call that timed out leaves the session usable.
+- **Trust**: ``url_policy`` (the push-webhook policy, ``push_url_allowlist``) judges
+  the URLs of servers a tenant configured; ``allow_stdio=False`` refuses stdio
+  servers for such configurations.
 - **Bounds**: connecting and every call are bounded by ``timeout_seconds`` and by
   ``ToolContext.deadline``; at most ``MAX_TOOLS`` tools are listed, descriptions
   are cut at ``MAX_DESCRIPTION_CHARS``, a tool whose schema is larger than
@@ -60,6 +63,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, OAuthTokenCache, TokenError
 from a2a_server.agents.tools import McpServerConfig, Tool, ToolContext, ToolResult, ToolSpec
+from a2a_server.push_policy import PushUrlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +184,12 @@ class McpToolset:
         token_cache: OAuthTokenCache | None = None,
         name_prefix: str | None = None,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        url_policy: PushUrlPolicy | None = None,
+        allow_stdio: bool = True,
     ) -> None:
         self.config = config
+        self._policy = url_policy
+        self._allow_stdio = allow_stdio
         self._environ = os.environ if environ is None else environ
         self._tokens = token_cache or DEFAULT_TOKEN_CACHE
         self._prefix = name_prefix
@@ -280,10 +288,17 @@ class McpToolset:
                                          config.authorization_scope, time_limit=time_limit)
         return {"Authorization": f"Bearer {token}"}
 
+    async def _check_url(self, url: str) -> None:
+        if self._policy is not None and not await self._policy.for_delivery(url):
+            raise McpUnavailable(f"{url} is not allowed: its host is not public and not in "
+                                 f"push_url_allowlist")
+
     async def _connect(self, context: ToolContext, budget: float) -> Client:
         config = self.config
         server: Any
         if config.transport_type == "stdio":
+            if not self._allow_stdio:
+                raise McpUnavailable("stdio servers are not allowed here (operator-defined only)")
             if not config.command:
                 raise McpUnavailable("stdio transport needs a command")
             server = StdioServerParameters(command=config.command, args=list(config.args))
@@ -291,6 +306,9 @@ class McpToolset:
         else:
             if not config.url:
                 raise McpUnavailable("streamable_http transport needs a url")
+            await self._check_url(config.url)
+            if config.authorization_type == "oauth2.0" and config.token_url:
+                await self._check_url(config.token_url)
             headers = await self._headers(context, budget)
             # Calls are bounded by the session (read_timeout_seconds) and asyncio.timeout; a
             # short HTTP read timeout would also end the idle server-to-client stream.
@@ -380,6 +398,8 @@ def open_mcp_toolset(
     token_cache: OAuthTokenCache | None = None,
     name_prefix: str | None = None,
     max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+    url_policy: PushUrlPolicy | None = None,
+    allow_stdio: bool = True,
 ) -> McpToolset:
     """A toolset for ``config``; it connects on its first ``list_tools``.
 
@@ -391,6 +411,12 @@ def open_mcp_toolset(
         name_prefix: prepended (``<prefix>_<name>``) to every tool name, to keep the tools
             of several servers apart.
         max_result_chars: a longer tool result is truncated, with a note.
+        url_policy: when given, the server's URL (and token URL) must pass it, as push
+            webhooks must (``AgentServices.url_policy``): pass it for servers a tenant
+            configured, so they cannot reach the deployment's internal network.
+        allow_stdio: False refuses ``stdio`` servers (they run a command here): for
+            configurations that came from a tenant rather than the operator.
     """
     return McpToolset(config, environ=environ, token_cache=token_cache,
-                      name_prefix=name_prefix, max_result_chars=max_result_chars)
+                      name_prefix=name_prefix, max_result_chars=max_result_chars,
+                      url_policy=url_policy, allow_stdio=allow_stdio)
