@@ -303,3 +303,14 @@ async def test_a_cancel_on_another_replica_reaches_the_remote(
         remote_task = await wait_state(http, remote, "echo", remote_id, TERMINAL)
         assert remote_task["status"]["state"] == "TASK_STATE_CANCELED"
         assert (await get(http, a, "proxy", task["id"]))["status"]["state"] == "TASK_STATE_CANCELED"
+
+
+async def test_an_answer_over_the_size_cap_fails_the_task(
+        backend: str, remote: LiveServer, local_factory: Callable[..., LiveServer]) -> None:
+    local = local_factory(backend, {"proxy": proxy_binding(card_url(remote, "echo"),
+                                                           max_answer_bytes=300)})
+    async with httpx.AsyncClient(timeout=30) as http:
+        task = await send(http, local, "proxy", "x" * 400)
+    assert task["status"]["state"] == "TASK_STATE_FAILED"
+    assert task["metadata"]["error"]["code"] == "remote_error"
+    assert "answered more than 300 bytes" in task["metadata"]["error"]["message"]

@@ -12,6 +12,7 @@ Binding (``agent_cards/<id>.binding.yaml``)::
       # auth: oauth2 -> token_url, client_id_env, client_secret_env, scope
       timeout_seconds: 300                  # the whole forwarded turn
       read_timeout_seconds: 60              # nothing heard from the remote for this long
+      max_answer_bytes: 16777216            # what one turn may relay
 
 What it does, per message sent to the local agent:
 
@@ -124,6 +125,7 @@ class RemoteOptions(BaseModel):
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     card_ttl_seconds: float = Field(default=300.0, ge=0)
     streaming: bool = True
+    max_answer_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
     @field_validator("card_url", "token_url")
     @classmethod
@@ -163,6 +165,7 @@ class _Exchange:
     remote_context_id: str | None = None
     final: bool = False
     replied: bool = False
+    relayed_bytes: int = 0
     remote_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -300,9 +303,11 @@ class RemoteAgentExecutor(AgentExecutor):
                              f"the remote agent at {self.options.card_url} did not finish within "
                              f"{self.options.timeout_seconds:g} s")
         except RemoteFailure as exc:
+            await self._cancel_remote(exchange)
             await self._fail(exchange, event_queue, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - every remote failure ends as a failed task
             code, text = self._explain(exc)
+            await self._cancel_remote(exchange)
             await self._fail(exchange, event_queue, code, text)
 
     def _outbound(self, context: RequestContext, exchange: _Exchange) -> SendMessageRequest:
@@ -336,6 +341,10 @@ class RemoteAgentExecutor(AgentExecutor):
 
     async def _relay(self, event: StreamResponse, exchange: _Exchange, queue: EventQueue,
                      client: Client) -> None:
+        exchange.relayed_bytes += event.ByteSize()
+        if exchange.relayed_bytes > self.options.max_answer_bytes:
+            raise RemoteFailure("remote_error", f"the remote agent at {self.options.card_url} "
+                                f"answered more than {self.options.max_answer_bytes} bytes")
         kind = event.WhichOneof("payload")
         if kind == "message":
             await self._relay_message(event.message, exchange, queue)
