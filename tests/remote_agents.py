@@ -18,7 +18,8 @@ from tests.conftest import REPO, LiveServer
 
 
 class MeteredChatExecutor(AgentExecutor):
-    """Answers each turn in input-required, reporting usage (10 in / 5 out per turn); 'bye' ends."""
+    """Answers each turn in input-required with an artifact ``turn-N``, reporting usage
+    (10 in / 5 out per turn); 'bye' ends."""
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         message = context.message
@@ -31,6 +32,7 @@ class MeteredChatExecutor(AgentExecutor):
         text = get_message_text(message)
         usage = Usage(10 * turns, 5 * turns, 0.001 * turns).to_metadata()
         metadata = {"usage": usage, "model_used": "stand-in-1", "provider": "stand-in"}
+        await updater.add_artifact([new_text_part(text)], artifact_id=f"turn-{turns}")
         reply = updater.new_agent_message([new_text_part(f"turn {turns}: {text}")])
         state = TaskState.TASK_STATE_COMPLETED if text == "bye" else TaskState.TASK_STATE_INPUT_REQUIRED
         await updater.update_status(state, reply, metadata=metadata)

@@ -314,3 +314,18 @@ async def test_an_answer_over_the_size_cap_fails_the_task(
     assert task["status"]["state"] == "TASK_STATE_FAILED"
     assert task["metadata"]["error"]["code"] == "remote_error"
     assert "answered more than 300 bytes" in task["metadata"]["error"]["message"]
+
+
+async def test_a_streamed_follow_up_relays_only_the_new_turn(local: LiveServer) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        first = await send(http, local, "chatproxy", "one")
+        body = user_message_v1("bye", taskId=first["id"], contextId=first["contextId"])
+        async with http.stream("POST", path(local, "chatproxy", "/message:stream"), json=body,
+                               headers=HEADERS) as response:
+            events = [event.data async for event in read_events(response)]
+        stored = await get(http, local, "chatproxy", first["id"])
+    artifact_ids = [e["artifactUpdate"]["artifact"]["artifactId"] for e in events
+                    if "artifactUpdate" in e]
+    assert artifact_ids == ["turn-2"]
+    assert events[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert [a["artifactId"] for a in stored["artifacts"]] == ["turn-1", "turn-2"]

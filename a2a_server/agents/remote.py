@@ -70,6 +70,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import (
     AgentCard,
+    Artifact,
     CancelTaskRequest,
     GetTaskRequest,
     Message,
@@ -167,6 +168,8 @@ class _Exchange:
     replied: bool = False
     relayed_bytes: int = 0
     remote_metadata: dict[str, Any] = field(default_factory=dict)
+    known_artifacts: dict[str, Artifact] = field(default_factory=dict)  # the local task's
+    known_status: TaskStatus | None = None  # the local task's, relayed by an earlier turn
 
 
 def _remote_of(task: Task | None) -> tuple[str | None, str | None]:
@@ -179,6 +182,14 @@ def _remote_of(task: Task | None) -> tuple[str | None, str | None]:
     task_id, context_id = remote.get("task_id"), remote.get("context_id")
     return (task_id if isinstance(task_id, str) else None,
             context_id if isinstance(context_id, str) else None)
+
+
+def _same_status(remote: TaskStatus, local: TaskStatus | None) -> bool:
+    """Whether ``remote`` is the status an earlier turn already relayed (a follow-up's stream
+    starts with a snapshot of the task as the last turn left it)."""
+    return (local is not None and remote.state == local.state
+            and remote.timestamp == local.timestamp
+            and remote.message.message_id == local.message.message_id)
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -291,6 +302,9 @@ class RemoteAgentExecutor(AgentExecutor):
             task_id=context.task_id or message.task_id, context_id=context.context_id or "",
             message=message, task_exists=context.current_task is not None)
         exchange.remote_task_id, exchange.remote_context_id = _remote_of(context.current_task)
+        if context.current_task is not None:
+            exchange.known_artifacts = {a.artifact_id: a for a in context.current_task.artifacts}
+            exchange.known_status = context.current_task.status
         try:
             async with asyncio.timeout(self.options.timeout_seconds):
                 await self._forward(context, exchange, event_queue)
@@ -426,9 +440,12 @@ class RemoteAgentExecutor(AgentExecutor):
         if not exchange.task_exists:
             await self._ensure_task(exchange, queue)
         for artifact in task.artifacts:
+            if exchange.known_artifacts.get(artifact.artifact_id) == artifact:
+                continue  # a follow-up's snapshot repeats what the local task already has
             await queue.enqueue_event(TaskArtifactUpdateEvent(
                 task_id=exchange.task_id, context_id=exchange.context_id, artifact=artifact))
-        await self._relay_status(task.status, Struct(), exchange, queue)
+        if not _same_status(task.status, exchange.known_status):
+            await self._relay_status(task.status, Struct(), exchange, queue)
 
     async def _relay_status(self, status: TaskStatus, metadata: Struct, exchange: _Exchange,
                             queue: EventQueue) -> None:
