@@ -228,7 +228,7 @@ async def test_oauth_client_credentials_token_is_fetched_once_and_cached(
 
 async def test_stdio_transport_runs_an_operator_defined_server() -> None:
     config = McpServerConfig(name="local", transportType="stdio", command=sys.executable,
-                             args=["-m", "tests.mcp_server", "--stdio"], timeout_seconds=20)
+                             args=[str(REPO / "tests" / "mcp_server.py"), "--stdio"], timeout_seconds=20)
     async with opened(config) as toolset:
         tools = await tools_of(toolset)
         assert (await tools["add"].call({"a": 20, "b": 22}, context())).output == "42"
