@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from a2a_server.agents.registry import load_agents
+from a2a_server.agents.services import AgentServices
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public
@@ -97,9 +98,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy, services
         )
 
     @contextlib.asynccontextmanager

@@ -224,8 +224,9 @@ class RemoteAgentExecutor(AgentExecutor):
             logger.warning("remote agent %s: environment variable(s) %s not set; its tasks will "
                            "fail until they are", self.options.card_url, ", ".join(missing))
 
-    def bind_services(self, services: AgentServices) -> None:
+    def bind(self, services: AgentServices, agent_id: str = "") -> None:
         """Outbound URLs are judged by the deployment's policy (``push_url_allowlist``)."""
+        del agent_id
         self._policy = services.url_policy
 
     def _missing_variables(self) -> list[str]:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
-from a2a_server.agents.services import AgentServices, bind_services
+from a2a_server.agents.services import AgentServices
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -78,6 +78,7 @@ class AgentRuntime:
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
         push_policy: PushUrlPolicy | None = None,
+        services: AgentServices | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
@@ -87,7 +88,9 @@ class AgentRuntime:
         push = agent.card.capabilities.push_notifications
         policy = push_policy or PushUrlPolicy()
         executor = agent.make_executor()
-        bind_services(executor, AgentServices(stores, policy))
+        bind = getattr(executor, "bind", None)
+        if services is not None and callable(bind):  # executors that reach stores or agents
+            bind(services, agent.agent_id)
         self.handler = ServerRequestHandler(
             agent_executor=executor,
             task_store=stores.tasks,
