@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
-    services = AgentServices(backend, server.runtimes, tenants)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
             agent, backend, settings.base_url, tokens, http_client, push_policy, services

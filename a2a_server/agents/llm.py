@@ -24,7 +24,6 @@ counted per tenant and agent in the store (this agent's own calls).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import uuid
@@ -43,6 +42,7 @@ from a2a_server.agents import llm_conversation as conv
 from a2a_server.agents.llm_options import LlmOptions, validation_message
 from a2a_server.agents.llm_provider import Completion, ProviderClient, ProviderError, ToolCall
 from a2a_server.agents.llm_tools import server_tool
+from a2a_server.agents.mcp import open_mcp_toolset
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.tools import Tool, ToolContext, ToolResult, Toolset
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE, Usage
@@ -319,20 +319,19 @@ class LlmAgentExecutor(AgentExecutor):
                                               metadata={USAGE: run.usage.to_metadata()})
         await run.updater.update_status(TaskState.TASK_STATE_FAILED, reply, metadata=metadata)
 
-    # -- MCP (the toolsets of a2a_server.agents.mcp, when it is installed) ----------------------
+    # -- MCP ---------------------------------------------------------------------------------
 
     def _open_toolsets(self) -> list[Toolset]:
-        """One ``McpToolset(config)`` per MCP server, for this run (closed when it ends)."""
-        if not self.options.mcp_servers:
-            return []
-        try:
-            mcp = importlib.import_module("a2a_server.agents.mcp")
-        except ImportError:
-            logger.warning("agent %s names MCP servers but a2a_server.agents.mcp is not "
-                           "available; they are ignored", self._agent_id)
-            return []
-        factory = mcp.McpToolset
-        return [factory(config) for config in self.options.mcp_servers]
+        """One toolset per MCP server, for this run (closed when it ends).
+
+        Servers come from agent files (the operator's): stdio is allowed and no URL
+        policy applies. With several servers, tool names carry the server's name so
+        that two servers' ``search`` tools stay apart.
+        """
+        servers = self.options.mcp_servers
+        prefixed = len(servers) > 1
+        return [open_mcp_toolset(config, name_prefix=config.name if prefixed else None)
+                for config in servers]
 
     async def _listed(self, toolsets: list[Toolset], run: _Run,
                       context: RequestContext) -> list[Tool]:

@@ -5,9 +5,10 @@ The binding lives beside the card as ``agent_cards/<id>.binding.yaml``::
     executor: echo                      # a built-in kind, or "package.module:Class"
     options: {slow_seconds: 3}          # keyword arguments for the executor
 
-Built-in kinds: ``echo``, ``conformance`` and ``llm`` (docs/agents.md). An
-executor that defines ``bind(services, agent_id)`` is given the stores, the
-tenants and the other agents once it is built (``agents/services.py``).
+Built-in kinds: ``echo``, ``conformance``, ``llm`` and ``remote`` (docs/agents.md,
+docs/agents-remote-mcp.md). An executor that defines ``bind(services, agent_id)``
+is given the stores, the tenants, the other agents and the outbound-URL policy
+once it is built (``agents/services.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ BUILTIN_EXECUTORS: dict[str, str] = {
     "echo": "a2a_server.agents.echo:EchoAgentExecutor",
     "conformance": "a2a_server.agents.conformance:ConformanceAgentExecutor",
     "llm": "a2a_server.agents.llm:LlmAgentExecutor",
+    "remote": "a2a_server.agents.remote:RemoteAgentExecutor",
 }
 
 

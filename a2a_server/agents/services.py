@@ -1,16 +1,18 @@
 """What an executor may reach beyond its request: the stores, the tenants, the other agents.
 
 Executors that need them (the LLM agent: earlier messages of a context, usage
-counters, experts) define ``bind(services)``; ``AgentRuntime`` calls it once,
-after building the executor. Executors without ``bind`` are unaffected.
+counters, experts; the remote agent: the outbound-URL policy) define
+``bind(services, agent_id)``; ``AgentRuntime`` calls it once, after building the
+executor. Executors without ``bind`` are unaffected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import Stores
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ class AgentServices:
     stores: Stores
     runtimes: Mapping[str, Any]  # agent id -> AgentRuntime (filled as agents are built)
     tenants: TenantRegistry
+    # Which outbound URLs may be called (push_url_allowlist): remote agents, tenant MCP servers.
+    url_policy: PushUrlPolicy = field(default_factory=PushUrlPolicy)
 
     def handler(self, tenant: str, agent_id: str) -> ServerRequestHandler | None:
         """The handler of ``agent_id`` if it exists and is enabled for ``tenant``."""
