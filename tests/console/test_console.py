@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from a2a_server.agents.usage import Usage
+from a2a_server.stores.base import Scope
+from a2a_server.stores.redis import RedisStores, create_redis_client
 from tests.conftest import ACME, DEMO, LiveServer, RedisProcess, user_message_v1
 from tests.console.conftest import api, shot, sign_in_with_client, sign_in_with_key
 
@@ -349,48 +355,50 @@ def test_an_unavailable_store_is_shown_as_503(
         redis.cleanup()
 
 
-def test_usage_page_follows_what_the_usage_route_answers(
+def test_usage_page_says_when_an_agent_has_no_usage(
     start_console: StartConsole, backend: str, page: Page, screenshots: Path
 ) -> None:
     server = start_console(backend)
     with api(server, DEMO) as http:
-        status = http.get("/agents/echo/usage").status_code
+        answer = http.get("/agents/echo/usage")
+    assert answer.status_code == 200 and answer.json()["days"] == []
     sign_in_with_client(page, server)
     page.get_by_role("link", name="Usage").click()
-    echo = page.locator(".usage-agent[data-agent=echo]")
-    if status == 200:
-        expect(echo.get_by_role("table")).to_be_visible()
-    else:
-        assert status == 404
-        expect(echo).to_contain_text("Usage not available")
-        shot(page, screenshots, f"usage-not-available-{backend}")
+    expect(page.locator(".usage-agent[data-agent=echo]")).to_contain_text("No usage recorded yet.")
+    shot(page, screenshots, f"usage-empty-{backend}")
 
 
-def test_usage_chart_from_the_assumed_answer_shape(
-    start_console: StartConsole, page: Page, screenshots: Path
+def test_usage_chart_from_the_stores_counters(
+    start_console: StartConsole, redis_url: str, page: Page, screenshots: Path
 ) -> None:
-    """The usage route is being added in parallel: the browser is given an answer of the shape
-    the console reads (docs/console.md) to check that it charts one."""
-    server = start_console("memory")
-    answer = {"days": [
-        {"date": "2026-11-29", "input_tokens": 1200, "output_tokens": 300, "total_tokens": 1500,
-         "estimated_cost": 0.0021, "currency": "USD", "tasks": 4},
-        {"date": "2026-11-30", "input_tokens": 800, "output_tokens": 900, "total_tokens": 1700,
-         "estimated_cost": 0.0034, "currency": "USD", "tasks": 3},
-        {"date": "2026-12-01", "input_tokens": 400, "output_tokens": 100, "total_tokens": 500,
-         "estimated_cost": 0.0007, "currency": "USD", "tasks": 1}],
-        "totals": {"input_tokens": 2400, "output_tokens": 1300, "total_tokens": 3700,
-                   "estimated_cost": 0.0062, "currency": "USD", "tasks": 8}}
-    page.route("**/agents/echo/usage", lambda route: route.fulfill(json=answer))
+    """Counters written through the Redis store are what the usage route and the chart show."""
+    server = start_console("redis")
+    today = datetime.now(UTC).date()
+    calls = [(today - timedelta(days=2), Usage(1200, 300, 0.0021)),
+             (today - timedelta(days=1), Usage(800, 900, 0.0034)),
+             (today, Usage(400, 100, 0.0007))]
+
+    async def count() -> None:
+        stores = RedisStores(create_redis_client(redis_url), lambda _name: None)
+        await stores.start()
+        try:
+            for day, usage in calls:
+                await stores.usage.add(Scope("demo", "echo"), usage, "standin-1", day=day)
+        finally:
+            await stores.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        pool.submit(asyncio.run, count()).result()
     sign_in_with_client(page, server)
     page.get_by_role("link", name="Usage").click()
     echo = page.locator(".usage-agent[data-agent=echo]")
     expect(echo.get_by_role("img", name="Tokens per day for echo")).to_be_visible()
     expect(echo.locator("rect.bar-input")).to_have_count(3)
     table = echo.get_by_role("table", name="Usage of echo")
-    expect(table.get_by_role("row", name=re.compile("2026-11-30"))).to_contain_text("1700")
+    yesterday = (today - timedelta(days=1)).isoformat()
+    expect(table.get_by_role("row", name=re.compile(yesterday))).to_contain_text("1700")
     expect(table.get_by_role("row", name=re.compile("^Total "))).to_contain_text("0.006200 USD")
-    expect(page.locator(".usage-agent[data-agent=conformance]")).to_contain_text("Usage not available")
+    expect(page.locator(".usage-agent[data-agent=conformance]")).to_contain_text("No usage recorded yet.")
     shot(page, screenshots, "usage-chart")
 
 

@@ -1,9 +1,7 @@
-// Usage per agent and day, from GET /agents/{id}/usage when the server has that route.
-//
-// The shape read (see docs/console.md): {"days": [{"date": "2026-12-01", "input_tokens": 10,
-// "output_tokens": 5, "total_tokens": 15, "estimated_cost": 0.0001, "currency": "USD",
-// "tasks": 2}, ...], "totals": {...same keys...}}; "daily", "by_day" or "items" are read as
-// "days", "day" as "date", and a bare totals object is shown as a table without a chart.
+// Usage per agent and day, from GET /agents/{id}/usage (a2a_server/protocol/usage.py):
+// {"agent", "from", "to", "totals": {...}, "days": [{"date": "2026-12-01", "input_tokens": 10,
+// "output_tokens": 5, "total_tokens": 15, "calls": 2, "currency": "USD", "models": {...},
+// "estimated_cost"?: 0.0001}, ...]}; only days with usage are listed.
 
 import { ApiError, request } from "../api.js";
 import { h } from "../dom.js";
@@ -22,21 +20,19 @@ function number(value) {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
-/** Normalise a usage answer to {days: [{date, input, output, total, cost, currency, tasks}], totals}. */
+/** The usage answer as {days: [{date, input, output, total, cost, currency, calls}], totals}. */
 export function readUsage(body) {
-  const rows = Array.isArray(body) ? body : (body?.days || body?.daily || body?.by_day || body?.items || null);
   const row = (item) => ({
-    date: String(item.date || item.day || ""),
+    date: String(item.date || ""),
     input: number(item.input_tokens),
     output: number(item.output_tokens),
-    total: number(item.total_tokens) || number(item.input_tokens) + number(item.output_tokens),
+    total: number(item.total_tokens),
     cost: typeof item.estimated_cost === "number" ? item.estimated_cost : null,
     currency: item.currency || "USD",
-    tasks: typeof item.tasks === "number" ? item.tasks : null,
+    calls: number(item.calls),
   });
-  const days = Array.isArray(rows) ? rows.filter((r) => r && typeof r === "object").map(row).sort((a, b) => a.date.localeCompare(b.date)) : [];
-  const totalsRaw = body?.totals || body?.total || (!Array.isArray(body) && body && "total_tokens" in body ? body : null);
-  return { days, totals: totalsRaw ? row(totalsRaw) : null };
+  const days = Array.isArray(body?.days) ? body.days.map(row) : [];
+  return { days, totals: days.length && body?.totals ? row(body.totals) : null };
 }
 
 function chart(agentId, days) {
@@ -72,10 +68,10 @@ function table(agentId, days, totals) {
   const cost = (r) => (r.cost === null ? "—" : `${r.cost.toFixed(6)} ${r.currency}`);
   const rowOf = (label, r) => h("tr", {}, h("th", { scope: "row", text: label }),
     [r.input, r.output, r.total].map((v) => h("td", { class: "num", text: String(v) })),
-    h("td", { class: "num", text: cost(r) }), h("td", { class: "num", text: r.tasks === null ? "—" : String(r.tasks) }));
+    h("td", { class: "num", text: cost(r) }), h("td", { class: "num", text: String(r.calls) }));
   return h("table", { class: "usage-table" },
     h("caption", { text: `Usage of ${agentId}` }),
-    h("thead", {}, h("tr", {}, ["Day", "Input tokens", "Output tokens", "Total tokens", "Estimated cost", "Tasks"].map((c) => h("th", { scope: "col", text: c })))),
+    h("thead", {}, h("tr", {}, ["Day", "Input tokens", "Output tokens", "Total tokens", "Estimated cost", "Model calls"].map((c) => h("th", { scope: "col", text: c })))),
     h("tbody", {}, days.map((d) => rowOf(d.date, d)), totals ? rowOf("Total", totals) : null));
 }
 
