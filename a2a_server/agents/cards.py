@@ -40,6 +40,12 @@ def render_card(
     """A copy of ``template`` with interfaces, tenant and security filled in."""
     card = AgentCard()
     card.CopyFrom(template)
+    for skill in card.skills:
+        # Strict clients require a skill's modes; absent ones mean the agent's defaults.
+        if not skill.input_modes:
+            skill.input_modes.extend(card.default_input_modes)
+        if not skill.output_modes:
+            skill.output_modes.extend(card.default_output_modes)
     url = agent_base_url(base_url, agent_id)
     del card.supported_interfaces[:]
     for binding in (JSONRPC, HTTP_JSON):
