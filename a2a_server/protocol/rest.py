@@ -28,10 +28,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import StoreUnavailable, json_response, rest_error
+from a2a_server.errors import NotFound, StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
+from a2a_server.tenancy.auth import AuthError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -54,8 +55,23 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
     return wrapper
 
 
+_LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/message:send
+
+
 def _admit(request: Request) -> AgentRuntime:
-    runtime, _, _ = admit(request, request.path_params["agent_id"])
+    try:
+        runtime, _, _ = admit(request, request.path_params["agent_id"])
+    except AuthError as exc:
+        # An A2A 0.3 REST client puts /v1/ under the interface URL, read here as the
+        # /{tenant}/ segment: answer what is wrong, not "another tenant".
+        if exc.status == 403 and request.path_params.get("tenant") == _LEGACY_REST_SEGMENT:
+            raise NotFound(
+                "this is the A2A 0.3 HTTP+JSON path form ({interface url}/v1/...), which this "
+                "server does not serve; call the interface URL itself ({interface url}/"
+                "message:send, /tasks/{id}...: A2A 1.0 with A2A-Version: 1.0, or 0.3 JSON "
+                "without it) or its JSON-RPC interface"
+            ) from exc
+        raise
     return runtime
 
 
