@@ -26,6 +26,7 @@ from a2a.types.a2a_pb2 import (
 
 JSONRPC = "JSONRPC"
 HTTP_JSON = "HTTP+JSON"
+GRPC = "GRPC"
 PROTOCOL_VERSION = "1.0"
 
 
@@ -34,10 +35,24 @@ def agent_base_url(base_url: str, agent_id: str) -> str:
     return f"{base_url}/agents/{agent_id}/v1"
 
 
+def grpc_interface_tenant(tenant: str | None, agent_id: str) -> str:
+    """The ``tenant`` value of a card's GRPC interface: it names tenant and agent.
+
+    One gRPC port serves every agent, and A2A 1.0 clients copy the interface's
+    ``tenant`` into every request: ``{tenant}/{agent}``, or ``{agent}`` on a card
+    rendered for no tenant (the credentials then name the tenant).
+    """
+    return f"{tenant}/{agent_id}" if tenant else agent_id
+
+
 def render_card(
-    template: AgentCard, *, agent_id: str, base_url: str, tenant: str | None, token_url: str | None
+    template: AgentCard, *, agent_id: str, base_url: str, tenant: str | None, token_url: str | None,
+    grpc_url: str | None = None,
 ) -> AgentCard:
-    """A copy of ``template`` with interfaces, tenant and security filled in."""
+    """A copy of ``template`` with interfaces, tenant and security filled in.
+
+    ``grpc_url`` (``host:port``), when gRPC is served, adds a GRPC interface.
+    """
     card = AgentCard()
     card.CopyFrom(template)
     for skill in card.skills:
@@ -51,6 +66,12 @@ def render_card(
     for binding in (JSONRPC, HTTP_JSON):
         card.supported_interfaces.append(
             AgentInterface(url=url, protocol_binding=binding, tenant=tenant or "",
+                           protocol_version=PROTOCOL_VERSION)
+        )
+    if grpc_url:
+        card.supported_interfaces.append(
+            AgentInterface(url=grpc_url, protocol_binding=GRPC,
+                           tenant=grpc_interface_tenant(tenant, agent_id),
                            protocol_version=PROTOCOL_VERSION)
         )
     card.security_schemes.clear()

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.agents.cards import card_to_json, if_none_match_hits
+from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
 from a2a_server.errors import NotFound, json_response
 from a2a_server.protocol.gate import parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
@@ -51,7 +51,8 @@ async def agent_card(request: Request) -> Response:
     card = runtime.card_for(tenant)
     if request.url.path.startswith("/agentic/"):  # Corti v2: interfaces on the v2 paths
         for interface in card.supported_interfaces:
-            interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
+            if interface.protocol_binding != GRPC:
+                interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
     body, etag = card_to_json(card)
     headers = {
         "ETag": etag,

@@ -134,9 +134,11 @@ class AgentRuntime:
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
         push_policy: PushUrlPolicy | None = None,
+        grpc_url: str | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
+        self.grpc_url = grpc_url
         self.card_last_modified = datetime.now(UTC)  # the card is rendered from here on
         self._tokens = tokens
         card = self.card_for(None)
@@ -170,6 +172,7 @@ class AgentRuntime:
             base_url=self.base_url,
             tenant=tenant,
             token_url=self._tokens.token_url(tenant) if tenant else None,
+            grpc_url=self.grpc_url,
         )
 
     async def _extended_card(self, card: AgentCard, context: ServerCallContext) -> AgentCard:
