@@ -23,6 +23,7 @@ from a2a.types.a2a_pb2 import (
     SecurityScheme,
     StringList,
 )
+from google.protobuf.json_format import MessageToDict
 
 JSONRPC = "JSONRPC"
 HTTP_JSON = "HTTP+JSON"
@@ -97,8 +98,12 @@ def render_card(
     return card
 
 
-def card_to_json(card: AgentCard) -> tuple[bytes, str]:
+def card_to_json(card: AgentCard, v1_only: bool = False) -> tuple[bytes, str]:
     """The card as served (1.0 fields plus the SDK's 0.3 compatibility fields) and its ETag.
+
+    ``v1_only`` (the request said ``A2A-Version: 1.x``): the pure A2A 1.0 card,
+    without the 0.3 view; A2A 1.0 clients send the header on every request, and
+    a request without it is a 0.3 one (A2A 1.0, 3.6.2), which gets both.
 
     The JSON-RPC URL also speaks 0.3 (negotiated on ``A2A-Version``), so the SDK
     is asked for the 0.3 view too (``url``, ``protocolVersion``,
@@ -107,6 +112,9 @@ def card_to_json(card: AgentCard) -> tuple[bytes, str]:
     view: 0.3 REST clients call ``{url}/v1/...`` in the SDK's 0.3 REST shape,
     which these URLs do not serve.
     """
+    if v1_only:
+        plain: dict[str, Any] = MessageToDict(card)
+        return orjson.dumps(plain), _etag(plain)
     dual = AgentCard()
     dual.CopyFrom(card)
     for interface in card.supported_interfaces:
@@ -117,10 +125,13 @@ def card_to_json(card: AgentCard) -> tuple[bytes, str]:
         legacy.protocol_version = "0.3"
     as_dict: dict[str, Any] = agent_card_to_dict(dual)
     del as_dict["supportedInterfaces"][len(card.supported_interfaces) :]
-    body = orjson.dumps(as_dict)
+    return orjson.dumps(as_dict), _etag(as_dict)
+
+
+def _etag(as_dict: dict[str, Any]) -> str:
     unsigned = {k: v for k, v in as_dict.items() if k != "signatures"}
     digest = hashlib.sha256(orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return body, f'W/"{digest}"'
+    return f'W/"{digest}"'
 
 
 def if_none_match_hits(header: str | None, etag: str) -> bool:

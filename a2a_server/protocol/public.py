@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
 from a2a_server.errors import NotFound, json_response
-from a2a_server.protocol.gate import parse_non_negative, state_of
+from a2a_server.protocol.gate import VERSION_HEADER, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER
 
@@ -53,12 +53,13 @@ async def agent_card(request: Request) -> Response:
         for interface in card.supported_interfaces:
             if interface.protocol_binding != GRPC:
                 interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
-    body, etag = card_to_json(card)
+    version = request.headers.get(VERSION_HEADER) or request.query_params.get("A2A-Version", "")
+    body, etag = card_to_json(card, v1_only=version.strip().split(".")[0] == "1")
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(runtime.card_last_modified, usegmt=True),
         "Cache-Control": f"public, max-age={server.settings.card_max_age_seconds}",
-        "Vary": "Authorization, X-API-Key, Tenant-Name",
+        "Vary": "Authorization, X-API-Key, Tenant-Name, A2A-Version",
     }
     if if_none_match_hits(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
