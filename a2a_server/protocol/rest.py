@@ -50,9 +50,25 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
             # The SDK's RestDispatcher renders every non-A2A error (our StoreUnavailable
             # too) as a 500; the store marked itself down, so say what happened.
             return rest_error(StoreUnavailable())
+        if response.media_type == A2A_JSON and _wants_plain_json(request):
+            response.headers["content-type"] = "application/json"
         return response
 
     return wrapper
+
+
+def _wants_plain_json(request: Request) -> bool:
+    """The request speaks ``application/json``: its body, or (no body) its Accept header.
+
+    A2A 1.0 answers are ``application/a2a+json`` (v1.0.1, 11.1), but v1.0.0 said
+    ``application/json`` and clients written to it check for that; the answer
+    follows the request: ``application/json`` in, ``application/json`` out.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type:
+        return content_type.split(";")[0].strip().lower() == "application/json"
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and A2A_JSON not in accept
 
 
 _LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/message:send
