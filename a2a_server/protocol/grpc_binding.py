@@ -9,7 +9,8 @@ Credentials come from metadata (``authorization``, ``x-api-key``,
 ``tenant-name``) and go through the same gate as HTTP (``gate.admit_call``):
 401/403 become UNAUTHENTICATED/PERMISSION_DENIED, an unknown or disabled agent
 NOT_FOUND, a store outage UNAVAILABLE; another tenant's task is NOT_FOUND like
-a missing one.
+a missing one. An ``a2a-version`` other than 1.x is UNIMPLEMENTED
+(VersionNotSupportedError); none means 1.0 (this is the 1.0 service).
 
 The call is then served by the SDK's ``GrpcHandler`` over the agent's own
 ``ServerRequestHandler``, the one HTTP uses: sends go to the agent's task
@@ -32,9 +33,13 @@ from a2a.server.request_handlers.grpc_handler import (
     GrpcHandler,
 )
 from a2a.types import a2a_pb2, a2a_pb2_grpc
+from a2a.utils.errors import A2A_ERROR_REASONS, VersionNotSupportedError
+from a2a.utils.grpc_status import status_to_grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from a2a_server.errors import NotFound, StoreUnavailable
-from a2a_server.protocol.gate import ServerState, admit_call
+from a2a_server.protocol.gate import VERSION_HEADER, ServerState, admit_call
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, PrincipalUser
 from a2a_server.settings import Settings
 from a2a_server.stores.base import SCOPE_KEY, Scope
@@ -103,8 +108,29 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
         except StoreUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        version = metadata.get(VERSION_HEADER, "").strip()
+        if version and version.split(".")[0] != "1":
+            await _abort_version(context, version)
         _admitted.set((principal, scope, metadata))
         return self._handlers[agent_id]
+
+
+async def _abort_version(context: grpc.aio.ServicerContext[Any, Any], version: str) -> None:
+    """VersionNotSupportedError as A2A 1.0 maps it for gRPC (5.4): UNIMPLEMENTED + ErrorInfo.
+
+    (The SDK's gRPC handler maps it to FAILED_PRECONDITION.)
+    """
+    message = f"A2A version '{version}' is not supported on gRPC; use 1.0"
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(
+        reason=A2A_ERROR_REASONS.get(VersionNotSupportedError, "VERSION_NOT_SUPPORTED"),
+        domain="a2a-protocol.org",
+    ))
+    status = status_pb2.Status(code=grpc.StatusCode.UNIMPLEMENTED.value[0], message=message,
+                               details=[info])
+    rich = status_to_grpc(status)
+    context.set_trailing_metadata(tuple(rich.trailing_metadata))
+    await context.abort(rich.code, rich.details)
 
 
 async def _unexpected(context: grpc.aio.ServicerContext[Any, Any], server: ServerState,

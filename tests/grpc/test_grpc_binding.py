@@ -204,6 +204,28 @@ async def test_errors_are_grpc_statuses(served: GrpcApp) -> None:
         assert "agent 'nobody' not found" in (failed.value.details() or "")
 
 
+async def test_an_unsupported_version_is_unimplemented(served: GrpcApp) -> None:
+    from a2a.types import a2a_pb2_grpc
+    from a2a.utils.errors import VersionNotSupportedError
+
+    async with grpc.aio.insecure_channel(served.settings.grpc_public_address or "") as channel:
+        stub = a2a_pb2_grpc.A2AServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stub.SendMessage(user_message("v99"), metadata=(
+                ("x-api-key", "demo-key"), ("x-agent-id", "echo"), ("a2a-version", "99.0")))
+        assert failed.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        for version in ("1.0", "1.1"):
+            answer = await stub.SendMessage(user_message("v1"), metadata=(
+                ("x-api-key", "demo-key"), ("x-agent-id", "echo"), ("a2a-version", version)))
+            assert answer.HasField("task")
+    # The SDK's client reads the A2A error from the status details.
+    client = await served.client()
+    context = ClientCallContext(service_parameters={"a2a-version": "0.3"})
+    with pytest.raises(VersionNotSupportedError):
+        await client.get_task(GetTaskRequest(id="x"), context=context)
+    await client.close()
+
+
 async def test_the_agent_may_be_named_in_metadata(served: GrpcApp) -> None:
     from a2a.types import a2a_pb2_grpc
 
