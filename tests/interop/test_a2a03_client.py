@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import venv
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +26,9 @@ CLIENT = Path(__file__).with_name("a2a03_client.py")
 @pytest.fixture(scope="session")
 def python03(request: pytest.FixtureRequest) -> Path:
     """A python whose ``a2a`` is a2a-sdk 0.3.26 (a venv in the pytest cache)."""
-    home = request.config.cache.mkdir("a2a-sdk-0.3.26") if request.config.cache else Path(
-        "/tmp/a2a-sdk-0.3.26")
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    home = cache.mkdir("a2a-sdk-0.3.26") if cache else Path(tempfile.gettempdir()) / (
+        "a2a-sdk-0.3.26")
     python = home / "bin" / "python"
     ready = home / "installed"
     if not ready.exists() or ready.read_text() != A2A_SDK_03:
