@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
-import venv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.interop.venvs import cached_venv
 
 pytestmark = pytest.mark.interop
 
@@ -26,17 +26,7 @@ CLIENT = Path(__file__).with_name("a2a03_client.py")
 @pytest.fixture(scope="session")
 def python03(request: pytest.FixtureRequest) -> Path:
     """A python whose ``a2a`` is a2a-sdk 0.3.26 (a venv in the pytest cache)."""
-    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
-    home = cache.mkdir("a2a-sdk-0.3.26") if cache else Path(tempfile.gettempdir()) / (
-        "a2a-sdk-0.3.26")
-    python = home / "bin" / "python"
-    ready = home / "installed"
-    if not ready.exists() or ready.read_text() != A2A_SDK_03:
-        venv.create(home, with_pip=True, clear=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", A2A_SDK_03],
-                       check=True, timeout=600)
-        ready.write_text(A2A_SDK_03)
-    return python
+    return cached_venv(request.config, "a2a-sdk-0.3.26", A2A_SDK_03)
 
 
 def _run(python: Path, base: str, agent: str = "echo") -> dict[str, Any]:
