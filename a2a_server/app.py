@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -34,6 +35,7 @@ from a2a_server.tenancy.tokens import TokenIssuer
 logger = logging.getLogger(__name__)
 
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
+_GRPC_GRACE_SECONDS = 1.0  # calls in flight get this long to finish at shutdown
 
 
 def _routes() -> list[BaseRoute]:
@@ -92,6 +94,19 @@ async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> N
             logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
+async def _start_grpc(settings: Settings, server: ServerState) -> Any:
+    """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
+    if settings.grpc_port is None:
+        return None
+    from a2a_server.protocol.grpc_binding import build_grpc_server, grpc_address
+
+    grpc_server = build_grpc_server(settings, server)
+    await grpc_server.start()
+    logger.info("A2A over gRPC on %s (%s)", grpc_address(settings),
+                "TLS" if settings.grpc_tls_cert_file else "plaintext")
+    return grpc_server
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
 
@@ -112,7 +127,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy, services
+            agent, backend, settings.base_url, tokens, http_client, push_policy,
+            services=services, grpc_url=settings.grpc_url,
         )
 
     @contextlib.asynccontextmanager
@@ -120,6 +136,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         del app
         await backend.start()
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
+        grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
             # as long as the process: keep it out of the garbage collector's full passes,
@@ -133,6 +150,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
             for runtime in server.runtimes.values():
                 await runtime.aclose()
