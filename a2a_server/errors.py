@@ -10,6 +10,8 @@ no class for, and renders every error in the binding's own format::
      ├── AuthError (tenancy.auth)           401 / 403, with WWW-Authenticate
      ├── NotFound                           unknown agent / context: 404 (both bindings)
      ├── PayloadTooLarge                    413
+     ├── BadRequest                         400 / 415 (JSON-RPC -32600)
+     │    └── MalformedJSON                 a body that is not JSON (JSON-RPC -32700)
      ├── StoreUnavailable                   the backend cannot serve now: 503
      └── anything else                      500, logged; the client sees a generic message
 
@@ -25,6 +27,7 @@ import logging
 from typing import Any
 
 import orjson
+from a2a.server.jsonrpc_models import JSONParseError
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.utils.error_handlers import build_rest_error_payload
 from a2a.utils.errors import A2AError, InternalError
@@ -61,6 +64,10 @@ class BadRequest(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class MalformedJSON(BadRequest):
+    """A body that is not JSON at all (JSON-RPC's Parse error, -32700)."""
 
 
 class StoreUnavailable(Exception):
@@ -131,6 +138,8 @@ def jsonrpc_error(request_id: str | int | None, exc: Exception) -> Response:
     """Render ``exc`` as a JSON-RPC 2.0 error object."""
     if isinstance(exc, A2AError):
         return json_response(build_error_response(request_id, exc))
+    if isinstance(exc, MalformedJSON):
+        return json_response(build_error_response(request_id, JSONParseError(message=exc.message)))
     status, message = _classify(exc)
     if status == 500:
         return json_response(build_error_response(request_id, InternalError(message=message)))

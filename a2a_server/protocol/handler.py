@@ -37,7 +37,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import validate_history_length
 
-from a2a_server.protocol.validation import validate_required
+from a2a_server.protocol.validation import validate_send
 from a2a_server.runs.apply import view
 from a2a_server.runs.run import Tagged, TaskRun
 from a2a_server.runs.runner import TaskRunner
@@ -99,7 +99,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
         """Run the agent; answer with the task once it settles (or the agent's Message)."""
-        validate_required(params)
+        validate_send(params)
         run, _ = await self._start(params, context, listen=False)
         result = await run.outcome()
         if isinstance(result, Message):
@@ -116,7 +116,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         """
         if not self._agent_card.capabilities.streaming:
             raise UnsupportedOperationError(message="Streaming is not supported by the agent")
-        validate_required(params)
+        validate_send(params)
         _, events = await self._start(params, context, listen=True)
         assert events is not None
         return self._recording(params, context, events)

@@ -30,6 +30,7 @@ from starlette.responses import Response
 
 from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
+from a2a_server.protocol.compat import to_core
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 
@@ -77,9 +78,8 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidParamsError(message=f"invalid message:send body at '{where}': {first['msg']}") from exc
-    return conversions.to_core_send_message_request(
-        types_v03.SendMessageRequest(id=0, params=params)
-    )
+    return to_core(conversions.to_core_send_message_request,
+                   types_v03.SendMessageRequest(id=0, params=params))
 
 
 @rest_endpoint

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
+from a2a_server.protocol.compat import GuardedRequestHandler03
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -103,6 +104,10 @@ class AgentRuntime:
         )
         builder = PrincipalContextBuilder()
         self.jsonrpc = JsonRpcDispatcher(self.handler, builder, enable_v0_3_compat=True)
+        # The dispatcher has no hook for its 0.3 handler: replace it with one whose
+        # conversions answer a value protobuf cannot hold as InvalidParams (not -32603).
+        assert self.jsonrpc._v03_adapter is not None
+        self.jsonrpc._v03_adapter.handler = GuardedRequestHandler03(self.handler)
         self.rest = RestDispatcher(self.handler, builder)
 
     def card_for(self, tenant: str | None) -> AgentCard:
