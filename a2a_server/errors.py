@@ -13,6 +13,8 @@ no class for, and renders every error in the binding's own format::
      ├── BadRequest                         400 / 415 (JSON-RPC -32600)
      │    └── MalformedJSON                 a body that is not JSON (JSON-RPC -32700)
      ├── StoreUnavailable                   the backend cannot serve now: 503
+     ├── UnreadableRecord                   one stored record cannot be rendered: 500 for that
+     │                                      record only (lists leave it out and log it)
      └── anything else                      500, logged; the client sees a generic message
 
 REST bodies follow google.rpc.Status (``{"error": {code, status, message, details}}``);
@@ -70,6 +72,14 @@ class MalformedJSON(BadRequest):
     """A body that is not JSON at all (JSON-RPC's Parse error, -32700)."""
 
 
+class UnreadableRecord(Exception):
+    """A stored task or message that cannot be decoded or rendered in the requested shape."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is stored in a form this server cannot render; see the server log")
+        self.message = str(self)
+
+
 class StoreUnavailable(Exception):
     """The task store cannot be reached; the request changed nothing."""
 
@@ -111,6 +121,8 @@ def _classify(exc: Exception) -> tuple[int, str]:
         return exc.status, exc.message
     if isinstance(exc, StoreUnavailable):
         return 503, exc.message
+    if isinstance(exc, UnreadableRecord):  # logged where it was found
+        return 500, exc.message
     logger.error("unhandled error", exc_info=exc)
     return 500, "internal server error"
 

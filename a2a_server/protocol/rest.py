@@ -18,6 +18,7 @@ from a2a.compat.v0_3 import types as types_v03
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     ListTasksRequest,
+    Task,
     TaskState,
 )
 from a2a.utils import proto_utils
@@ -122,8 +123,9 @@ async def get_task(request: Request) -> Response:
     view = await server.stores.tasks.get_task_view_bytes(scope, request.path_params["id"], length)
     if view is None:
         raise TaskNotFoundError(message=f"task {request.path_params['id']} not found")
-    return Response(shapes.stored_task_json_bytes(view, v03=not v1),
-                    media_type="application/json")
+    task_id = request.path_params["id"]
+    body = shapes.render_one(f"task {task_id}", lambda: shapes.stored_task_json_bytes(view, v03=not v1))
+    return Response(body, media_type="application/json")
 
 
 @rest_endpoint
@@ -169,11 +171,13 @@ def _check_list_filters(request: Request) -> None:
 
 @rest_endpoint
 async def list_tasks(request: Request) -> Response:
-    """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks)."""
+    """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks).
+
+    Each task is rendered on its own: one that cannot be is logged and left out.
+    """
     runtime = _admit(request)
     _check_list_filters(request)
-    if is_v1(request):
-        return await runtime.rest.list_tasks(request)
+    v1 = is_v1(request)
     params = ListTasksRequest()
     try:
         proto_utils.parse_params(request.query_params, params)
@@ -182,9 +186,28 @@ async def list_tasks(request: Request) -> Response:
     except Exception as exc:
         raise InvalidParamsError(message=f"invalid query parameters: {exc}") from exc
     page = await runtime.handler.on_list_tasks(params, build_call_context(request))
-    body = MessageToDict(page, always_print_fields_with_no_presence=True)
-    body["tasks"] = [shapes.task_json(task, v03=True) for task in page.tasks]
-    return json_response(body)
+    render = _list_item_v1(params.include_artifacts) if v1 else _list_item_v03
+    body = {"tasks": shapes.render_each(page.tasks, render),
+            "nextPageToken": page.next_page_token, "pageSize": page.page_size,
+            "totalSize": page.total_size}
+    return json_response(body, media_type=A2A_JSON if v1 else "application/json")
+
+
+def _list_item_v03(task: Task) -> dict[str, Any]:
+    return shapes.task_json(task, v03=True)
+
+
+def _list_item_v1(include_artifacts: bool) -> Callable[[Task], dict[str, Any]]:
+    """A task as the SDK's REST ListTasks prints it (every field, artifacts on request)."""
+
+    def render(task: Task) -> dict[str, Any]:
+        item = MessageToDict(task, always_print_fields_with_no_presence=True)
+        if not include_artifacts:
+            item.pop("artifacts", None)
+        orjson.dumps(item)  # a value orjson cannot print fails here, for this task only
+        return item
+
+    return render
 
 
 def _v1_only(method_name: str) -> Endpoint:
