@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -22,14 +23,29 @@ def encode(value: Any) -> bytes:
     return json.dumps(value, allow_nan=True).encode()
 
 
-async def send(http: httpx.AsyncClient, binding: str, params: Any) -> httpx.Response:
-    """POST ``params`` (a message:send body / SendMessage params) over ``binding``."""
+def send_args(binding: str, params: Any) -> dict[str, Any]:
+    """``url``, ``content`` and ``headers`` of a send of ``params`` over ``binding``."""
     headers = {**DEMO, **(V1 if is_v1(binding) else {}), "Content-Type": "application/json"}
     if binding.startswith("rest"):
-        return await http.post(f"{AGENT}/message:send", content=encode(params), headers=headers)
+        return {"url": f"{AGENT}/message:send", "content": encode(params), "headers": headers}
     method = "SendMessage" if is_v1(binding) else "message/send"
     body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
-    return await http.post(AGENT, content=encode(body), headers=headers)
+    return {"url": AGENT, "content": encode(body), "headers": headers}
+
+
+async def send(http: httpx.AsyncClient, binding: str, params: Any) -> httpx.Response:
+    """POST ``params`` (a message:send body / SendMessage params) over ``binding``."""
+    return await http.post(**send_args(binding, params))
+
+
+def sent_task(response: httpx.Response, binding: str) -> dict[str, Any] | None:
+    """The task a successful send answered with (None: a direct message)."""
+    body = response.json()
+    result = body if binding.startswith("rest") else body["result"]
+    if binding == "jsonrpc-0.3":
+        return result if result.get("kind") == "task" else None
+    task = result.get("task")
+    return task if isinstance(task, dict) else None
 
 
 def check_answer(response: httpx.Response, binding: str) -> bool:
@@ -53,6 +69,27 @@ def check_answer(response: httpx.Response, binding: str) -> bool:
         return False
     assert "result" in body
     return True
+
+
+def check_task_reads(http: httpx.Client, task_id: str, context_id: str) -> None:
+    """GET of the task and of its context, in both versions, and ListTasks: all 200."""
+    task_id, context_id = quote(task_id, safe=""), quote(context_id, safe="")
+    for version in ({}, V1):
+        for url in (f"{AGENT}/tasks/{task_id}", f"{AGENT}/contexts/{context_id}", f"{AGENT}/tasks"):
+            got = http.get(url, headers={**DEMO, **version})
+            assert got.status_code == 200, got.text
+
+
+def check_reads_sync(http: httpx.Client) -> int:
+    """``check_reads`` for a client of a live server."""
+    tasks: dict[str, str] = {}
+    for version in ({}, V1):
+        listed = http.get(f"{AGENT}/tasks", params={"pageSize": 100}, headers={**DEMO, **version})
+        assert listed.status_code == 200, listed.text
+        tasks.update((t["id"], t["contextId"]) for t in listed.json()["tasks"])
+    for task_id, context_id in tasks.items():
+        check_task_reads(http, task_id, context_id)
+    return len(tasks)
 
 
 async def check_reads(http: httpx.AsyncClient) -> int:
