@@ -146,7 +146,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         status = exc.status_code
         names = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
         return json_response({"error": {"code": status, "status": names.get(status, "UNKNOWN"),
-                                        "message": str(exc.detail)}}, status=status)
+                                        "message": str(exc.detail)}}, status=status,
+                             headers=dict(exc.headers or {}))  # a 405 keeps its Allow header
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -32,7 +32,14 @@ from starlette.responses import Response
 from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.compat import to_core
-from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
+from a2a_server.protocol.gate import (
+    admit,
+    check_body_tenant,
+    is_v1,
+    parse_non_negative,
+    require_json,
+    state_of,
+)
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -90,8 +97,11 @@ async def send_message(request: Request) -> Response:
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
+        check_body_tenant(request, params.tenant)
     else:
-        params = _send_request_v03(await _json_body(request))
+        body = await _json_body(request)
+        check_body_tenant(request, body.get("tenant"))
+        params = _send_request_v03(body)
     result = await runtime.handler.on_message_send(params, build_call_context(request))
     return json_response(shapes.send_result_json(result, v03=not v1),
                          media_type=A2A_JSON if v1 else "application/json")
@@ -104,8 +114,11 @@ async def stream_message(request: Request) -> Response:
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
+        check_body_tenant(request, params.tenant)
     else:
-        params = _send_request_v03(await _json_body(request))
+        body = await _json_body(request)
+        check_body_tenant(request, body.get("tenant"))
+        params = _send_request_v03(body)
     events = await streaming.send_events(runtime, params, build_call_context(request))
     return streaming.sse_response(events, v03=not v1)
 
@@ -164,6 +177,8 @@ def _check_list_filters(request: Request) -> None:
         raise InvalidParamsError(
             message=f"status must be one of {', '.join(sorted(_TASK_STATES))}, got '{status}'"
         )
+    for name in ("historyLength", "pageSize"):  # int() would take '+1', '1e3' (no), Arabic digits
+        parse_non_negative(request.query_params.get(name), name)
     include = request.query_params.get("includeArtifacts")
     if include is not None and include.lower() not in _BOOLEANS:
         raise InvalidParamsError(message=f"includeArtifacts must be true or false, got '{include}'")

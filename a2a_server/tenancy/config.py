@@ -38,7 +38,7 @@ class ConfigError(Exception):
 
 def sha256_hex(secret: str) -> str:
     """The digest under which a secret is stored."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _check_digest(value: str) -> str:
@@ -97,10 +97,12 @@ class TenantConfig(BaseModel):
     def check_client(self, client_id: str, secret: str) -> bool:
         """Constant-time check of client credentials."""
         digest = sha256_hex(secret)
+        wanted = client_id.encode("utf-8", "surrogateescape")
         ok = False
         for client in self.clients:
             # Compare every entry so timing does not reveal which client ids exist.
-            ok |= hmac.compare_digest(client.client_id, client_id) & hmac.compare_digest(
+            # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+            ok |= hmac.compare_digest(client.client_id.encode(), wanted) & hmac.compare_digest(
                 client.secret_sha256, digest
             )
         return ok
