@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from a2a_server.agents.registry import load_agents
-from a2a_server.errors import json_response
+from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
@@ -90,7 +90,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     tenants = load_tenants(settings.tenants_dir, agents.ids())
     tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
     if tokens.generated_key:
-        logger.warning("dev mode: generated a random token signing key; tokens die with the process")
+        logger.warning("dev mode: generated a random token signing key (shared through the store "
+                       "with the other replicas on it); set A2A_SERVER_JWT_SECRET in production")
     backend = stores or _create_stores(
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )
@@ -106,6 +107,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         await backend.start()
+        if tokens.generated_key:  # replicas on one store must verify each other's tokens
+            try:
+                tokens.adopt_key(await backend.shared_signing_key(tokens.secret_for_sharing))
+            except StoreUnavailable:
+                logger.warning("dev mode: the store is down; this replica's tokens are its own")
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
         if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
