@@ -70,6 +70,8 @@ async def test_outage_is_a_503_in_each_binding_and_recovers_without_restart(
 
     ready = await http.get("/readyz")
     assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert "store" not in ready.json()  # no store address for anonymous callers
+    ready = await http.get("/readyz", headers={"X-API-Key": "demo-key"})
     assert "redis" in ready.json()["store"]
 
     restartable_redis.start()  # same port, same AOF directory
