@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+logger = logging.getLogger(__name__)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -148,6 +150,17 @@ def _describe(error: ValidationError) -> str:
     return f"field '{field}': {first['msg']}"
 
 
+def _warn_if_implicit(path: Path, raw: dict[str, object], tenant: TenantConfig) -> None:
+    """Loadable, but probably not what was meant: say so at start-up (not refused: the
+    defaults are documented)."""
+    if "agents" not in raw:
+        logger.warning("%s: no 'agents' list: every agent is enabled for tenant '%s' "
+                       "(write agents: [\"*\"] to say so, or list the agent ids)", path, tenant.name)
+    if not tenant.clients and not tenant.api_keys:
+        logger.warning("%s: no 'clients' and no 'api_keys': nobody can authenticate as "
+                       "tenant '%s'", path, tenant.name)
+
+
 def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry:
     """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
 
@@ -183,6 +196,7 @@ def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry
                     f"'{seen_keys[key.sha256]}'"
                 )
             seen_keys[key.sha256] = tenant.name
+        _warn_if_implicit(path, raw, tenant)
         tenants.append(tenant)
     if not tenants:
         raise ConfigError(f"{directory}: no tenant files (*.yaml)")
