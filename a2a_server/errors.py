@@ -13,6 +13,7 @@ no class for, and renders every error in the binding's own format::
      ├── BadRequest                         400 / 415 (JSON-RPC -32600)
      │    └── MalformedJSON                 a body that is not JSON (JSON-RPC -32700)
      ├── StoreUnavailable                   the backend cannot serve now: 503
+     │    └── TaskLost                      a running task vanished from the store: 503
      ├── UnreadableRecord                   one stored record cannot be rendered: 500 for that
      │                                      record only (lists leave it out and log it)
      └── anything else                      500, logged; the client sees a generic message
@@ -86,6 +87,15 @@ class StoreUnavailable(Exception):
     def __init__(self, message: str = "the task store is unavailable; retry shortly") -> None:
         super().__init__(message)
         self.message = message
+
+
+class TaskLost(StoreUnavailable):
+    """A task vanished from the store while it ran (a store without persistence restarted
+    empty, or a failover to a replica that had not received the writes)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"the task store lost task {task_id} while it ran (a store without "
+                         "persistence restarted, or a failover lost writes); send it again")
 
 
 _GRPC_STATUS = {

@@ -41,7 +41,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import InternalError, InvalidAgentResponseError, InvalidParamsError
 
-from a2a_server.errors import StoreUnavailable
+from a2a_server.errors import StoreUnavailable, TaskLost
 from a2a_server.runs import apply
 from a2a_server.stores.base import Commit, LeaseChange, Scope, Stores
 
@@ -347,7 +347,9 @@ class TaskRun:
         """
         stored = await self._stores.tasks.load(self.scope, self.task_id)
         if stored is None:
-            raise InternalError(message=f"task {self.task_id} disappeared during its run")
+            logger.warning("task %s vanished from the store during its run; run stopped",
+                           self.task_id)
+            raise TaskLost(self.task_id)
         self.version = stored.version
         self._stored_history = len(stored.task.history)
         if stored.task.status.state in TERMINAL_TASK_STATES:
