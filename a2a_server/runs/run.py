@@ -386,11 +386,15 @@ class TaskRun:
         """The agent has ended and its steps are committed: close the task as it must be."""
         assert self._producer is not None
         failure = None if self._producer.cancelled() else self._producer.exception()
-        if self._stopped or self._shutdown:
+        if self._shutdown:
+            return  # the lease is left to lapse: another replica's reaper judges the task
+        if self._stopped:
+            await self._release_lease()  # it ended elsewhere: nothing more will be written
             return
         if self._producer.cancelled() and not self._cancelling and self.error is None:
             await self._adopt_stored()  # stopped by a cancel on another replica
             if self._stopped:
+                await self._release_lease()
                 return
         if failure is not None and self.error is None:
             logger.error("task %s: agent failed", self.task_id, exc_info=failure)
@@ -399,6 +403,9 @@ class TaskRun:
             self._close_task()
         if self._steps:
             await self._commit_steps(LeaseChange.RELEASE if self._lease_held else None)
+        await self._release_lease()
+
+    async def _release_lease(self) -> None:
         if self._lease_held:
             with contextlib.suppress(StoreUnavailable):
                 await self._stores.leases.release(self.scope, self.task_id)
