@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from a2a_server import outage_logs
 from a2a_server.agents.registry import load_agents
 from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids())
+    outage_logs.install()
     tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
     if tokens.generated_key:
         logger.warning("dev mode: generated a random token signing key (shared through the store "
