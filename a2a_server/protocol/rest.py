@@ -239,7 +239,8 @@ def _v1_only(method_name: str) -> Endpoint:
 async def set_push_config(request: Request) -> Response:
     """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
     runtime = _admit(request)
-    await require_json(request)
+    body = await _json_body(request)
+    check_body_tenant(request, body.get("tenant"))
     return await runtime.rest.set_push_notification(request)
 
 

@@ -133,3 +133,16 @@ async def test_405_names_the_allowed_methods(
     response = await client.request(method, path, headers=DEMO)
     assert response.status_code == 405
     assert allowed in response.headers["allow"]
+
+
+async def test_a_push_config_body_tenant_must_be_the_credentials_tenant(
+    client: httpx.AsyncClient,
+) -> None:
+    base = "/agents/conformance/v1"
+    message = {"role": "ROLE_USER", "parts": [{"text": "x"}], "messageId": "tck-complete-task-t1"}
+    sent = await client.post(f"{base}/message:send", json={"message": message}, headers={**DEMO, **V1})
+    configs = f"{base}/tasks/{sent.json()['task']['id']}/pushNotificationConfigs"
+    body = {"url": "https://93.184.215.14/hook", "tenant": "acme"}
+    refused = await client.post(configs, json=body, headers={**DEMO, **V1})
+    assert refused.status_code == 403, refused.text
+    assert (await client.get(configs, headers={**DEMO, **V1})).json().get("configs", []) == []
