@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create/update the virtual environment
 
-run: $(STAMP) ## serve the bundled tenants and agents on 127.0.0.1:8080 (in-memory store)
-	$(BIN)/a2a-server serve
+PORT ?= 8080
+
+run: $(STAMP) ## serve the bundled tenants and agents on 127.0.0.1:$(PORT) (in-memory store); make run PORT=8090
+	$(BIN)/a2a-server serve --port $(PORT)
 
 test: $(STAMP) ## the whole test suite (starts its own redis-server processes)
 	@command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server)"; exit 1; }

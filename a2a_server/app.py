@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from a2a_server import outage_logs
 from a2a_server.agents.registry import load_agents
 from a2a_server.agents.services import AgentServices
 from a2a_server.console import console_routes
-from a2a_server.errors import json_response
+from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
@@ -115,9 +116,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids())
+    outage_logs.install()
     tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
     if tokens.generated_key:
-        logger.warning("dev mode: generated a random token signing key; tokens die with the process")
+        logger.warning("dev mode: generated a random token signing key (shared through the store "
+                       "with the other replicas on it); set A2A_SERVER_JWT_SECRET in production")
     backend = stores or _create_stores(
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )
@@ -135,6 +138,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         await backend.start()
+        if tokens.generated_key:  # replicas on one store must verify each other's tokens
+            try:
+                tokens.adopt_key(await backend.shared_signing_key(tokens.secret_for_sharing))
+            except StoreUnavailable:
+                logger.warning("dev mode: the store is down; this replica's tokens are its own")
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
         grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
@@ -181,7 +189,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         status = exc.status_code
         names = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
         return json_response({"error": {"code": status, "status": names.get(status, "UNKNOWN"),
-                                        "message": str(exc.detail)}}, status=status)
+                                        "message": str(exc.detail)}}, status=status,
+                             headers=dict(exc.headers or {}))  # a 405 keeps its Allow header
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

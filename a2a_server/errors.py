@@ -10,7 +10,12 @@ no class for, and renders every error in the binding's own format::
      ├── AuthError (tenancy.auth)           401 / 403, with WWW-Authenticate
      ├── NotFound                           unknown agent / context: 404 (both bindings)
      ├── PayloadTooLarge                    413
+     ├── BadRequest                         400 / 415 (JSON-RPC -32600)
+     │    └── MalformedJSON                 a body that is not JSON (JSON-RPC -32700)
      ├── StoreUnavailable                   the backend cannot serve now: 503
+     │    └── TaskLost                      a running task vanished from the store: 503
+     ├── UnreadableRecord                   one stored record cannot be rendered: 500 for that
+     │                                      record only (lists leave it out and log it)
      └── anything else                      500, logged; the client sees a generic message
 
 REST bodies follow google.rpc.Status (``{"error": {code, status, message, details}}``);
@@ -25,6 +30,7 @@ import logging
 from typing import Any
 
 import orjson
+from a2a.server.jsonrpc_models import JSONParseError
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.utils.error_handlers import build_rest_error_payload
 from a2a.utils.errors import A2AError, InternalError
@@ -63,12 +69,33 @@ class BadRequest(Exception):
         self.status = status
 
 
+class MalformedJSON(BadRequest):
+    """A body that is not JSON at all (JSON-RPC's Parse error, -32700)."""
+
+
+class UnreadableRecord(Exception):
+    """A stored task or message that cannot be decoded or rendered in the requested shape."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is stored in a form this server cannot render; see the server log")
+        self.message = str(self)
+
+
 class StoreUnavailable(Exception):
     """The task store cannot be reached; the request changed nothing."""
 
     def __init__(self, message: str = "the task store is unavailable; retry shortly") -> None:
         super().__init__(message)
         self.message = message
+
+
+class TaskLost(StoreUnavailable):
+    """A task vanished from the store while it ran (a store without persistence restarted
+    empty, or a failover to a replica that had not received the writes)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"the task store lost task {task_id} while it ran (a store without "
+                         "persistence restarted, or a failover lost writes); send it again")
 
 
 _GRPC_STATUS = {
@@ -106,6 +133,8 @@ def _classify(exc: Exception) -> tuple[int, str]:
         return exc.status, exc.message
     if isinstance(exc, StoreUnavailable):
         return 503, exc.message
+    if isinstance(exc, UnreadableRecord):  # logged where it was found
+        return 500, exc.message
     logger.error("unhandled error", exc_info=exc)
     return 500, "internal server error"
 
@@ -133,6 +162,8 @@ def jsonrpc_error(request_id: str | int | None, exc: Exception) -> Response:
     """Render ``exc`` as a JSON-RPC 2.0 error object."""
     if isinstance(exc, A2AError):
         return json_response(build_error_response(request_id, exc))
+    if isinstance(exc, MalformedJSON):
+        return json_response(build_error_response(request_id, JSONParseError(message=exc.message)))
     status, message = _classify(exc)
     if status == 500:
         return json_response(build_error_response(request_id, InternalError(message=message)))

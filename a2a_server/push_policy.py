@@ -6,7 +6,13 @@ host must resolve to public unicast addresses only: loopback, private
 (10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), link-local
 (including 169.254.169.254, cloud metadata), multicast, reserved and
 unspecified addresses are refused, judged as the SDK's
-``a2a.utils.push_url_validator`` judges them.
+``a2a.utils.push_url_validator`` judges them. An IPv6 address that embeds an
+IPv4 address (IPv4-mapped, -compatible and -translated, 6to4 ``2002::/16``,
+Teredo ``2001::/32``, NAT64 ``64:ff9b::/96`` and ``64:ff9b:1::/48``) is judged
+by the IPv4 address inside, which is where a relay or translator delivers it.
+
+``check_config_fields`` refuses, at registration, a token or credentials with
+control characters (CR/LF would split the delivery's headers).
 
 ``push_url_allowlist`` (setting) exempts hosts or networks, for webhooks
 that really are internal (or the A2A TCK's receiver on loopback): an entry
@@ -67,15 +73,54 @@ def parse_allowlist(entries: Iterable[str]) -> tuple[frozenset[str], tuple[Netwo
     return frozenset(hosts), tuple(networks)
 
 
-def is_public(address: Address) -> bool:
-    """A global unicast address (an IPv4-mapped IPv6 address is judged as its IPv4)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0/96")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (none for a plain address)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return []
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)  # (server, client)
+    packed = address.packed
+    if address in _NAT64_LOCAL:  # RFC 6052 /48 layout: a.b in bytes 6-7, c.d in bytes 9-10
+        return [ipaddress.IPv4Address(packed[6:8] + packed[9:11])]
+    if address in _NAT64 or address in _TRANSLATED or (
+            address in _COMPATIBLE and int(address) > 1):
+        return [ipaddress.IPv4Address(packed[12:])]
+    return []
+
+
+def _is_public_unicast(address: Address) -> bool:
     return address.is_global and not (
         address.is_loopback or address.is_link_local or address.is_multicast
         or address.is_reserved or address.is_unspecified
     )
+
+
+def is_public(address: Address) -> bool:
+    """A global unicast address; one that embeds IPv4 addresses is judged by them."""
+    inner = embedded_ipv4(address)
+    if inner:
+        return all(_is_public_unicast(a) for a in inner)
+    return _is_public_unicast(address)
+
+
+def check_config_fields(token: str, credentials: str, scheme: str) -> str | None:
+    """What is wrong with a push config's token or authentication, if anything."""
+    for name, value in (("token", token), ("authentication.credentials", credentials),
+                        ("authentication.scheme", scheme)):
+        if _CONTROL.search(value):
+            return f"push notification {name} must not contain control characters (CR, LF, ...)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -109,12 +154,16 @@ class PushUrlPolicy:
             addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
         except (OSError, ValueError):
             return unresolvable_ok
-        refused = [a for a in addresses
-                   if not is_public(a) and not any(a in network for network in self.networks)]
+        refused = [a for a in addresses if not is_public(a) and not self._allowed(a)]
         if refused:
             logger.warning("push URL %s refused: %s resolves to %s, which is not public and "
                            "not in push_url_allowlist", url, host, sorted(map(str, refused)))
         return bool(addresses) and not refused
+
+    def _allowed(self, address: Address) -> bool:
+        """In the allowlist's networks (an embedding address: every IPv4 inside it is)."""
+        inner: list[Address] = [*embedded_ipv4(address)] or [address]
+        return all(any(a in network for network in self.networks) for a in inner)
 
     async def for_registration(self, url: str) -> bool:
         """Whether a client may register ``url`` (an unresolvable host is accepted)."""

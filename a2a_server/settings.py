@@ -25,8 +25,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="A2A_SERVER_", extra="ignore", frozen=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port to listen on.")
     public_url: str | None = Field(
         default=None,
         description="Base URL clients use to reach this server; defaults to http://host:port.",
@@ -46,8 +46,10 @@ class Settings(BaseSettings):
         default=None, description="PEM certificate chain: serve gRPC over TLS (with the key)."
     )
     grpc_tls_key_file: Path | None = Field(default=None, description="PEM private key for gRPC TLS.")
-    tenants_dir: Path = _REPO_ROOT / "tenants"
-    agents_dir: Path = _REPO_ROOT / "agent_cards"
+    tenants_dir: Path = Field(default=_REPO_ROOT / "tenants",
+                              description="Directory of tenant files (*.yaml).")
+    agents_dir: Path = Field(default=_REPO_ROOT / "agent_cards",
+                             description="Directory of agent cards (*.json) and bindings.")
     redis_url: str | None = Field(
         default=None, description="redis:// or rediss:// URL; unset = embedded in-memory store."
     )
@@ -95,6 +97,22 @@ class Settings(BaseSettings):
         "providers). Off by default: with no providers configured it only costs time.",
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]
+        except ValueError:  # its message may quote the URL, password included: not shown
+            raise ValueError(
+                "not a Redis URL; expected redis://[[user]:password@]host[:port][/db], "
+                "rediss://... or unix:///path"
+            ) from None
+        return value
+
     @field_validator("push_url_allowlist", mode="before")
     @classmethod
     def _split_allowlist(cls, value: Any) -> Any:
@@ -107,9 +125,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_signing_key(self) -> Settings:
         if self.jwt_secret is not None and self.jwt_secret.strip().lower() in _PLACEHOLDER_KEYS:
-            raise ValueError("jwt_secret is a placeholder; set a random value of 32+ characters")
+            raise ValueError("A2A_SERVER_JWT_SECRET is a placeholder; set a random value of 32+ characters")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
-            raise ValueError("jwt_secret must be at least 32 characters")
+            raise ValueError("A2A_SERVER_JWT_SECRET must be at least 32 characters")
         if self.jwt_secret is None and not self.dev_mode:
             raise ValueError(
                 "A2A_SERVER_JWT_SECRET is required when dev mode is off "

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from a2a_server.app import create_app
 from a2a_server.settings import Settings
@@ -25,6 +27,16 @@ from a2a_server.stores.memory import InMemoryStores
 from a2a_server.stores.redis import RedisStores, create_redis_client
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Generated-input tests (tests/protocol/test_generated_input.py): "ci" is bounded and
+# reproducible (the default); "long" is the documented long run (docs/hardening.md).
+hypothesis_settings.register_profile(
+    "ci", max_examples=40, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+hypothesis_settings.register_profile(
+    "long", max_examples=5_000, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 JWT_SECRET = "test-signing-key-0123456789abcdef0123456789"
 
 

@@ -220,3 +220,15 @@ def test_cli_explicit_token_url(backend: str, live_server_factory: Callable[...,
                  "--client-id", "demo-client", "--client-secret", "wrong"]) == 1
     assert "FAIL  OAuth2 client credentials: POST " in capsys.readouterr().out
     assert main(["check", server.url, "--token-url", token_url]) == 2
+
+
+def test_junit_without_a_file_writes_outside_the_working_tree() -> None:
+    import argparse
+
+    from a2a_server.check.cli import DEFAULT_JUNIT, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["check", "http://127.0.0.1:9/", "--junit"])
+    assert args.junit == DEFAULT_JUNIT and not DEFAULT_JUNIT.is_relative_to(Path.cwd())
+    assert parser.parse_args(["check", "http://x/", "--junit", "r.xml"]).junit == Path("r.xml")

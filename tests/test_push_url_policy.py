@@ -33,6 +33,21 @@ REFUSED = [
     "file:///etc/passwd",
     "http:///no-host",
     "http://93.184.215.14:99999/bad-port",
+    # IPv6 forms that embed a non-public IPv4 address: judged by the IPv4 inside
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated (SIIT)
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/hook",  # 6to4 of 169.254.169.254
+    "http://[64:ff9b::7f00:1]/hook",  # NAT64 well-known prefix
+    "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+    "http://[64:ff9b:1:7f00:1::]/hook",  # NAT64 local-use /48 (RFC 6052 layout)
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+]
+
+EMBEDDING_PUBLIC = [  # the same forms around 93.184.215.14: judged public like it
+    "http://[2002:5db8:d70e::1]/hook",
+    "http://[64:ff9b::5db8:d70e]/hook",
+    "http://[64:ff9b:1:5db8:d7:e00::]/hook",
 ]
 
 
@@ -47,6 +62,17 @@ async def test_public_targets_are_accepted() -> None:
     policy = PushUrlPolicy()
     assert await policy.for_registration(PUBLIC_LITERAL) is True
     assert await policy.for_delivery(PUBLIC_LITERAL) is True
+
+
+@pytest.mark.parametrize("url", EMBEDDING_PUBLIC)
+async def test_ipv6_forms_embedding_a_public_ipv4_are_accepted(url: str) -> None:
+    assert await PushUrlPolicy().for_delivery(url) is True
+
+
+async def test_an_allowlisted_network_covers_the_ipv4_inside_an_embedding_form() -> None:
+    policy = PushUrlPolicy.from_allowlist(["127.0.0.0/8"])
+    assert await policy.for_delivery("http://[2002:7f00:1::]/hook") is True
+    assert await policy.for_delivery("http://[2002:a00:1::]/hook") is False  # 10.0.0.1
 
 
 async def test_an_unresolvable_host_may_be_registered_but_is_never_called() -> None:
@@ -146,3 +172,29 @@ async def test_the_allowlist_setting_reaches_the_app() -> None:
             created = await http.post(f"{BASE}/tasks/{task_id}/pushNotificationConfigs",
                                       json={"url": "http://127.0.0.1:9/hook"}, headers=AUTH)
     assert created.status_code == 200, created.text
+
+
+@pytest.mark.parametrize("config", [
+    {"url": PUBLIC_LITERAL, "token": "abc\r\nX-Evil: 1"},
+    {"url": PUBLIC_LITERAL, "authentication": {"scheme": "Bearer", "credentials": "x\ny"}},
+    {"url": PUBLIC_LITERAL, "authentication": {"scheme": "Bearer\r", "credentials": "x"}},
+    {"url": PUBLIC_LITERAL, "token": "nul\u0000byte"},
+])
+async def test_control_characters_in_token_or_credentials_are_refused_at_registration(
+    app_client: httpx.AsyncClient, config: dict[str, object]
+) -> None:
+    task_id = await _completed_task(app_client)
+    configs = f"{BASE}/tasks/{task_id}/pushNotificationConfigs"
+    refused = await app_client.post(configs, json=config, headers=AUTH)
+    assert refused.status_code == 400, refused.text
+    assert "control characters" in refused.json()["error"]["message"]
+    jsonrpc = await app_client.post(BASE, headers=AUTH, json={
+        "jsonrpc": "2.0", "id": 3, "method": "CreateTaskPushNotificationConfig",
+        "params": {"taskId": task_id, **config}})
+    assert jsonrpc.json()["error"]["code"] == -32602
+    message = {"role": "ROLE_USER", "parts": [{"text": "x"}],
+               "messageId": f"tck-complete-task-{uuid.uuid4()}"}
+    inline = await app_client.post(f"{BASE}/message:send", headers=AUTH, json={
+        "message": message, "configuration": {"taskPushNotificationConfig": config}})
+    assert inline.status_code == 400, inline.text
+    assert (await app_client.get(configs, headers=AUTH)).json().get("configs", []) == []

@@ -70,6 +70,8 @@ async def test_outage_is_a_503_in_each_binding_and_recovers_without_restart(
 
     ready = await http.get("/readyz")
     assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert "store" not in ready.json()  # no store address for anonymous callers
+    ready = await http.get("/readyz", headers={"X-API-Key": "demo-key"})
     assert "redis" in ready.json()["store"]
 
     restartable_redis.start()  # same port, same AOF directory
@@ -139,3 +141,22 @@ async def test_a_redis_error_inside_the_sdk_is_a_503(
         "jsonrpc": "2.0", "id": 9, "method": "SendMessage",
         "params": user_message_v1("z")})
     assert again.status_code == 503, again.text
+
+
+async def test_an_outage_is_one_warning_line_not_a_traceback_per_request(
+    http: httpx.AsyncClient, restartable_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    task_id = await _send(http)
+    restartable_redis.kill()
+    caplog.set_level("INFO")
+    for method, params in (("GetTask", {"id": task_id}), ("ListTasks", {}), ("GetTask", {"id": "x"})):
+        rpc = await http.post("/agents/echo/v1", headers=RPC, json={
+            "jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        assert rpc.status_code == 503, rpc.text
+    legacy = await http.post("/agents/echo/v1", headers=DEMO, json={
+        "jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task_id}})
+    assert legacy.status_code == 503
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 40] == []
+    outage = [r for r in caplog.records if r.getMessage().startswith("redis unavailable")]
+    assert len(outage) == 1 and outage[0].levelname == "WARNING"

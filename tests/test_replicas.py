@@ -381,3 +381,19 @@ async def test_push_config_set_on_b_is_delivered_once_by_a(
         hooks.close()
     assert sum(b"TASK_STATE_COMPLETED" in x for x in hooks.bodies) == 1
     assert len(hooks.bodies) == len(set(hooks.bodies))  # no notification sent twice
+
+
+async def test_a_remote_cancel_releases_the_running_replicas_lease_at_once(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    agents = agents_with_slow(tmp_path / "agents", 120)
+    # A lease far longer than the wait below: only an explicit release passes.
+    a = live_server_factory("redis", agents_dir=agents, lease_seconds=120)
+    b = live_server_factory("redis", agents_dir=agents, lease_seconds=120)
+    async with httpx.AsyncClient(timeout=30) as http:
+        task = await send(http, a, "slow cancel me", wait=False)
+        await wait_state(http, b, task["id"], {"TASK_STATE_WORKING"})
+        canceled = await http.post(url(b, f"/tasks/{task['id']}:cancel"), headers=HEADERS)
+        assert canceled.status_code == 200, canceled.text
+        assert a.settings.redis_url is not None
+        await wait_lease_released(a.settings.redis_url, task["id"], seconds=15)

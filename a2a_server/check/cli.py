@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from a2a_server.check.runner import CheckOptions, run_check
+
+DEFAULT_JUNIT = Path(tempfile.gettempdir()) / "a2a-server-check.xml"
 
 
 def _header(value: str) -> tuple[str, str]:
@@ -33,7 +36,9 @@ def register(commands: Any) -> None:
                                            "client-credentials flow)")
     check.add_argument("--client-id", help="OAuth2 client id (client credentials grant)")
     check.add_argument("--client-secret", help="OAuth2 client secret")
-    check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    check.add_argument("--junit", type=Path, metavar="FILE", nargs="?", const=DEFAULT_JUNIT,
+                       help=f"also write JUnit XML to FILE (without FILE: {DEFAULT_JUNIT}, "
+                            "outside the working tree)")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     check.set_defaults(func=run)
 
@@ -50,4 +55,5 @@ def run(args: argparse.Namespace) -> int:
     print(report.render(), flush=True)
     if args.junit:
         report.write_junit(args.junit)
+        print(f"JUnit XML written to {args.junit}", file=sys.stderr)
     return 0 if report.ok else 1

@@ -10,7 +10,10 @@ artifact in the context and keeps ids and statuses for audit.
 
 from __future__ import annotations
 
+import logging
+
 from a2a.types.a2a_pb2 import Message, Task
+from google.protobuf.message import DecodeError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +22,8 @@ from a2a_server.protocol import shapes
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.stores.base import SCOPE_KEY, ContextItem, Scope, Stores, set_current_scope
+
+logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -38,7 +43,7 @@ def _page_json(context_id: str, items: list[Task | Message], total: int, limit: 
                offset: int, v1: bool) -> Response:
     return json_response({
         "id": context_id,
-        "items": [shapes.context_item_json(item, v03=not v1) for item in items],
+        "items": shapes.render_each(items, lambda item: shapes.context_item_json(item, v03=not v1)),
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -83,7 +88,12 @@ async def _resolve(stores: Stores, scope: Scope, items: list[ContextItem],
         if item.message is not None:
             resolved.append(item.message)
         elif item.task_id is not None:
-            task = await stores.tasks.get_task_view(scope, item.task_id, history)
+            try:
+                task = await stores.tasks.get_task_view(scope, item.task_id, history)
+            except DecodeError as exc:  # one record the decoder refuses: leave it out
+                logger.warning("task %s cannot be decoded; left out of its context: %s",
+                               item.task_id, exc)
+                continue
             if task is not None:
                 resolved.append(task)
     return resolved

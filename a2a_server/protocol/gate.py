@@ -19,7 +19,7 @@ from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime
 from a2a_server.settings import Settings
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, set_current_scope
-from a2a_server.tenancy.auth import Authenticator, Principal
+from a2a_server.tenancy.auth import Authenticator, AuthError, Principal
 from a2a_server.tenancy.config import TenantConfig, TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer
 
@@ -56,7 +56,7 @@ def admit(
         NotFound: the agent does not exist or is not enabled for the tenant.
         StoreUnavailable: the backend is down; nothing was attempted.
     """
-    hints = (request.path_params.get("tenant"), tenant_hint)
+    hints = (request.path_params.get("tenant"), request.query_params.get("tenant"), tenant_hint)
     runtime, principal, tenant, scope = admit_call(
         state_of(request), request.headers, agent_id, hints
     )
@@ -88,6 +88,19 @@ def admit_call(
     if not server.stores.available:
         raise StoreUnavailable()
     return runtime, principal, tenant, scope
+
+
+def check_body_tenant(request: Request, tenant: object) -> None:
+    """A request body's ``tenant`` (A2A), when given, must be the credentials' tenant.
+
+    Raises:
+        AuthError: 403, as for a disagreeing ``Tenant-Name`` or ``params.tenant``.
+    """
+    if tenant is None or tenant == "":
+        return
+    scope: Scope = request.scope[SCOPE_KEY]
+    if tenant != scope.tenant:
+        raise AuthError(403, "the credentials do not belong to the requested tenant")
 
 
 def is_v1(request: Request) -> bool:

@@ -29,19 +29,29 @@ from a2a.types.a2a_pb2 import (
     Message,
     SendMessageRequest,
     Task,
+    TaskPushNotificationConfig,
 )
 from a2a.utils.errors import (
+    InvalidParamsError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
 from a2a.utils.task import validate_history_length
 
-from a2a_server.protocol.validation import validate_required
+from a2a_server.protocol.validation import validate_send
+from a2a_server.push_policy import check_config_fields
 from a2a_server.runs.apply import view
 from a2a_server.runs.run import Tagged, TaskRun
 from a2a_server.runs.runner import TaskRunner
 from a2a_server.stores.base import TERMINAL_STATES, Stores, scope_of
+
+
+def _check_push_fields(config: TaskPushNotificationConfig) -> None:
+    problem = check_config_fields(config.token, config.authentication.credentials,
+                                  config.authentication.scheme)
+    if problem is not None:
+        raise InvalidParamsError(message=problem)
 
 
 def _history_length(params: SendMessageRequest) -> int | None:
@@ -72,6 +82,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
                 "task_push_notification_config"
             ):
                 config = params.configuration.task_push_notification_config
+                _check_push_fields(config)
                 await self._reject_unsafe_push_url(config.url)
                 await self._push_config_store.set_info(params.message.task_id, config, context)
             run = self.runner.start(scope, context, params, stored, turn, _history_length(params))
@@ -99,7 +110,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
         """Run the agent; answer with the task once it settles (or the agent's Message)."""
-        validate_required(params)
+        validate_send(params)
         run, _ = await self._start(params, context, listen=False)
         result = await run.outcome()
         if isinstance(result, Message):
@@ -116,7 +127,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         """
         if not self._agent_card.capabilities.streaming:
             raise UnsupportedOperationError(message="Streaming is not supported by the agent")
-        validate_required(params)
+        validate_send(params)
         _, events = await self._start(params, context, listen=True)
         assert events is not None
         return self._recording(params, context, events)
@@ -137,6 +148,13 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         """The same events, for the SDK's JSON-RPC streaming (which carries no ids)."""
         async for _, event in await self.stream(params, context):
             yield event
+
+    async def on_create_task_push_notification_config(
+        self, params: TaskPushNotificationConfig, context: ServerCallContext
+    ) -> TaskPushNotificationConfig:
+        """The SDK's, refusing a token or credentials that would split the delivery's headers."""
+        _check_push_fields(params)
+        return await super().on_create_task_push_notification_config(params, context)
 
     async def on_cancel_task(
         self, params: CancelTaskRequest, context: ServerCallContext

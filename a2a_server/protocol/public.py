@@ -15,7 +15,7 @@ from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
 from a2a_server.errors import NotFound, json_response
 from a2a_server.protocol.gate import VERSION_HEADER, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
-from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER
+from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER, AuthError
 
 _TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -172,7 +172,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the store can serve requests."""
-    ok, detail = await state_of(request).stores.ready()
-    return json_response({"status": "ready" if ok else "unavailable", "store": detail},
-                         status=200 if ok else 503)
+    """Readiness: the store can serve requests.
+
+    The store's detail (which may name its address) is shown to authenticated callers only.
+    """
+    server = state_of(request)
+    ok, detail = await server.stores.ready()
+    body = {"status": "ready" if ok else "unavailable"}
+    try:
+        server.auth.authenticate(request.headers)
+    except AuthError:
+        pass
+    else:
+        body["store"] = detail
+    return json_response(body, status=200 if ok else 503)

@@ -18,6 +18,7 @@ from a2a.compat.v0_3 import types as types_v03
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     ListTasksRequest,
+    Task,
     TaskState,
 )
 from a2a.utils import proto_utils
@@ -30,7 +31,15 @@ from starlette.responses import Response
 
 from a2a_server.errors import NotFound, StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
-from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
+from a2a_server.protocol.compat import to_core
+from a2a_server.protocol.gate import (
+    admit,
+    check_body_tenant,
+    is_v1,
+    parse_non_negative,
+    require_json,
+    state_of,
+)
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 from a2a_server.tenancy.auth import AuthError
 
@@ -109,9 +118,8 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidParamsError(message=f"invalid message:send body at '{where}': {first['msg']}") from exc
-    return conversions.to_core_send_message_request(
-        types_v03.SendMessageRequest(id=0, params=params)
-    )
+    return to_core(conversions.to_core_send_message_request,
+                   types_v03.SendMessageRequest(id=0, params=params))
 
 
 @rest_endpoint
@@ -121,8 +129,11 @@ async def send_message(request: Request) -> Response:
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
+        check_body_tenant(request, params.tenant)
     else:
-        params = _send_request_v03(await _json_body(request))
+        body = await _json_body(request)
+        check_body_tenant(request, body.get("tenant"))
+        params = _send_request_v03(body)
     result = await runtime.handler.on_message_send(params, build_call_context(request))
     return json_response(shapes.send_result_json(result, v03=not v1),
                          media_type=A2A_JSON if v1 else "application/json")
@@ -135,8 +146,11 @@ async def stream_message(request: Request) -> Response:
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
+        check_body_tenant(request, params.tenant)
     else:
-        params = _send_request_v03(await _json_body(request))
+        body = await _json_body(request)
+        check_body_tenant(request, body.get("tenant"))
+        params = _send_request_v03(body)
     events = await streaming.send_events(runtime, params, build_call_context(request))
     return streaming.sse_response(events, v03=not v1)
 
@@ -154,8 +168,9 @@ async def get_task(request: Request) -> Response:
     view = await server.stores.tasks.get_task_view_bytes(scope, request.path_params["id"], length)
     if view is None:
         raise TaskNotFoundError(message=f"task {request.path_params['id']} not found")
-    return Response(shapes.stored_task_json_bytes(view, v03=not v1),
-                    media_type="application/json")
+    task_id = request.path_params["id"]
+    body = shapes.render_one(f"task {task_id}", lambda: shapes.stored_task_json_bytes(view, v03=not v1))
+    return Response(body, media_type="application/json")
 
 
 @rest_endpoint
@@ -194,6 +209,8 @@ def _check_list_filters(request: Request) -> None:
         raise InvalidParamsError(
             message=f"status must be one of {', '.join(sorted(_TASK_STATES))}, got '{status}'"
         )
+    for name in ("historyLength", "pageSize"):  # int() would take '+1', '1e3' (no), Arabic digits
+        parse_non_negative(request.query_params.get(name), name)
     include = request.query_params.get("includeArtifacts")
     if include is not None and include.lower() not in _BOOLEANS:
         raise InvalidParamsError(message=f"includeArtifacts must be true or false, got '{include}'")
@@ -201,11 +218,13 @@ def _check_list_filters(request: Request) -> None:
 
 @rest_endpoint
 async def list_tasks(request: Request) -> Response:
-    """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks)."""
+    """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks).
+
+    Each task is rendered on its own: one that cannot be is logged and left out.
+    """
     runtime = _admit(request)
     _check_list_filters(request)
-    if is_v1(request):
-        return await runtime.rest.list_tasks(request)
+    v1 = is_v1(request)
     params = ListTasksRequest()
     try:
         proto_utils.parse_params(request.query_params, params)
@@ -214,9 +233,28 @@ async def list_tasks(request: Request) -> Response:
     except Exception as exc:
         raise InvalidParamsError(message=f"invalid query parameters: {exc}") from exc
     page = await runtime.handler.on_list_tasks(params, build_call_context(request))
-    body = MessageToDict(page, always_print_fields_with_no_presence=True)
-    body["tasks"] = [shapes.task_json(task, v03=True) for task in page.tasks]
-    return json_response(body)
+    render = _list_item_v1(params.include_artifacts) if v1 else _list_item_v03
+    body = {"tasks": shapes.render_each(page.tasks, render),
+            "nextPageToken": page.next_page_token, "pageSize": page.page_size,
+            "totalSize": page.total_size}
+    return json_response(body, media_type=A2A_JSON if v1 else "application/json")
+
+
+def _list_item_v03(task: Task) -> dict[str, Any]:
+    return shapes.task_json(task, v03=True)
+
+
+def _list_item_v1(include_artifacts: bool) -> Callable[[Task], dict[str, Any]]:
+    """A task as the SDK's REST ListTasks prints it (every field, artifacts on request)."""
+
+    def render(task: Task) -> dict[str, Any]:
+        item = MessageToDict(task, always_print_fields_with_no_presence=True)
+        if not include_artifacts:
+            item.pop("artifacts", None)
+        orjson.dumps(item)  # a value orjson cannot print fails here, for this task only
+        return item
+
+    return render
 
 
 def _v1_only(method_name: str) -> Endpoint:
@@ -233,7 +271,8 @@ def _v1_only(method_name: str) -> Endpoint:
 async def set_push_config(request: Request) -> Response:
     """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
     runtime = _admit(request)
-    await require_json(request)
+    body = await _json_body(request)
+    check_body_tenant(request, body.get("tenant"))
     return await runtime.rest.set_push_notification(request)
 
 

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
 from a2a_server.agents.services import AgentServices
+from a2a_server.protocol.compat import GuardedRequestHandler03
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -168,6 +169,10 @@ class AgentRuntime:
         )
         builder = PrincipalContextBuilder()
         self.jsonrpc = _jsonrpc_dispatcher(self.handler, builder)
+        # The dispatcher has no hook for its 0.3 handler: give its adapter one whose
+        # conversions answer a value protobuf cannot hold as InvalidParams (not -32603).
+        assert self.jsonrpc._v03_adapter is not None
+        self.jsonrpc._v03_adapter.handler = GuardedRequestHandler03(self.handler)
         self.rest = RestDispatcher(self.handler, builder)
 
     def card_for(self, tenant: str | None) -> AgentCard:

@@ -7,8 +7,10 @@ hold ``orjson.Fragment``s), never to be mutated.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 from a2a.compat.v0_3 import conversions
@@ -17,7 +19,42 @@ from a2a.types.a2a_pb2 import Message, Task
 from a2a.utils.proto_utils import to_stream_response
 from pydantic import BaseModel
 
+from a2a_server.errors import UnreadableRecord
 from a2a_server.protocol.protojson import integral, to_jsonable
+
+logger = logging.getLogger(__name__)
+_Item = TypeVar("_Item", Task, Message)
+_Rendered = TypeVar("_Rendered")
+
+
+def render_each(items: Iterable[_Item], render: Callable[[_Item], Any]) -> list[Any]:
+    """``render`` of every item that can be rendered; the others are logged and left out.
+
+    One record that cannot be rendered (stored before a check refused its kind, or
+    written by a faulty agent) must not make the whole list unreadable.
+    """
+    out = []
+    for item in items:
+        try:
+            out.append(render(item))
+        except Exception as exc:  # noqa: BLE001 - any failure of this one record
+            logger.warning("%s %s cannot be rendered; left out of the list: %s",
+                           type(item).__name__.lower(), getattr(item, "id", "") or
+                           getattr(item, "message_id", ""), exc)
+    return out
+
+
+def render_one(what: str, render: Callable[[], _Rendered]) -> _Rendered:
+    """``render()``; a record that cannot be rendered is logged and answered as such.
+
+    Raises:
+        UnreadableRecord: the record cannot be decoded or rendered.
+    """
+    try:
+        return render()
+    except Exception as exc:
+        logger.warning("%s cannot be rendered: %s", what, exc)
+        raise UnreadableRecord(what) from exc
 
 
 def _dump03(model: BaseModel) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from google.protobuf.json_format import Parse
+from google.protobuf.json_format import ParseDict, ParseError
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
@@ -214,10 +214,19 @@ def sse_response(events: AsyncIterator[Tagged], v03: bool) -> EventSourceRespons
 def send_request_v1(body: bytes) -> SendMessageRequest:
     """A 1.0 SendMessageRequest from ProtoJSON (unknown fields ignored, as the SDK does).
 
+    The JSON is read by orjson, not ``json.loads``: it refuses ``NaN``/``Infinity``
+    (not JSON) and stops at its depth limit with an error instead of a RecursionError.
+
     Raises:
         ParseError: the body is not a SendMessageRequest (400 INVALID_ARGUMENT, as the
             SDK's REST binding answers it).
     """
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"Failed to load JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ParseError("the request body must be a JSON object")
     params = SendMessageRequest()
-    Parse(body, params, ignore_unknown_fields=True)
+    ParseDict(parsed, params, ignore_unknown_fields=True)
     return params

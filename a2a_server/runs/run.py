@@ -41,7 +41,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import InternalError, InvalidAgentResponseError, InvalidParamsError
 
-from a2a_server.errors import StoreUnavailable
+from a2a_server.errors import StoreUnavailable, TaskLost
 from a2a_server.runs import apply
 from a2a_server.stores.base import Commit, LeaseChange, Scope, Stores
 
@@ -347,7 +347,9 @@ class TaskRun:
         """
         stored = await self._stores.tasks.load(self.scope, self.task_id)
         if stored is None:
-            raise InternalError(message=f"task {self.task_id} disappeared during its run")
+            logger.warning("task %s vanished from the store during its run; run stopped",
+                           self.task_id)
+            raise TaskLost(self.task_id)
         self.version = stored.version
         self._stored_history = len(stored.task.history)
         if stored.task.status.state in TERMINAL_TASK_STATES:
@@ -384,11 +386,15 @@ class TaskRun:
         """The agent has ended and its steps are committed: close the task as it must be."""
         assert self._producer is not None
         failure = None if self._producer.cancelled() else self._producer.exception()
-        if self._stopped or self._shutdown:
+        if self._shutdown:
+            return  # the lease is left to lapse: another replica's reaper judges the task
+        if self._stopped:
+            await self._release_lease()  # it ended elsewhere: nothing more will be written
             return
         if self._producer.cancelled() and not self._cancelling and self.error is None:
             await self._adopt_stored()  # stopped by a cancel on another replica
             if self._stopped:
+                await self._release_lease()
                 return
         if failure is not None and self.error is None:
             logger.error("task %s: agent failed", self.task_id, exc_info=failure)
@@ -397,6 +403,9 @@ class TaskRun:
             self._close_task()
         if self._steps:
             await self._commit_steps(LeaseChange.RELEASE if self._lease_held else None)
+        await self._release_lease()
+
+    async def _release_lease(self) -> None:
         if self._lease_held:
             with contextlib.suppress(StoreUnavailable):
                 await self._stores.leases.release(self.scope, self.task_id)

@@ -90,6 +90,9 @@ two calls, the ``:lease`` first.
                                        fields t (task id), s (tenant \x1f agent); read by that
                                        replica from its position at start-up (MAXLEN ~1000,
                                        expires a day after the last cancel)
+    a2a:dev-signing-key          STRING  dev mode without A2A_SERVER_JWT_SECRET only: the
+                                       token signing key the first replica generated (SET
+                                       NX), adopted by every replica on this Redis
 
 Retention: when a task reaches a terminal state and its tenant has
 ``retention_seconds``, the save script PEXPIREs :task, :hist, :events and :push
@@ -199,6 +202,11 @@ class KeySchema:
     def leases(self) -> str:
         """The lease-expiry sorted set."""
         return f"{self.prefix}:{LEASES}"
+
+    @property
+    def dev_signing_key(self) -> str:
+        """Dev mode only: the token signing key replicas without a configured one share."""
+        return f"{self.prefix}:dev-signing-key"
 
     def cancels(self, replica: str) -> str:
         """The cancel stream of one replica."""

@@ -275,3 +275,10 @@ class Stores(ABC):
     @abstractmethod
     async def ready(self) -> tuple[bool, str]:
         """Whether the backend can serve requests now, and why not."""
+
+    async def shared_signing_key(self, candidate: str) -> str:
+        """The dev-mode token signing key every replica on this backend uses.
+
+        A process-local backend has no other replica: ``candidate`` is the key.
+        """
+        return candidate

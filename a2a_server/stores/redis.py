@@ -120,6 +120,14 @@ class RedisStores(Stores):
                        asyncio.create_task(self.leases.reaper()),
                        await self.leases.start_cancel_reader()]
 
+    async def shared_signing_key(self, candidate: str) -> str:
+        """The first replica's generated key wins (SET NX); the others adopt it."""
+        key = self.redis.keys.dev_signing_key
+        with self.redis.errors():
+            await self.client.set(key, candidate, nx=True)
+            stored = await self.client.get(key)
+        return stored.decode() if isinstance(stored, bytes) else str(stored or candidate)
+
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(_HEALTH_UP_S if self.health.available else _HEALTH_DOWN_S)

@@ -9,7 +9,10 @@ tenant the credentials belong to.
 Outcomes: no or bad credentials, or credentials of a tenant that no longer
 exists -> 401; a named tenant that differs from the credentials' -> 403. The
 same answer is given whether or not a named tenant exists, so tenants cannot
-be enumerated.
+be enumerated. Ambiguous credentials are refused, never "first one wins": two
+``X-API-Key`` or ``Authorization`` headers, or an API key and a bearer
+credential of different tenants -> 401; two ``Tenant-Name`` headers that
+differ -> 400.
 """
 
 from __future__ import annotations
@@ -66,36 +69,62 @@ class Authenticator:
         Raises:
             AuthError: 401 for missing/bad credentials, 403 for a tenant mismatch.
         """
+        names = _all(headers, TENANT_HEADER)
         principal = self._principal_from_credentials(headers)
+        if len(set(names)) > 1:
+            raise AuthError(400, "the Tenant-Name header is given more than once, with different values")
         tenant = self._tenants.get(principal.tenant)
         if tenant is None:
             # Credentials of a tenant that was removed: as good as no credentials.
             raise AuthError(401, "invalid credentials")
-        named = [headers.get(TENANT_HEADER), *tenant_hints]
+        named = [*names, *tenant_hints]
         for hint in named:
             if hint and hint != principal.tenant:
                 raise AuthError(403, "the credentials do not belong to the requested tenant")
         return principal, tenant
 
     def _principal_from_credentials(self, headers: Mapping[str, str]) -> Principal:
-        api_key = headers.get(API_KEY_HEADER)
-        authorization = headers.get("authorization")
+        keys = _all(headers, API_KEY_HEADER)
+        authorizations = _all(headers, "authorization")
+        if len(keys) > 1 or len(authorizations) > 1:
+            raise AuthError(401, "ambiguous credentials: send one X-API-Key or one Authorization header")
         bearer = None
-        if authorization:
-            scheme, _, value = authorization.partition(" ")
+        if authorizations:
+            scheme, _, value = authorizations[0].partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 raise AuthError(401, "unsupported Authorization scheme; use Bearer")
             bearer = value.strip()
-        if bearer and looks_like_jwt(bearer):
-            try:
-                claims = self._tokens.verify(bearer)
-            except InvalidToken as exc:
-                raise AuthError(401, f"invalid access token: {exc}") from exc
-            return Principal(claims.tenant, claims.client_id, "jwt")
-        key = api_key or bearer
-        if not key:
+        if not keys and not bearer:
             raise AuthError(401, "credentials required: Authorization: Bearer <token> or X-API-Key")
+        from_key = self._from_api_key(keys[0]) if keys else None
+        from_bearer = self._from_bearer(bearer) if bearer else None
+        if from_key and from_bearer and from_key.tenant != from_bearer.tenant:
+            raise AuthError(401, "ambiguous credentials: the API key and the bearer credential "
+                                 "belong to different tenants")
+        principal = from_bearer or from_key
+        assert principal is not None
+        return principal
+
+    def _from_bearer(self, bearer: str) -> Principal:
+        if not looks_like_jwt(bearer):
+            return self._from_api_key(bearer)
+        try:
+            claims = self._tokens.verify(bearer)
+        except InvalidToken as exc:
+            raise AuthError(401, f"invalid access token: {exc}") from exc
+        return Principal(claims.tenant, claims.client_id, "jwt")
+
+    def _from_api_key(self, key: str) -> Principal:
         owner = self._tenants.owner_of_key(key)
         if owner is None:
             raise AuthError(401, "invalid API key")
         return Principal(owner.tenant, f"key:{owner.key_name}", "api_key")
+
+
+def _all(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of header ``name`` (Starlette's ``Headers`` keeps repeats)."""
+    getlist = getattr(headers, "getlist", None)
+    if getlist is not None:
+        return [value for value in getlist(name) if value]
+    value = headers.get(name)
+    return [value] if value else []

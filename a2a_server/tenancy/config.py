@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+logger = logging.getLogger(__name__)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -39,7 +41,7 @@ class ConfigError(Exception):
 
 def sha256_hex(secret: str) -> str:
     """The digest under which a secret is stored."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _check_digest(value: str) -> str:
@@ -99,10 +101,12 @@ class TenantConfig(BaseModel):
     def check_client(self, client_id: str, secret: str) -> bool:
         """Constant-time check of client credentials."""
         digest = sha256_hex(secret)
+        wanted = client_id.encode("utf-8", "surrogateescape")
         ok = False
         for client in self.clients:
             # Compare every entry so timing does not reveal which client ids exist.
-            ok |= hmac.compare_digest(client.client_id, client_id) & hmac.compare_digest(
+            # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+            ok |= hmac.compare_digest(client.client_id.encode(), wanted) & hmac.compare_digest(
                 client.secret_sha256, digest
             )
         return ok
@@ -160,6 +164,17 @@ def _check_agents(path: Path, tenant: TenantConfig, agents: set[str]) -> None:
         )
 
 
+def _warn_if_implicit(path: Path, raw: dict[str, object], tenant: TenantConfig) -> None:
+    """Loadable, but probably not what was meant: say so at start-up (not refused: the
+    defaults are documented)."""
+    if "agents" not in raw:
+        logger.warning("%s: no 'agents' list: every agent is enabled for tenant '%s' "
+                       "(write agents: [\"*\"] to say so, or list the agent ids)", path, tenant.name)
+    if not tenant.clients and not tenant.api_keys:
+        logger.warning("%s: no 'clients' and no 'api_keys': nobody can authenticate as "
+                       "tenant '%s'", path, tenant.name)
+
+
 def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry:
     """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
 
@@ -192,6 +207,7 @@ def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry
                     f"'{seen_keys[key.sha256]}'"
                 )
             seen_keys[key.sha256] = tenant.name
+        _warn_if_implicit(path, raw, tenant)
         tenants.append(tenant)
     if not tenants:
         raise ConfigError(f"{directory}: no tenant files (*.yaml)")

@@ -39,6 +39,15 @@ class TokenIssuer:
         self._base_url = base_url
         self.ttl_seconds = ttl_seconds
 
+    @property
+    def secret_for_sharing(self) -> str:
+        """The generated key, to be shared with other dev-mode replicas through the store."""
+        return self._secret
+
+    def adopt_key(self, secret: str) -> None:
+        """Sign and verify with ``secret`` from now on (dev mode: the key replicas share)."""
+        self._secret = secret
+
     def issuer_for(self, tenant: str) -> str:
         """The ``iss`` of tokens for ``tenant``."""
         return f"{self._base_url}/realms/{tenant}"

@@ -401,5 +401,5 @@ async def test_a_store_refusal_of_an_unknown_cause_is_an_error_not_a_hang(stores
     stores.tasks.commit = refuse  # type: ignore[method-assign]
     stores.tasks.load = missing  # type: ignore[method-assign]
     run = await start(TaskRunner(EchoAgentExecutor(), stores), request("hello"))
-    with pytest.raises(Exception, match="disappeared"):
+    with pytest.raises(Exception, match="the task store lost task"):
         await run.outcome()

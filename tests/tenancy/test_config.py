@@ -108,3 +108,20 @@ def test_settings_refuse_missing_key_outside_dev_mode() -> None:
         make_settings(jwt_secret=None, dev_mode=False)
     with pytest.raises(ValueError, match="placeholder"):
         make_settings(jwt_secret="changeme")
+
+
+def test_implicit_agents_and_missing_credentials_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "open.yaml").write_text(
+        "name: open\napi_keys: [{name: k, sha256: " + sha256_hex("open-key") + "}]\n")
+    (tmp_path / "locked.yaml").write_text("name: locked\nagents: [echo]\n")
+    (tmp_path / "plain.yaml").write_text(
+        "name: plain\nagents: ['*']\napi_keys: [{name: k, sha256: " + sha256_hex("p") + "}]\n")
+    with caplog.at_level("WARNING", logger="a2a_server.tenancy.config"):
+        registry = load_tenants(tmp_path, ["echo"])
+    assert len(registry) == 3  # warned, not refused
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("open.yaml" in w and "every agent is enabled" in w for w in warnings)
+    assert any("locked.yaml" in w and "nobody can authenticate" in w for w in warnings)
+    assert not any("plain.yaml" in w for w in warnings)
