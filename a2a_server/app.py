@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,11 @@ from starlette.routing import Route
 from a2a_server.agents.registry import load_agents
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
+from a2a_server.observability.auth import MeteredAuthenticator, MeteredTokenIssuer
+from a2a_server.observability.http import RequestObserver
+from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.stores import instrument_stores
+from a2a_server.observability.tracing import Tracing
 from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
@@ -80,26 +86,41 @@ async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> N
             logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
-def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+def create_app(settings: Settings, *, stores: Stores | None = None,
+               tracer_provider: TracerProvider | None = None) -> A2AServerApp:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
+
+    ``tracer_provider`` traces this replica with that provider (tests); otherwise tracing
+    follows ``settings.tracing``.
 
     Raises:
         ConfigError: a tenant or agent file is malformed (names file and field).
     """
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids())
-    tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+    metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None
+    tracing = Tracing.from_settings(settings, tracer_provider)
+    tokens = (MeteredTokenIssuer(settings.jwt_secret, settings.base_url,
+                                 settings.token_ttl_seconds, metrics)
+              if metrics is not None else
+              TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds))
     if tokens.generated_key:
         logger.warning("dev mode: generated a random token signing key; tokens die with the process")
     backend = stores or _create_stores(
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )
-    server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
+    auth = (MeteredAuthenticator(tenants, tokens, metrics) if metrics is not None
+            else Authenticator(tenants, tokens))
+    instrument_stores(backend, metrics, tracing)
+    server = ServerState(settings, tenants, agents, tokens, auth, backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    if tracing is not None:
+        tracing.instrument_httpx(http_client)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy,
+            metrics=metrics, tracing=tracing,
         )
 
     @contextlib.asynccontextmanager
@@ -125,6 +146,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 await runtime.aclose()
             await http_client.aclose()
             await backend.close()
+            if tracing is not None and tracer_provider is None:
+                tracing.shutdown()
 
     app = A2AServerApp(
         max_body_bytes=settings.max_body_bytes,
@@ -138,7 +161,14 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
+    app.state.metrics = metrics
     app.router.routes.extend(_routes())
+    if metrics is not None:
+        app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),
+                                       methods=["GET"]))
+    if metrics is not None or tracing is not None or settings.log_format == "json":
+        app.observer = RequestObserver(metrics, frozenset(agents.ids()), app.router.routes,
+                                       access_log=settings.log_format == "json", tracing=tracing)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         del request

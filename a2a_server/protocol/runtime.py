@@ -12,12 +12,15 @@ from a2a.server.context import ServerCallContext
 from a2a.server.routes.common import ServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.routes.rest_dispatcher import RestDispatcher
-from a2a.server.tasks import BasePushNotificationSender
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.requests import Request
 
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
+from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.push import MeteredPushSender
+from a2a_server.observability.runs import RunObserver, TracedExecutor
+from a2a_server.observability.tracing import Tracing
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -77,6 +80,9 @@ class AgentRuntime:
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
         push_policy: PushUrlPolicy | None = None,
+        *,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
@@ -85,13 +91,17 @@ class AgentRuntime:
         card = self.card_for(None)
         push = agent.card.capabilities.push_notifications
         policy = push_policy or PushUrlPolicy()
+        executor = agent.make_executor()
+        if tracing is not None:
+            executor = TracedExecutor(executor, agent.agent_id, tracing)
         self.handler = ServerRequestHandler(
-            agent_executor=agent.make_executor(),
+            agent_executor=executor,
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
-            push_sender=BasePushNotificationSender(
-                http_client, stores.push_configs, push_url_validator=policy.for_delivery
+            push_sender=MeteredPushSender(
+                http_client, stores.push_configs, push_url_validator=policy.for_delivery,
+                agent=agent.agent_id, metrics=metrics, tracing=tracing,
             )
             if push
             else None,
@@ -101,6 +111,7 @@ class AgentRuntime:
             extended_card_modifier=self._extended_card,
             stores=stores,
         )
+        self.handler.runner.observer = RunObserver(agent.agent_id, metrics)
         builder = PrincipalContextBuilder()
         self.jsonrpc = JsonRpcDispatcher(self.handler, builder, enable_v0_3_compat=True)
         self.rest = RestDispatcher(self.handler, builder)
