@@ -24,6 +24,7 @@ from a2a_server.observability.http import RequestObserver
 from a2a_server.observability.metrics import Metrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
+from a2a_server.openapi.routes import docs_routes
 from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
@@ -166,6 +167,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     if metrics is not None:
         app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),
                                        methods=["GET"]))
+    app.router.routes.extend(docs_routes(title=app.title, version=app.version,
+                                         token_url=f"{settings.base_url}/realms/{{tenant}}/protocol/"
+                                         "openid-connect/token"))
     if metrics is not None or tracing is not None or settings.log_format == "json":
         app.observer = RequestObserver(metrics, frozenset(agents.ids()), app.router.routes,
                                        access_log=settings.log_format == "json", tracing=tracing)
