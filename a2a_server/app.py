@@ -21,6 +21,7 @@ from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.observability.auth import MeteredAuthenticator, MeteredTokenIssuer
 from a2a_server.observability.http import RequestObserver
+from a2a_server.observability.logs import install_redaction
 from a2a_server.observability.metrics import Metrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     Raises:
         ConfigError: a tenant or agent file is malformed (names file and field).
     """
+    install_redaction()
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids())
     metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from a2a_server.app import create_app
+    from a2a_server.observability.logs import configure_logging
     from a2a_server.settings import Settings
 
     overrides = {k: v for k, v in {
@@ -28,8 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"a2a-server: invalid settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -45,8 +44,10 @@ def _serve(args: argparse.Namespace) -> int:
           "-H 'Content-Type: application/json' \\\n"
           "    -d '{\"message\":{\"role\":\"user\",\"kind\":\"message\",\"messageId\":\"m1\","
           "\"parts\":[{\"kind\":\"text\",\"text\":\"hello\"}]}}'", flush=True)
+    json_logs = settings.log_format == "json"
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.access_log,
+                access_log=settings.access_log and not json_logs,  # JSON: our access line instead
+                log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
                 timeout_graceful_shutdown=5)
     return 0
 
