@@ -6,6 +6,9 @@ like ``tasks.commit``), so every caller (the SDK's handlers, the runner, the
 protocol routes) is measured without knowing it. Async generators (event
 subscriptions, cancellation feeds) are long-lived and left alone.
 
+The in-memory store is not wrapped: its calls are dictionary operations in this
+process, with no round trip to time or to fail (only ``a2a_store_available`` is set).
+
 An error is any exception other than the protocol outcomes a store reports on
 purpose (an A2A error, a concurrent modification): on Redis, ``StoreUnavailable``.
 """
@@ -25,6 +28,7 @@ from a2a_server.observability.metrics import Metrics
 from a2a_server.observability.tracing import Tracing
 from a2a_server.stores.base import Stores
 
+IN_PROCESS = "memory"  # no round trips to time: its calls are dictionary operations
 _PARTS = ("tasks", "events", "push_configs", "contexts", "leases")
 _EXPECTED = (A2AError, ConcurrentTaskModificationError)
 
@@ -58,6 +62,18 @@ def instrument_stores(stores: Stores, metrics: Metrics | None, tracing: Tracing 
     """Measure every store call of ``stores`` (in place); hook the store's health."""
     if metrics is None and tracing is None:
         return
+    if stores.name != IN_PROCESS:
+        _wrap_calls(stores, metrics, tracing)
+    if metrics is None:
+        return
+    metrics.store_up(stores.name)
+    health = getattr(stores, "health", None)
+    if health is not None:  # Redis: follow the health flag's transitions
+        name = stores.name
+        health.listeners.append(lambda up: metrics.store_up(name) if up else metrics.store_down(name))
+
+
+def _wrap_calls(stores: Stores, metrics: Metrics | None, tracing: Tracing | None) -> None:
     for part in _PARTS:
         store = getattr(stores, part, None)
         if store is None:
@@ -73,13 +89,6 @@ def instrument_stores(stores: Stores, metrics: Metrics | None, tracing: Tracing 
                 errors = metrics.store_errors.labels(stores.name, call)
             setattr(store, name, _timed(getattr(store, name), histogram, errors, tracing,
                                         f"store {call}"))
-    if metrics is None:
-        return
-    metrics.store_up(stores.name)
-    health = getattr(stores, "health", None)
-    if health is not None:  # Redis: follow the health flag's transitions
-        name = stores.name
-        health.listeners.append(lambda up: metrics.store_up(name) if up else metrics.store_down(name))
 
 
 class _Null:

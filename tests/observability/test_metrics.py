@@ -65,8 +65,9 @@ async def test_requests_tasks_and_auth_failures_are_counted_exactly(
     assert value(text, "a2a_auth_failures_total", reason="invalid_api_key") == 1
     assert value(text, "a2a_auth_failures_total", reason="missing") == 1
     assert value(text, "a2a_auth_failures_total") == 2
+    # One commit per send on Redis; the in-memory store has no round trips to time.
     assert value(text, "a2a_store_call_duration_seconds_count", store=backend,
-                 call="tasks.commit") == 3
+                 call="tasks.commit") == (3 if backend == "redis" else 0)
     assert value(text, "a2a_store_call_errors_total") == 0
     assert value(text, "a2a_store_available", store=backend) == 1
     assert 'tenant="' not in text  # off by default: no per-tenant series

@@ -84,7 +84,8 @@ async def test_client_trace_continues_through_the_server_into_an_outbound_call(
     assert server.attributes is not None and server.attributes["http.response.status_code"] == 200
     assert "agent run conformance" in names
     assert "push delivery" in names
-    assert any(name.startswith("store tasks.") for name in names)
+    if backend == "redis":  # one span per round trip; the in-memory store makes none
+        assert any(name.startswith("store tasks.") for name in names)
     outbound = [s for s in ours if s.kind is SpanKind.CLIENT]
     assert outbound and all(s.name == "POST" for s in outbound)
     # The webhook saw the outbound span as its parent.
