@@ -98,7 +98,8 @@ class RequestObserver:
         self.agents = agents
         self.access_log = access_log
         self.tracing = tracing
-        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        if tracing is None:  # one coroutine frame less per request
+            self.observe = self._observe  # type: ignore[method-assign]
 
     def route_of(self, scope: Scope) -> str:
         """The template of the route FastAPI served (Starlette routes leave only their endpoint)."""
@@ -122,23 +123,10 @@ class RequestObserver:
                 return str(candidate.path)
         return UNMATCHED
 
-    def _child(self, key: tuple[str, ...]) -> tuple[Any, Any]:
-        found = self._children.get(key)
-        if found is None:
-            metrics = self.metrics
-            assert metrics is not None
-            route, method, status, binding, version, agent, *tenant = key
-            found = (metrics.requests.labels(route, method, status, binding, version, agent, *tenant),
-                     metrics.request_seconds.labels(route, method, binding, agent, *tenant))
-            self._children[key] = found
-        return found
-
     async def observe(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp,
                       route: str | None, binding: str) -> None:
         """Serve the request through ``app``, then record it (in a SERVER span if tracing)."""
-        if self.tracing is None:
-            await self._observe(scope, receive, send, app, route, binding)
-            return
+        assert self.tracing is not None  # without tracing, ``observe`` is ``_observe``
         span = self.tracing.server_span(f"{scope['method']} {route or scope['path']}", scope["headers"])
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
@@ -218,9 +206,7 @@ class RequestObserver:
             key: tuple[str, ...] = (route, scope["method"], klass, binding, a2a_version(scope), agent)
             if self.metrics.tenant_label:
                 key = (*key, tenant)
-            counter, histogram = self._child(key)
-            counter.inc()
-            histogram.observe(elapsed)
+            self.metrics.requests.series(key).record(elapsed)
         if fields is not None:
             extra = {"route": route, "method": scope["method"], "status": status,
                      "duration_ms": round(elapsed * 1000, 3), "tenant": tenant, "agent": agent,

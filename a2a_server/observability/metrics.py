@@ -46,6 +46,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import Receive, Scope, Send
 
 from a2a_server.errors import json_response
+from a2a_server.observability.requests import RequestStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
@@ -67,15 +68,12 @@ class Metrics:
 
     def __init__(self, *, tenant_label: bool = False) -> None:
         self.tenant_label = tenant_label
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         reg = self.registry
         tenant = ("tenant",) if tenant_label else ()
-        self.requests = Counter(
-            "a2a_http_requests", "HTTP requests answered",
-            ["route", "method", "status", "binding", "version", "agent", *tenant], registry=reg)
-        self.request_seconds = Histogram(
-            "a2a_http_request_duration_seconds", "Time to answer a request (to the end of the body)",
-            ["route", "method", "binding", "agent", *tenant], buckets=LATENCY_BUCKETS, registry=reg)
+        self.requests = RequestStats(
+            reg, ["route", "method", "status", "binding", "version", "agent", *tenant],
+            LATENCY_BUCKETS, multiprocess=multiprocess_enabled())
         self.open_streams = Gauge(
             "a2a_http_open_streams", "Server-sent event streams being written",
             registry=reg, multiprocess_mode="livesum")

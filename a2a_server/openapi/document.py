@@ -31,6 +31,7 @@ from a2a_server.protocol.routing import REST_ROUTES, V1, V2
 
 _PARAM = re.compile(r"\{([A-Za-z_]+)\}")
 JSON = "application/json"
+A2A_JSON = "application/a2a+json"
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ _ERRORS = {400: ("Invalid request or parameters", "Error"),
            415: ("Content-Type is not JSON", "Error"),
            503: ("The store is unavailable; retry", "Error")}
 _SSE = "text/event-stream"
-_STREAM = {"type": "string", "description": "Server-sent events: one StreamResponse (1.0) or "
-           "0.3 event per `data:` line; ids resume with Last-Event-ID"}
+_STREAM = {"type": "object", "description": "Server-sent events: each `data:` is one JSON "
+           "object, a StreamResponse (1.0) or a 0.3 event; ids resume with Last-Event-ID"}
 
 
 def _agent(summary: str, ok: tuple[str, Schema | str | None], *, request: Schema | str | None = None,
@@ -136,7 +137,7 @@ AGENT_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/tasks/{id}/pushNotificationConfigs/{push_id}"): _agent(
         "Delete one push-notification config (A2A 1.0)", ("Deleted", {"type": "object"})),
     ("GET", "/extendedAgentCard"): _agent(
-        "The agent's extended card for the caller's tenant (A2A 1.0)", ("The card", "v1.AgentCard")),
+        "The agent's extended card for the caller's tenant (A2A 1.0)", ("The card", "AgentCard")),
 }
 
 _JSONRPC = Operation(
@@ -154,7 +155,7 @@ def _context_op(summary: str) -> Operation:
 
 
 def _card_op(summary: str) -> Operation:
-    return Operation(summary, "Cards", {200: ("The agent card (ETag, Cache-Control)", "v1.AgentCard"),
+    return Operation(summary, "Cards", {200: ("The agent card (ETag, Cache-Control)", "AgentCard"),
                                         304: ("Not modified (If-None-Match)", None), **_ERRORS},
                      headers=("Tenant-Name",), secured=False,
                      extra={"security": [{}, {"ApiKey": []}, {"BearerToken": []}]})
@@ -275,8 +276,11 @@ def _responses(op: Operation) -> dict[str, Any]:
     for status, (description, schema) in op.responses.items():
         entry: dict[str, Any] = {"description": description}
         if schema is not None:
+            body = {"schema": _ref(schema) if isinstance(schema, str) else schema}
             content = op.response_type if status < 300 else JSON
-            entry["content"] = {content: {"schema": _ref(schema) if isinstance(schema, str) else schema}}
+            entry["content"] = {content: body}
+            if content == JSON and op.tag.startswith("A2A"):  # 1.0 answers may use A2A's type
+                entry["content"][A2A_JSON] = body
         out[str(status)] = entry
     return out
 
@@ -306,6 +310,23 @@ def _operation(method: str, path: str, op: Operation) -> dict[str, Any]:
     return doc
 
 
+def _loose(schema: Schema) -> Schema:
+    if "$ref" in schema or schema.get("type") == "object":
+        return {"type": "object"}
+    if schema.get("type") == "array":
+        return {"type": "array"}
+    return schema
+
+
+def _served_card(card: Schema) -> Schema:
+    """The card as served: 1.0 members, plus the 0.3 ones (url, preferredTransport,
+    protocolVersion, 0.3 security schemes...) for 0.3 clients, so nested members are
+    checked for their kind only."""
+    return {"type": "object", "required": card.get("required", []),
+            "properties": {k: _loose(v) for k, v in card["properties"].items()},
+            "description": "An A2A 1.0 agent card that also carries the A2A 0.3 members"}
+
+
 def build_document(*, title: str, version: str, token_url: str) -> dict[str, Any]:
     """The whole document (``token_url``: the client-credentials URL template, with {tenant})."""
     components: dict[str, Schema] = {}
@@ -313,6 +334,7 @@ def build_document(*, title: str, version: str, token_url: str) -> dict[str, Any
                     pb.TaskPushNotificationConfig, pb.ListTaskPushNotificationConfigsResponse,
                     pb.AgentCard, pb.StreamResponse):
         message_schema(message.DESCRIPTOR, components)
+    components["AgentCard"] = _served_card(components["v1.AgentCard"])
     components.update(_v03_components())
     components.update(_OTHER_COMPONENTS)
     paths: dict[str, dict[str, Any]] = {}
