@@ -90,3 +90,22 @@ async def test_no_log_line_carries_a_secret_a_token_or_a_message_body(
     assert "a2a_server.access" in text  # the run was logged
     leaked = [secret for secret in secrets if secret in text]
     assert leaked == []
+
+
+async def test_an_escaping_error_is_logged_with_its_traceback_on_the_access_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from a2a_server.observability.http import RequestObserver
+    from a2a_server.observability.metrics import Metrics
+
+    async def broken(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("the handler broke")
+
+    observer = RequestObserver(Metrics(), frozenset(), [], access_log=True)
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "path_params": {}}
+    caplog.set_level(logging.INFO, logger="a2a_server.access")
+    with pytest.raises(RuntimeError):
+        await observer.observe(scope, None, None, broken, "/x", "http")  # type: ignore[arg-type]
+    (line,) = _access(caplog)
+    assert line["status"] == 500 and line["route"] == "/x"
+    assert "Traceback" in str(line["exc_info"]) and "the handler broke" in str(line["exc_info"])
