@@ -215,10 +215,14 @@ async def test_push_deliveries_by_outcome(
                     counts = [value(text, "a2a_push_deliveries_total", agent="conformance",
                                     outcome=o) for o in ("delivered", "failed", "refused")]
                     done = any(b"TASK_STATE_COMPLETED" in x for x in good.bodies)
-                    return done and counts == [len(good.bodies), len(bad.bodies), len(good.bodies)]
+                    # Each dispatch counts once, as its receiver saw it. The configs are
+                    # registered while the task runs, in this order, so an event reaching a later
+                    # one reached the earlier ones; the final event reaches all three.
+                    return (done and counts[:2] == [len(good.bodies), len(bad.bodies)]
+                            and 1 <= counts[2] <= counts[1])
 
                 await _until(settled)
     finally:
         good.close()
         bad.close()
-    assert len(good.bodies) >= 1 and len(bad.bodies) == len(good.bodies)
+    assert 1 <= len(bad.bodies) <= len(good.bodies)
