@@ -151,6 +151,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             await backend.close()
             if tracing is not None and tracer_provider is None:
                 tracing.shutdown()
+            if metrics is not None:
+                metrics.close()
 
     app = A2AServerApp(
         max_body_bytes=settings.max_body_bytes,

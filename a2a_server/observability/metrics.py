@@ -132,6 +132,11 @@ class Metrics:
             self.store_unavailable_seconds.labels(store).inc(now - since)
             self._unavailable_since[store] = now
 
+    def close(self) -> None:
+        """At process shutdown: drop this worker's live gauges (multiprocess mode)."""
+        if multiprocess_enabled():
+            prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
     # -- LLM usage -----------------------------------------------------------------------------
 
     def record_llm_usage(self, *, agent: str, provider: str, model: str, input_tokens: int,
