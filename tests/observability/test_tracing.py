@@ -96,3 +96,26 @@ async def test_client_trace_continues_through_the_server_into_an_outbound_call(
 async def test_tracing_is_off_by_default(settings_for: Callable[..., Settings]) -> None:
     app = create_app(settings_for("memory"))
     assert app.observer is not None and app.observer.tracing is None
+
+
+async def test_the_event_hook_carries_the_current_trace_to_any_httpx_style_client() -> None:
+    from a2a_server.observability.tracing import Tracing, async_inject_trace_headers
+
+    provider = TracerProvider()
+    tracing = Tracing(provider)
+    seen: list[str] = []
+
+    def remote_agent(request: httpx.Request) -> httpx.Response:  # a stand-in remote service
+        seen.append(request.headers.get("traceparent", ""))
+        return httpx.Response(200)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(remote_agent),
+                               event_hooks={"request": [async_inject_trace_headers]})
+    async with client:
+        with tracing.tracer.start_as_current_span("agent run remote") as span:
+            await client.get("http://remote.example/a2a")
+        await client.get("http://remote.example/a2a")  # outside any span: nothing to carry
+    trace_id = f"{span.get_span_context().trace_id:032x}"
+    span_id = f"{span.get_span_context().span_id:016x}"
+    assert seen[0].startswith(f"00-{trace_id}-{span_id}-")
+    assert seen[1] == ""
