@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +23,13 @@ from a2a_server.agents.services import AgentServices
 from a2a_server.console import console_routes
 from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
+from a2a_server.observability.auth import MeteredAuthenticator, MeteredTokenIssuer
+from a2a_server.observability.http import RequestObserver
+from a2a_server.observability.logs import install_redaction
+from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.stores import instrument_stores
+from a2a_server.observability.tracing import Tracing
+from a2a_server.openapi.routes import docs_routes
 from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
@@ -31,6 +39,7 @@ from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
+from a2a_server.tenancy.config import TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -108,41 +117,77 @@ async def _start_grpc(settings: Settings, server: ServerState) -> Any:
     return grpc_server
 
 
-def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+def _credentials(settings: Settings, tenants: TenantRegistry,
+                 metrics: Metrics | None) -> tuple[TokenIssuer, Authenticator]:
+    """The token issuer and the authenticator (counted in ``metrics`` when it is on)."""
+    if metrics is None:
+        tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+        return tokens, Authenticator(tenants, tokens)
+    tokens = MeteredTokenIssuer(settings.jwt_secret, settings.base_url,
+                                settings.token_ttl_seconds, metrics)
+    return tokens, MeteredAuthenticator(tenants, tokens, metrics)
+
+
+async def _share_dev_key(tokens: TokenIssuer, backend: Stores) -> None:
+    """Dev mode: replicas on one store must verify each other's tokens (one key, stored)."""
+    if not tokens.generated_key:
+        return
+    try:
+        tokens.adopt_key(await backend.shared_signing_key(tokens.secret_for_sharing))
+    except StoreUnavailable:
+        logger.warning("dev mode: the store is down; this replica's tokens are its own")
+
+
+async def _close_runtimes(server: ServerState) -> None:
+    for runtime in server.runtimes.values():
+        await runtime.aclose()
+        closer = getattr(runtime.handler.agent_executor, "aclose", None)
+        if callable(closer):  # executors holding connections (LLM providers)
+            await closer()
+
+
+def create_app(settings: Settings, *, stores: Stores | None = None,
+               tracer_provider: TracerProvider | None = None) -> A2AServerApp:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
+
+    ``tracer_provider`` traces this replica with that provider (tests); otherwise tracing
+    follows ``settings.tracing``.
 
     Raises:
         ConfigError: a tenant or agent file is malformed (names file and field).
     """
+    install_redaction()
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids())
     outage_logs.install()
-    tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+    metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None
+    tracing = Tracing.from_settings(settings, tracer_provider)
+    tokens, auth = _credentials(settings, tenants, metrics)
     if tokens.generated_key:
         logger.warning("dev mode: generated a random token signing key (shared through the store "
                        "with the other replicas on it); set A2A_SERVER_JWT_SECRET in production")
     backend = stores or _create_stores(
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )
-    server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
+    instrument_stores(backend, metrics, tracing)
+    server = ServerState(settings, tenants, agents, tokens, auth, backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    if tracing is not None:
+        tracing.instrument_httpx(http_client)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
     services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
             agent, backend, settings.base_url, tokens, http_client, push_policy,
             services=services, grpc_url=settings.grpc_url,
+            metrics=metrics, tracing=tracing,
         )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         await backend.start()
-        if tokens.generated_key:  # replicas on one store must verify each other's tokens
-            try:
-                tokens.adopt_key(await backend.shared_signing_key(tokens.secret_for_sharing))
-            except StoreUnavailable:
-                logger.warning("dev mode: the store is down; this replica's tokens are its own")
+        await _share_dev_key(tokens, backend)
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
         grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
@@ -161,13 +206,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
-            for runtime in server.runtimes.values():
-                await runtime.aclose()
-                closer = getattr(runtime.handler.agent_executor, "aclose", None)
-                if callable(closer):  # executors holding connections (LLM providers)
-                    await closer()
+            await _close_runtimes(server)
             await http_client.aclose()
             await backend.close()
+            if tracing is not None and tracer_provider is None:
+                tracing.shutdown()
+            if metrics is not None:
+                metrics.close()
 
     app = A2AServerApp(
         max_body_bytes=settings.max_body_bytes,
@@ -181,7 +226,17 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
+    app.state.metrics = metrics
     app.router.routes.extend(_routes())
+    if metrics is not None:
+        app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),
+                                       methods=["GET"]))
+    app.router.routes.extend(docs_routes(title=app.title, version=app.version,
+                                         token_url=f"{settings.base_url}/realms/{{tenant}}/protocol/"
+                                         "openid-connect/token"))
+    if metrics is not None or tracing is not None or settings.log_format == "json":
+        app.observer = RequestObserver(metrics, frozenset(agents.ids()), app.router.routes,
+                                       access_log=settings.log_format == "json", tracing=tracing)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         del request

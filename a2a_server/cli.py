@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import socket
 import sys
 from pathlib import Path
@@ -61,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from a2a_server.app import create_app
+    from a2a_server.observability.logs import configure_logging
     from a2a_server.settings import Settings
 
     overrides = {field: getattr(args, field) for _, field, _ in SERVE_FLAGS
@@ -70,8 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"a2a-server: invalid settings: {settings_error(exc)}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -96,8 +95,12 @@ def _serve(args: argparse.Namespace) -> int:
           "-H 'Content-Type: application/json' \\\n"
           "    -d '{\"message\":{\"role\":\"user\",\"kind\":\"message\",\"messageId\":\"m1\","
           "\"parts\":[{\"kind\":\"text\",\"text\":\"hello\"}]}}'", flush=True)
-    config = uvicorn.Config(app, log_level=settings.log_level, access_log=settings.access_log,
-                            timeout_graceful_shutdown=5)
+    json_logs = settings.log_format == "json"
+    config = uvicorn.Config(
+        app, log_level=settings.log_level,
+        access_log=settings.access_log and not json_logs,  # JSON: our access line instead
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

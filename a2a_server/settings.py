@@ -7,7 +7,7 @@ for example ``A2A_SERVER_REDIS_URL=redis://localhost:6379/0``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -95,6 +95,27 @@ class Settings(BaseSettings):
         default=False,
         description="FastAPI's native OpenTelemetry (traces, metrics, logs through the global "
         "providers). Off by default: with no providers configured it only costs time.",
+    )
+
+    metrics: bool = Field(default=True, description="Prometheus metrics at GET /metrics.")
+    metrics_tenant_label: bool = Field(
+        default=False,
+        description="Label request, task and token metrics by tenant (one series per tenant).",
+    )
+    metrics_token: str | None = Field(
+        default=None, min_length=16,
+        description="If set, GET /metrics requires 'Authorization: Bearer <this>'; else it is "
+        "open (keep it off the public listener: see docs/observability.md).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per log line, one access line per request with a "
+        "request id (X-Request-ID accepted and returned), uvicorn's access log off.",
+    )
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans exported over OTLP/HTTP (configure the endpoint with "
+        "the standard OTEL_EXPORTER_OTLP_* variables).",
     )
 
     @field_validator("redis_url")

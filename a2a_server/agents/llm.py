@@ -46,6 +46,7 @@ from a2a_server.agents.mcp import open_mcp_toolset
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.tools import Tool, ToolContext, ToolResult, Toolset
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE, Usage
+from a2a_server.observability.metrics import record_llm_usage
 from a2a_server.stores.base import SCOPE_KEY, Scope
 
 logger = logging.getLogger(__name__)
@@ -252,6 +253,11 @@ class LlmAgentExecutor(AgentExecutor):
                 await self._services.stores.usage.add(run.scope, completion.usage, completion.model)
             except Exception:
                 logger.warning("usage counter update failed", exc_info=True)
+        usage = completion.usage
+        record_llm_usage(agent=run.scope.agent, provider=self.options.provider_name,
+                         model=completion.model, input_tokens=usage.input_tokens,
+                         output_tokens=usage.output_tokens,
+                         cost_usd=usage.estimated_cost if usage.currency == "USD" else None)
         return completion
 
     async def _run_tools(self, run: _Run, context: RequestContext, calls: list[ToolCall],

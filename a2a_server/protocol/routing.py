@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from a2a_server.limits import BodySizeLimit
+from a2a_server.observability.http import RequestObserver
 from a2a_server.protocol import jsonrpc, rest
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -53,6 +54,20 @@ _STATIC: dict[tuple[str, str], Endpoint] = {
     for suffix, methods, endpoint in REST_ROUTES if "{" not in suffix for method in methods
 }
 _PUSH = "pushNotificationConfigs"
+
+
+def _templates() -> dict[tuple[bool, bool, Endpoint], str]:
+    """Route template by (Corti v2 family, ``/{tenant}`` form, endpoint), for metrics and logs."""
+    templates: dict[tuple[bool, bool, Endpoint], str] = {}
+    for v2, prefix in ((False, V1), (True, V2)):
+        for suffix, _, endpoint in REST_ROUTES:
+            templates[(v2, False, endpoint)] = f"{prefix}{suffix}"
+            templates[(v2, True, endpoint)] = f"{prefix}/{{tenant}}{suffix}"
+        templates[(v2, False, jsonrpc.jsonrpc)] = prefix
+    return templates
+
+
+TEMPLATES = _templates()
 
 
 def agent_routes() -> tuple[list[Route], list[Route]]:
@@ -135,15 +150,26 @@ class A2AServerApp(FastAPI):
     def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
+        self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
+        observer = self.observer
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
             if found is not None:
                 scope["app"] = self
-                scope["path_params"], scope["a2a_server.endpoint"] = found[1], found[0]
-                await self._fast(scope, receive, send)
+                endpoint, params = found
+                scope["path_params"], scope["a2a_server.endpoint"] = params, endpoint
+                if observer is None:
+                    await self._fast(scope, receive, send)
+                    return
+                route = TEMPLATES[(scope["path"][7] == "c", "tenant" in params, endpoint)]
+                binding = "jsonrpc" if endpoint is jsonrpc.jsonrpc else "http+json"
+                await observer.observe(scope, receive, send, self._fast, route, binding)
+                return
+            if observer is not None:
+                await observer.observe(scope, receive, send, super().__call__, None, "http")
                 return
         await super().__call__(scope, receive, send)
 

@@ -17,7 +17,6 @@ from a2a.server.routes.jsonrpc_dispatcher import (  # type: ignore[attr-defined]
     JsonRpcDispatcher,
 )
 from a2a.server.routes.rest_dispatcher import RestDispatcher
-from a2a.server.tasks import BasePushNotificationSender
 from a2a.types.a2a_pb2 import AgentCard
 from pydantic import create_model
 from sse_starlette.sse import EventSourceResponse
@@ -27,6 +26,10 @@ from starlette.responses import JSONResponse
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
 from a2a_server.agents.services import AgentServices
+from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.push import MeteredPushSender
+from a2a_server.observability.runs import RunObserver, TracedExecutor
+from a2a_server.observability.tracing import Tracing
 from a2a_server.protocol.compat import GuardedRequestHandler03
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
@@ -138,6 +141,9 @@ class AgentRuntime:
         push_policy: PushUrlPolicy | None = None,
         services: AgentServices | None = None,
         grpc_url: str | None = None,
+        *,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
@@ -151,13 +157,16 @@ class AgentRuntime:
         bind = getattr(executor, "bind", None)
         if services is not None and callable(bind):  # executors that reach stores or agents
             bind(services, agent.agent_id)
+        if tracing is not None:
+            executor = TracedExecutor(executor, agent.agent_id, tracing)
         self.handler = ServerRequestHandler(
             agent_executor=executor,
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
-            push_sender=BasePushNotificationSender(
-                http_client, stores.push_configs, push_url_validator=policy.for_delivery
+            push_sender=MeteredPushSender(
+                http_client, stores.push_configs, push_url_validator=policy.for_delivery,
+                agent=agent.agent_id, metrics=metrics, tracing=tracing,
             )
             if push
             else None,
@@ -167,6 +176,7 @@ class AgentRuntime:
             extended_card_modifier=self._extended_card,
             stores=stores,
         )
+        self.handler.runner.observer = RunObserver(agent.agent_id, metrics)
         builder = PrincipalContextBuilder()
         self.jsonrpc = _jsonrpc_dispatcher(self.handler, builder)
         # The dispatcher has no hook for its 0.3 handler: give its adapter one whose

@@ -26,6 +26,7 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 
+from a2a_server.observability.runs import RunObserver
 from a2a_server.runs.run import TaskRun
 from a2a_server.stores.base import Scope, Stores, set_current_scope
 
@@ -62,6 +63,7 @@ class TaskRunner:
         self._runs: dict[_Key, TaskRun] = {}
         self._turns: dict[_Key, _Turn] = {}
         self._pushes: dict[_Key, _PushLine] = {}
+        self.observer: RunObserver | None = None  # metrics and the access line (observability)
 
     def running(self, scope: Scope, task_id: str) -> TaskRun | None:
         """The run of ``task_id`` on this replica, if there is one."""
@@ -138,6 +140,8 @@ class TaskRunner:
             if self._runs.get(key) is run:
                 del self._runs[key]
             self.give_back(turn)
+            if self.observer is not None:
+                self.observer.finished(scope, run)
 
         def push(event: Event) -> None:
             self._push(key, event)
@@ -155,6 +159,8 @@ class TaskRunner:
         )
         key = (scope, run.task_id)
         self._runs[key] = run
+        if self.observer is not None:
+            self.observer.started(scope, run)
         return run
 
     def _push(self, key: _Key, event: Event) -> None:

@@ -86,11 +86,14 @@ class Health:
     def __init__(self) -> None:
         self.available = True
         self.detail = "not checked yet"
+        self.listeners: list[Callable[[bool], None]] = []  # called with each new state
 
     def down(self, exc: BaseException) -> None:
         """Record an outage (logged once per outage)."""
         if self.available:
             logger.warning("redis unavailable: %s", exc)
+            for listener in self.listeners:
+                listener(False)
         self.available = False
         self.detail = f"redis unavailable: {exc}"
 
@@ -98,6 +101,8 @@ class Health:
         """Record that Redis answers."""
         if not self.available:
             logger.info("redis reachable again")
+            for listener in self.listeners:
+                listener(True)
         self.available = True
         self.detail = detail
 

@@ -11,6 +11,7 @@ import pytest
 from a2a_server.settings import Settings
 from tests.conftest import user_message_v1
 from tests.llm.conftest import Provider, app_client, send
+from tests.observability.metrics_text import scrape, value
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
 
@@ -79,3 +80,18 @@ async def test_multi_turn_from_another_replica_reads_the_store(
     first, second = await _two_turns(settings_for("redis", agents_dir=agents_dir),
                                      settings_for("redis", agents_dir=agents_dir), provider)
     _assert_second_turn(first, second, provider)
+
+
+async def test_tokens_and_cost_are_counted_in_the_metrics(
+    settings_for: Callable[..., Settings], agents_dir: Path, provider: Provider,
+) -> None:
+    provider.script({"kind": "text", "text": "One.", "usage": USAGE},
+                    {"kind": "text", "text": "Two.", "usage": USAGE})
+    async with app_client(settings_for("memory", agents_dir=agents_dir)) as http:
+        await send(http, "assistant", user_message_v1("first"))
+        await send(http, "assistant", user_message_v1("second"))
+        text = await scrape(http)
+    labels = {"agent": "assistant", "provider": "standin", "model": "standin-1"}
+    assert value(text, "a2a_llm_tokens_total", kind="input", **labels) == 20
+    assert value(text, "a2a_llm_tokens_total", kind="output", **labels) == 10
+    assert value(text, "a2a_llm_cost_usd_total", **labels) == pytest.approx(2 * (10e-6 + 10e-6))

@@ -1,0 +1,1 @@
+"""The OpenAPI document (``document``), its schemas from protobuf (``protoschema``), and ``/docs``."""
