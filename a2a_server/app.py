@@ -97,8 +97,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         ConfigError: a tenant or agent file is malformed (names file and field).
     """
     agents = load_agents(settings.agents_dir)
-    tenants = load_tenants(settings.tenants_dir, agents.ids())
-    tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+    tenants = load_tenants(settings.tenants_dir, agents.ids(), settings.credential_cache_size)
+    tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds,
+                         cache_size=settings.credential_cache_size)
     if tokens.generated_key:
         logger.warning("dev mode: generated a random token signing key; tokens die with the process")
     backend = stores or _create_stores(

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
+    credential_cache_size: int = Field(
+        default=10_000, ge=0, le=1_000_000,
+        description="Verified bearer tokens, and valid API keys, remembered per process so a "
+        "repeated credential is not verified again (0 = verify every time). A token is served "
+        "from it until its own expiry, never beyond; a new signing key or tenant files empty it.",
+    )
     finished_events_seconds: float = Field(
         default=300.0, ge=0,
         description="How long a finished task's event log is kept for Last-Event-ID resumes "
