@@ -80,7 +80,7 @@ def _create_stores(settings: Settings, tenant_ttl: Callable[[str], int | None]) 
         return create_redis_stores(settings, tenant_ttl)
     from a2a_server.stores.memory import InMemoryStores
 
-    return InMemoryStores()
+    return InMemoryStores(tenant_ttl, settings.memory_max_finished_tasks)
 
 
 async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> None:

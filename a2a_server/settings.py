@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "repeated credential is not verified again (0 = verify every time). A token is served "
         "from it until its own expiry, never beyond; a new signing key or tenant files empty it.",
     )
+    memory_max_finished_tasks: int = Field(
+        default=10_000, ge=1, le=10_000_000,
+        description="In-memory store: finished tasks kept (oldest finished dropped first, with "
+        "their event logs and push configs); running and input-required tasks are never "
+        "dropped. A tenant's retention_seconds applies too.",
+    )
     finished_events_seconds: float = Field(
         default=300.0, ge=0,
         description="How long a finished task's event log is kept for Last-Event-ID resumes "

@@ -1,11 +1,22 @@
-"""The embedded default: every store in process memory (one replica, nothing durable)."""
+"""The embedded default: every store in process memory (one replica, nothing durable).
+
+Bounded like the Redis store is by its TTLs: a finished task (completed, failed,
+canceled, rejected) is dropped once its tenant's ``retention_seconds`` have passed since
+it finished, and beyond ``max_finished`` finished tasks the oldest finished goes first.
+A running, input-required or auth-required task is never dropped. A dropped task takes
+its history, event log, push configs and its entry in its context with it; a context
+whose last task went goes too (with its direct messages).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
+import time
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import NamedTuple
 
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
@@ -51,8 +62,18 @@ def _owner(context: ServerCallContext) -> str:
 
 
 _LIVE_MAX = 1_024  # task objects handed back by finished runs (for the next run of each)
+MAX_FINISHED_TASKS = 10_000  # default cap on finished tasks kept (memory_max_finished_tasks)
 
 _Key = tuple[str, str]
+TenantTtl = Callable[[str], "int | None"]
+
+
+class _Finished(NamedTuple):
+    """A finished task as the bounds see it: whose, in which context, finished when."""
+
+    scope: Scope
+    context_id: str
+    at: float
 
 
 class InMemoryScopedTaskStore(ScopedTaskStore):
@@ -66,7 +87,23 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     messages in the task.
     """
 
-    def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
+    def __init__(self, contexts: InMemoryContextStore, events: InMemoryEventStream | None = None,
+                 push_configs: InMemoryPushConfigStore | None = None, *,
+                 tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_finished: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Tasks in memory, bounded (see the module docstring).
+
+        Args:
+            contexts: the context store dropped tasks are removed from.
+            events: the event logs (dropped with their task).
+            push_configs: the push configs (dropped with their task).
+            tenant_ttl: a tenant's ``retention_seconds`` (None: keep until the cap).
+            max_finished: finished tasks kept at most, oldest finished dropped first.
+            clock: seconds, monotonic (retention is measured with it).
+        """
+        if max_finished < 1:
+            raise ValueError("max_finished must be at least 1")
         self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
         self._history: dict[_Key, tuple[bytes, ...]] = {}
@@ -74,6 +111,17 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         self._live: OrderedDict[_Key, tuple[int, Task]] = OrderedDict()
         self._events = events
         self._contexts = contexts
+        self._push_configs = push_configs
+        self._tenant_ttl = tenant_ttl
+        self._max_finished = max_finished
+        self._clock = clock
+        self._finished: OrderedDict[_Key, _Finished] = OrderedDict()  # in the order they finished
+        self._deadlines: list[tuple[float, float, _Key]] = []  # (drop at, finished at, key), heap
+
+    @property
+    def finished_count(self) -> int:
+        """Finished tasks held now."""
+        return len(self._finished)
 
     def _context(self, scope: Scope) -> ServerCallContext:
         return ServerCallContext(state={SCOPE_KEY: scope})
@@ -87,8 +135,45 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         await self._heads.save(head, self._context(scope))
         if new:
             await self._contexts.add_task(scope, head.context_id, head.id)
+        if head.status.state in TERMINAL_STATES and key not in self._finished:
+            await self._finish(scope, key, head.context_id)
+
+    async def _finish(self, scope: Scope, key: _Key, context_id: str) -> None:
+        """Count a task that just finished against the bounds, then apply them."""
+        now = self._clock()
+        self._finished[key] = _Finished(scope, context_id, now)
+        ttl = self._tenant_ttl(scope.tenant)
+        if ttl:
+            heapq.heappush(self._deadlines, (now + ttl, now, key))
+        while len(self._finished) > self._max_finished:
+            oldest = next(iter(self._finished))
+            await self._drop(oldest)
+        await self._expire()
+
+    async def _expire(self) -> None:
+        """Drop the finished tasks whose tenant's retention has passed."""
+        now = self._clock()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, finished_at, key = heapq.heappop(self._deadlines)
+            entry = self._finished.get(key)
+            if entry is not None and entry.at == finished_at:  # not dropped or re-created since
+                await self._drop(key)
+
+    async def _drop(self, key: _Key) -> None:
+        """Remove a finished task with everything that hangs off it."""
+        entry = self._finished.pop(key)
+        scope, task_id = entry.scope, key[1]
+        await self._heads.delete(task_id, self._context(scope))
+        for table in (self._versions, self._history, self._live):
+            table.pop(key, None)
+        if self._events is not None:
+            self._events.forget(scope, task_id)
+        if self._push_configs is not None:
+            self._push_configs.forget(scope, task_id)
+        self._contexts.remove_task(scope, entry.context_id, task_id)
 
     async def _current(self, scope: Scope, task_id: str) -> tuple[Task | None, int]:
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         return head, self._versions.get((scope.owner, task_id), 0)
 
@@ -180,6 +265,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """ListTasks with the SDK's filters, order and page tokens (on the heads), each task
         with its history (the last ``history_length`` messages when given)."""
+        await self._expire()
         page = await self._heads.list(params, context)
         scope = scope_of(context)
         length = params.history_length if params.HasField("history_length") else None
@@ -191,13 +277,14 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         """Remove the task, its history and its version."""
         key = (scope_of(context).owner, task_id)
         await self._heads.delete(task_id, context)
-        for table in (self._versions, self._history, self._live):
+        for table in (self._versions, self._history, self._live, self._finished):
             table.pop(key, None)
 
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> Task | None:
         """The head and the last ``history_length`` messages, parsed once."""
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         return None if head is None else self._assemble(scope, head, history_length)
 
@@ -205,6 +292,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> bytes | None:
         """The view serialized: the head's bytes and the stored messages, never parsed."""
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         if head is None:
             return None
@@ -295,6 +383,11 @@ class InMemoryPushConfigStore(InMemoryPushNotificationConfigStore):
         owner = current_scope().owner
         return list(self._get_owner_push_notification_infos(owner).get(task_id, []))
 
+    def forget(self, scope: Scope, task_id: str) -> None:
+        """Drop every config of a task (the task was dropped), silently if it has none."""
+        with self.lock:
+            self._get_owner_push_notification_infos(scope.owner).pop(task_id, None)
+
 
 class InMemoryContextStore(ContextStore):
     """Ordered context items per scope."""
@@ -327,6 +420,20 @@ class InMemoryContextStore(ContextStore):
         return ContextPage(items=list(itertools.islice(items, offset, offset + limit)),
                            total=len(items))
 
+    def remove_task(self, scope: Scope, context_id: str, task_id: str) -> None:
+        """Drop a task's reference (the task was dropped); a context left without tasks goes."""
+        key = (scope.owner, context_id)
+        task_ids = self._task_ids.get(key)
+        if task_ids is None or task_id not in task_ids:
+            return
+        task_ids.discard(task_id)
+        items = [item for item in self._items.get(key, []) if item.task_id != task_id]
+        if task_ids:
+            self._items[key] = items
+        else:
+            self._items.pop(key, None)
+            del self._task_ids[key]
+
     async def scrub(self, scope: Scope, context_id: str) -> list[str] | None:
         """Drop direct messages; keep task references (their tasks are scrubbed)."""
         key = (scope.owner, context_id)
@@ -358,11 +465,17 @@ class InMemoryStores(Stores):
 
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_finished: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Every store in memory; finished tasks bounded by ``tenant_ttl`` (a tenant's
+        ``retention_seconds``) and ``max_finished``."""
         self.contexts = InMemoryContextStore()
         self.events = InMemoryEventStream()
-        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events)
         self.push_configs = InMemoryPushConfigStore()
+        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.push_configs,
+                                             tenant_ttl=tenant_ttl, max_finished=max_finished,
+                                             clock=clock)
         self.leases = InMemoryLeaseManager()
         self.usage = InMemoryUsageCounters()
 

@@ -1,0 +1,111 @@
+"""The in-memory store is bounded: retention, the cap on finished tasks, oldest first.
+
+Memory only: the Redis store is bounded by its TTLs (tests/stores/test_redis.py). The
+clock is the store's own parameter, advanced by the test instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from a2a.server.cluster import TaskVersion
+from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskPushNotificationConfig, TaskState
+
+from a2a_server.stores.base import Scope, set_current_scope
+from a2a_server.stores.memory import InMemoryStores
+from tests.stores.test_contract import ACME, COMPLETED, DEMO, WORKING, ctx, make_task, save
+
+INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _finish(stores: InMemoryStores, task: Task, prev: TaskVersion,
+                  state: TaskState = COMPLETED, scope: Scope = DEMO) -> TaskVersion:
+    task.status.state = state
+    return await save(stores, task, prev, scope)
+
+
+async def _exists(stores: InMemoryStores, task: Task, scope: Scope = DEMO) -> bool:
+    return await stores.tasks.get(task.id, ctx(scope)) is not None
+
+
+async def test_retention_drops_a_finished_task_with_its_log_context_and_push_configs() -> None:
+    clock = Clock()
+    stores = InMemoryStores(lambda tenant: 60 if tenant == "demo" else None, clock=clock)
+    task = make_task(context_id="conv")
+    await stores.push_configs.set_info(task.id, TaskPushNotificationConfig(url="https://x/y"),
+                                       ctx())
+    done = await _finish(stores, task, await save(stores, task))
+    kept = make_task(context_id="conv")  # the same context id in another tenant: not touched
+    await _finish(stores, kept, await save(stores, kept, scope=ACME), COMPLETED, ACME)
+    clock.now += 59
+    assert await _exists(stores, task)
+    assert (await stores.tasks.get(task.id, ctx())).version == done  # type: ignore[union-attr]
+    clock.now += 1
+    assert not await _exists(stores, task)
+    assert await stores.tasks.get_task_view(DEMO, task.id, None) is None
+    assert await stores.tasks.get_task_view_bytes(DEMO, task.id, None) is None
+    set_current_scope(DEMO)
+    assert await stores.events.replay(task.id, after=TaskVersion.MISSING) is None
+    assert await stores.push_configs.get_info(task.id, ctx()) == []
+    assert await stores.contexts.page(DEMO, "conv", 10, 0) is None
+    assert stores.tasks.finished_count == 1  # acme's, which has no retention
+    assert await stores.contexts.page(ACME, "conv", 10, 0) is not None
+
+
+async def test_retention_counts_from_finishing_and_spares_unfinished_tasks() -> None:
+    clock = Clock()
+    stores = InMemoryStores(lambda _tenant: 60, clock=clock)
+    running, waiting, finished = make_task(), make_task(), make_task()
+    v_running = await save(stores, running)
+    await _finish(stores, running, v_running, WORKING)
+    await _finish(stores, waiting, await save(stores, waiting), INPUT_REQUIRED)
+    v_finished = await save(stores, finished)
+    clock.now += 3_600  # an hour after creation, the third task finishes only now
+    await _finish(stores, finished, v_finished)
+    clock.now += 30
+    assert await _exists(stores, finished)
+    clock.now += 30
+    assert not await _exists(stores, finished)
+    clock.now += 86_400
+    assert await _exists(stores, running) and await _exists(stores, waiting)
+
+
+async def test_the_cap_drops_the_oldest_finished_first_never_a_running_task() -> None:
+    clock = Clock()
+    stores = InMemoryStores(max_finished=3, clock=clock)
+    running = make_task(context_id="busy")
+    await _finish(stores, running, await save(stores, running), WORKING)
+    created = [make_task(context_id=f"c{i}") for i in range(5)]
+    versions = [await save(stores, task) for task in created]
+    # Finished in another order than created: 3, 0, 4, 1, 2.
+    for index in (3, 0, 4, 1, 2):
+        clock.now += 1
+        await _finish(stores, created[index], versions[index])
+    assert stores.tasks.finished_count == 3
+    present = [await _exists(stores, task) for task in created]
+    assert present == [False, True, True, False, True]  # 3 and 0 finished first, so went first
+    assert await stores.contexts.page(DEMO, "c3", 10, 0) is None
+    assert await stores.contexts.page(DEMO, "c4", 10, 0) is not None
+    assert await _exists(stores, running)
+    page = await stores.tasks.list(_list_all(), ctx())
+    assert sorted(t.id for t in page.tasks) == sorted(
+        [running.id, created[1].id, created[2].id, created[4].id])
+
+
+async def test_a_context_keeps_its_other_tasks_when_one_is_dropped() -> None:
+    stores = InMemoryStores(max_finished=1)
+    first, second = make_task(context_id="shared"), make_task(context_id="shared")
+    await _finish(stores, first, await save(stores, first))
+    await _finish(stores, second, await save(stores, second))
+    page = await stores.contexts.page(DEMO, "shared", 10, 0)
+    assert page is not None and [item.task_id for item in page.items] == [second.id]
+
+
+def _list_all() -> ListTasksRequest:
+    return ListTasksRequest(page_size=100)
