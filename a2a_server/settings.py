@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "repeated credential is not verified again (0 = verify every time). A token is served "
         "from it until its own expiry, never beyond; a new signing key or tenant files empty it.",
     )
+    task_cache_mb: int = Field(
+        default=64, ge=0, le=65_536,
+        description="Redis store: MiB of whole tasks each of its two per-replica caches (tasks "
+        "read or written last, task objects handed back by finished runs) may hold "
+        "(0 = none: every read goes to Redis).",
+    )
     memory_max_finished_tasks: int = Field(
         default=10_000, ge=1, le=10_000_000,
         description="In-memory store: finished tasks kept (oldest finished dropped first, with "
