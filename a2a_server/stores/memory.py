@@ -5,7 +5,8 @@ canceled, rejected) is dropped once its tenant's ``retention_seconds`` have pass
 it finished, and beyond ``max_finished`` finished tasks the oldest finished goes first.
 A running, input-required or auth-required task is never dropped. A dropped task takes
 its history, event log, push configs and its entry in its context with it; a context
-whose last task went goes too (with its direct messages).
+whose last task went goes too (with its direct messages). Contexts that only ever held
+direct messages are bounded the same way (``InMemoryContextStore``).
 """
 
 from __future__ import annotations
@@ -390,11 +391,54 @@ class InMemoryPushConfigStore(InMemoryPushNotificationConfigStore):
 
 
 class InMemoryContextStore(ContextStore):
-    """Ordered context items per scope."""
+    """Ordered context items per scope.
 
-    def __init__(self) -> None:
+    A context with tasks lives as long as its last task. One that holds only direct
+    messages (an agent that answers without tasks) is bounded like finished tasks: its
+    tenant's retention counted from its last message, and at most ``max_idle`` of them,
+    the least recently written dropped first.
+    """
+
+    def __init__(self, tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_idle: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Contexts in memory; message-only ones bounded by ``tenant_ttl`` and ``max_idle``."""
         self._items: dict[tuple[str, str], list[ContextItem]] = {}
         self._task_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._tenant_ttl = tenant_ttl
+        self._max_idle = max_idle
+        self._clock = clock
+        self._idle: OrderedDict[_Key, float] = OrderedDict()  # message-only, by last write
+        self._deadlines: list[tuple[float, float, _Key]] = []  # (drop at, written at, key)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, written_at, key = heapq.heappop(self._deadlines)
+            if self._idle.get(key) == written_at:  # no message since, and still task-less
+                self._forget(key)
+
+    def _forget(self, key: _Key) -> None:
+        self._idle.pop(key, None)
+        self._items.pop(key, None)
+        self._task_ids.pop(key, None)
+
+    def _touch_idle(self, scope: Scope, key: _Key) -> None:
+        """A direct message went into a context without tasks: count it against the bounds."""
+        now = self._clock()
+        self._idle[key] = now
+        self._idle.move_to_end(key)
+        ttl = self._tenant_ttl(scope.tenant)
+        if ttl:
+            heapq.heappush(self._deadlines, (now + ttl, now, key))
+        while len(self._idle) > self._max_idle:
+            self._forget(next(iter(self._idle)))
+        self._expire()
+
+    @property
+    def idle_count(self) -> int:
+        """Contexts held that have only direct messages."""
+        return len(self._idle)
 
     async def add_task(self, scope: Scope, context_id: str, task_id: str) -> None:
         """Append a task reference once."""
@@ -402,18 +446,23 @@ class InMemoryContextStore(ContextStore):
         if task_id in self._task_ids[key]:
             return
         self._task_ids[key].add(task_id)
+        self._idle.pop(key, None)  # it has a task now: it lives as long as its tasks
         self._items.setdefault(key, []).append(ContextItem(task_id=task_id))
 
     async def add_message(self, scope: Scope, context_id: str, message: Message) -> None:
         """Append a copy of a direct message."""
         clone = Message()
         clone.CopyFrom(message)
-        self._items.setdefault((scope.owner, context_id), []).append(ContextItem(message=clone))
+        key = (scope.owner, context_id)
+        self._items.setdefault(key, []).append(ContextItem(message=clone))
+        if not self._task_ids.get(key):
+            self._touch_idle(scope, key)
 
     async def page(
         self, scope: Scope, context_id: str, limit: int, offset: int
     ) -> ContextPage | None:
         """A slice of the context, in order."""
+        self._expire()
         items = self._items.get((scope.owner, context_id))
         if items is None:
             return None
@@ -431,8 +480,7 @@ class InMemoryContextStore(ContextStore):
         if task_ids:
             self._items[key] = items
         else:
-            self._items.pop(key, None)
-            del self._task_ids[key]
+            self._forget(key)
 
     async def scrub(self, scope: Scope, context_id: str) -> list[str] | None:
         """Drop direct messages; keep task references (their tasks are scrubbed)."""
@@ -470,7 +518,7 @@ class InMemoryStores(Stores):
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Every store in memory; finished tasks bounded by ``tenant_ttl`` (a tenant's
         ``retention_seconds``) and ``max_finished``."""
-        self.contexts = InMemoryContextStore()
+        self.contexts = InMemoryContextStore(tenant_ttl, max_finished, clock)
         self.events = InMemoryEventStream()
         self.push_configs = InMemoryPushConfigStore()
         self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.push_configs,

@@ -11,7 +11,7 @@ from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskPushNotificationConfig
 
 from a2a_server.stores.base import Scope, set_current_scope
 from a2a_server.stores.memory import InMemoryStores
-from tests.stores.test_contract import ACME, COMPLETED, DEMO, WORKING, ctx, make_task, save
+from tests.stores.test_contract import ACME, COMPLETED, DEMO, WORKING, ctx, make_task, msg, save
 
 INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
 
@@ -109,3 +109,37 @@ async def test_a_context_keeps_its_other_tasks_when_one_is_dropped() -> None:
 
 def _list_all() -> ListTasksRequest:
     return ListTasksRequest(page_size=100)
+
+
+async def test_message_only_contexts_are_bounded_by_retention_and_the_cap() -> None:
+    clock = Clock()
+    stores = InMemoryStores(lambda tenant: 60 if tenant == "demo" else None, max_finished=2,
+                            clock=clock)
+    contexts = stores.contexts
+    await contexts.add_message(DEMO, "chat", msg("hello"))
+    clock.now += 50
+    await contexts.add_message(DEMO, "chat", msg("again"))  # retention counts from this one
+    clock.now += 50
+    page = await contexts.page(DEMO, "chat", 10, 0)
+    assert page is not None and page.total == 2
+    clock.now += 10
+    assert await contexts.page(DEMO, "chat", 10, 0) is None
+    # No retention for acme: the cap, least recently written first.
+    for name in ("a", "b", "c"):
+        clock.now += 1
+        await contexts.add_message(ACME, name, msg(name))
+    assert [await contexts.page(ACME, n, 10, 0) is not None for n in "abc"] == [False, True, True]
+
+
+async def test_a_context_with_a_task_is_not_dropped_for_its_messages() -> None:
+    clock = Clock()
+    stores = InMemoryStores(lambda _tenant: 60, max_finished=1, clock=clock)
+    running = make_task(context_id="mixed")
+    await _finish(stores, running, await save(stores, running), WORKING)
+    await stores.contexts.add_message(DEMO, "mixed", msg("direct"))
+    await stores.contexts.add_message(DEMO, "other", msg("direct"))  # the one message-only context allowed
+    await stores.contexts.add_message(DEMO, "third", msg("direct"))  # drops "other"
+    clock.now += 3_600
+    page = await stores.contexts.page(DEMO, "mixed", 10, 0)
+    assert page is not None and page.total == 2
+    assert await stores.contexts.page(DEMO, "other", 10, 0) is None
