@@ -6,11 +6,17 @@ clock is the store's own parameter, advanced by the test instead of sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import httpx
 from a2a.server.cluster import TaskVersion
 from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskPushNotificationConfig, TaskState
 
+from a2a_server.settings import Settings
 from a2a_server.stores.base import Scope, set_current_scope
 from a2a_server.stores.memory import InMemoryStores
+from tests.conftest import DEMO as DEMO_HEADERS
+from tests.conftest import V1, running_app, user_message_v1
 from tests.stores.test_contract import ACME, COMPLETED, DEMO, WORKING, ctx, make_task, msg, save
 
 INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
@@ -143,3 +149,21 @@ async def test_a_context_with_a_task_is_not_dropped_for_its_messages() -> None:
     page = await stores.contexts.page(DEMO, "mixed", 10, 0)
     assert page is not None and page.total == 2
     assert await stores.contexts.page(DEMO, "other", 10, 0) is None
+
+
+async def test_the_setting_bounds_the_embedded_store_of_a_running_server(
+    settings_for: Callable[..., Settings],
+) -> None:
+    settings = settings_for("memory", memory_max_finished_tasks=2)
+    async with running_app(settings) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            ids = []
+            for text in ("one", "two", "three"):
+                sent = await http.post("/agents/echo/v1/message:send",
+                                       json=user_message_v1(text), headers={**DEMO_HEADERS, **V1})
+                assert sent.status_code == 200, sent.text
+                ids.append(sent.json()["task"]["id"])
+            found = [(await http.get(f"/agents/echo/v1/tasks/{task_id}",
+                                     headers={**DEMO_HEADERS, **V1})).status_code for task_id in ids]
+    assert found == [404, 200, 200]
