@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     memory_max_finished_tasks: int = Field(
         default=10_000, ge=1, le=10_000_000,
         description="In-memory store: finished tasks kept (oldest finished dropped first, with "
-        "their event logs and push configs); running and input-required tasks are never "
-        "dropped. A tenant's retention_seconds applies too.",
+        "their event logs, push configs and context entries), and as many contexts of direct "
+        "messages only; running and input-required tasks are never dropped. A tenant's "
+        "retention_seconds applies too.",
     )
     finished_events_seconds: float = Field(
         default=300.0, ge=0,
