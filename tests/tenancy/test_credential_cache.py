@@ -6,12 +6,16 @@ the registry are the server's own; nothing is replaced.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
+from a2a_server.settings import Settings
 from a2a_server.tenancy.auth import Authenticator, AuthError
 from a2a_server.tenancy.config import (
     ApiKeyConfig,
@@ -21,6 +25,7 @@ from a2a_server.tenancy.config import (
     sha256_hex,
 )
 from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer
+from tests.conftest import running_app
 
 SECRET = "cache-test-signing-key-0123456789abcdef"
 BASE = "http://testserver"
@@ -165,3 +170,25 @@ def test_a_tenant_file_change_invalidates_cached_credentials(tmp_path: Path) -> 
     with pytest.raises(AuthError) as refused:
         auth.authenticate({"authorization": f"Bearer {gone}"})
     assert refused.value.status == 401
+
+
+async def test_a_server_refuses_a_token_it_cached_once_it_expires(
+    settings_for: Callable[..., Settings],
+) -> None:
+    async with running_app(settings_for("memory", token_ttl_seconds=2)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            token = (await http.post(
+                "/realms/demo/protocol/openid-connect/token",
+                data={"grant_type": "client_credentials", "client_id": "demo-client",
+                      "client_secret": "demo-secret"},
+            )).json()["access_token"]
+            exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+            headers = {"Authorization": f"Bearer {token}", "Tenant-Name": "demo"}
+            task_url = "/agents/echo/v1/tasks/no-such-task"
+            # Two uses while valid (the second from the cache): authenticated, so a 404.
+            statuses = [(await http.get(task_url, headers=headers)).status_code for _ in range(2)]
+            if time.time() < exp:  # not already past exp on a slow machine
+                assert statuses == [404, 404]
+            await asyncio.sleep(max(0.0, exp + 0.05 - time.time()))
+            assert (await http.get(task_url, headers=headers)).status_code == 401
