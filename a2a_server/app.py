@@ -94,7 +94,7 @@ def _create_stores(settings: Settings, tenant_ttl: Callable[[str], int | None]) 
         return create_redis_stores(settings, tenant_ttl)
     from a2a_server.stores.memory import InMemoryStores
 
-    return InMemoryStores()
+    return InMemoryStores(tenant_ttl, settings.memory_max_finished_tasks)
 
 
 async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> None:
@@ -121,10 +121,12 @@ def _credentials(settings: Settings, tenants: TenantRegistry,
                  metrics: Metrics | None) -> tuple[TokenIssuer, Authenticator]:
     """The token issuer and the authenticator (counted in ``metrics`` when it is on)."""
     if metrics is None:
-        tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds)
+        tokens = TokenIssuer(settings.jwt_secret, settings.base_url, settings.token_ttl_seconds,
+                             cache_size=settings.credential_cache_size)
         return tokens, Authenticator(tenants, tokens)
     tokens = MeteredTokenIssuer(settings.jwt_secret, settings.base_url,
-                                settings.token_ttl_seconds, metrics)
+                                settings.token_ttl_seconds, metrics,
+                                cache_size=settings.credential_cache_size)
     return tokens, MeteredAuthenticator(tenants, tokens, metrics)
 
 
@@ -158,7 +160,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     """
     install_redaction()
     agents = load_agents(settings.agents_dir)
-    tenants = load_tenants(settings.tenants_dir, agents.ids())
+    tenants = load_tenants(settings.tenants_dir, agents.ids(), settings.credential_cache_size)
     outage_logs.install()
     metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None
     tracing = Tracing.from_settings(settings, tracer_provider)

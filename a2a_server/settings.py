@@ -77,6 +77,25 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
+    credential_cache_size: int = Field(
+        default=10_000, ge=0, le=1_000_000,
+        description="Verified bearer tokens, and valid API keys, remembered per process so a "
+        "repeated credential is not verified again (0 = verify every time). A token is served "
+        "from it until its own expiry, never beyond; a new signing key or tenant files empty it.",
+    )
+    task_cache_mb: int = Field(
+        default=64, ge=0, le=65_536,
+        description="Redis store: MiB of whole tasks each of its two per-replica caches (tasks "
+        "read or written last, task objects handed back by finished runs) may hold "
+        "(0 = none: every read goes to Redis).",
+    )
+    memory_max_finished_tasks: int = Field(
+        default=10_000, ge=1, le=10_000_000,
+        description="In-memory store: finished tasks kept (oldest finished dropped first, with "
+        "their event logs, push configs and context entries), and as many contexts of direct "
+        "messages only; running and input-required tasks are never dropped. A tenant's "
+        "retention_seconds applies too.",
+    )
     finished_events_seconds: float = Field(
         default=300.0, ge=0,
         description="How long a finished task's event log is kept for Last-Event-ID resumes "

@@ -51,8 +51,9 @@ class WrkResult:
 
 
 def run_wrk(url: str, mode: str, seconds: float, connections: int,
-            tasks_file: Path | None = None) -> WrkResult:
-    """Run wrk (one thread, pinned to the client core) for ``seconds``."""
+            tasks_file: Path | None = None, bearer: str | None = None) -> WrkResult:
+    """Run wrk (one thread, pinned to the client core) for ``seconds``; with ``bearer``,
+    authenticated by that access token instead of the API key."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = Path(tmp.name)
     base, _, path = url.partition("//")[2].partition("/")
@@ -60,6 +61,8 @@ def run_wrk(url: str, mode: str, seconds: float, connections: int,
            "BENCH_RUN": uuid.uuid4().hex[:8]}
     if tasks_file is not None:
         env["BENCH_TASKS"] = str(tasks_file)
+    if bearer is not None:
+        env["BENCH_BEARER"] = bearer
     cmd = ["taskset", "-c", CLIENT_CPU, require_wrk(), "-t1", f"-c{connections}",
            f"-d{max(1, round(seconds))}s", "--timeout", "60s", "-s", str(LUA), f"http://{base}/"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -70,6 +73,16 @@ def run_wrk(url: str, mode: str, seconds: float, connections: int,
     errors = sum(data["errors"].values())
     return WrkResult(requests=data["requests"], seconds=data["duration_us"] / 1e6, errors=errors,
                      p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000)
+
+
+def access_token(base_url: str, tenant: str = "demo", client_id: str = "demo-client",
+                 secret: str = "demo-secret") -> str:
+    """A bearer token from the server's client-credentials endpoint (the README's demo client)."""
+    response = httpx.post(f"{base_url}/realms/{tenant}/protocol/openid-connect/token",
+                          data={"grant_type": "client_credentials", "client_id": client_id,
+                                "client_secret": secret}, timeout=30)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -41,7 +41,12 @@ OURS = ("ours-redis", "ours-memory")
 SDK = ("sdk-memory", "sdk-sqlite")
 SCENARIOS = (("a", "GET small task"), ("b1k", "GET historyLength=10, 1,000 msgs"),
              ("b10k", "GET historyLength=10, 10,000 msgs"), ("c", "message:send (new task)"),
-             ("d", "follow-up message:send into 1,000 msgs"))
+             ("d", "follow-up message:send into 1,000 msgs"),
+             # Issue 14: the same GET and send with an OAuth2 bearer token (ours only: the
+             # SDK reference ignores credentials).
+             ("a-jwt", "GET small task, bearer token"),
+             ("c-jwt", "message:send (new task), bearer token"))
+_BEARER = "-jwt"
 
 
 def _servers(redis_url: str | None, workdir: Path) -> list[Server]:
@@ -79,6 +84,7 @@ class Bench:
         self.servers: dict[str, Server] = {}
         self.unavailable: dict[str, str] = {}
         self.fixtures: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, str] = {}  # server -> access token of its bearer-token cells
         self.rows: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
 
@@ -124,7 +130,13 @@ class Bench:
     def _check(self, server: Server, scenario: str) -> tuple[str, str, Path | None]:
         """(wrk mode, URL, tasks file) for a scenario, after one checked request."""
         fx = self.fixtures.get(server.name, {})
-        with httpx.Client(headers=load.HEADERS, timeout=120) as client:
+        headers = dict(load.HEADERS)
+        if scenario.endswith(_BEARER):
+            token = self.tokens[server.name] = load.access_token(f"http://127.0.0.1:{server.port}")
+            del headers["X-API-Key"]
+            headers["Authorization"] = f"Bearer {token}"
+            scenario = scenario.removesuffix(_BEARER)
+        with httpx.Client(headers=headers, timeout=120) as client:
             if scenario == "a":
                 url = f"{server.url}/tasks/{fx['small']}"
                 body = client.get(url).raise_for_status().json()
@@ -168,6 +180,10 @@ class Bench:
             return mode, url, tasks, max(1, int(self.seconds / self.rounds / single))
         return mode, url, tasks, self.connections
 
+    def _bearer(self, scenario: str, name: str) -> str | None:
+        """The access token of a bearer-token cell (fetched by its check), else None."""
+        return self.tokens[name] if scenario.endswith(_BEARER) else None
+
     def wrk_scenario(self, scenario: str, title: str, names: list[str]) -> None:
         """Rounds alternate the server order; figures aggregate the rounds."""
         log(f"scenario {scenario}: {title}")
@@ -192,12 +208,13 @@ class Bench:
                         server.reset_peak_rss()
                         mode, url, tasks, connections = cells[name]
                         if connections == self.connections:
-                            load.run_wrk(url, mode, self.warmup, connections, tasks)
+                            load.run_wrk(url, mode, self.warmup, connections, tasks,
+                                         self._bearer(scenario, name))
                             server.wait_idle()
                     mode, url, tasks, connections = cells[name]
                     cpu = server.cpu_seconds()
                     result = load.run_wrk(url, mode, self.seconds / self.rounds, connections,
-                                          tasks)
+                                          tasks, self._bearer(scenario, name))
                     row["drain_s"] = round(row.get("drain_s", 0) + server.wait_idle(), 2)
                     # what the server burnt on this round's requests (drained ones included)
                     row["cpu_s"] = row.get("cpu_s", 0.0) + server.cpu_seconds() - cpu
@@ -356,7 +373,8 @@ class Bench:
         for scenario, title in SCENARIOS:
             if want(scenario):
                 ceiling = ["ceiling"] if scenario == "a" and "ceiling" in self.servers else []
-                self.wrk_scenario(scenario, title, [*names, *ceiling])
+                cell = [n for n in names if n in OURS] if scenario.endswith(_BEARER) else names
+                self.wrk_scenario(scenario, title, [*cell, *ceiling])
                 if redis is not None:
                     redis.compact()
         if want("e"):
@@ -468,6 +486,12 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
             f"{r or 0:.2f}x")
         r = div(rps("c", server), rps("c", "sdk-sqlite"))
         add("(c) message:send >= 4x sdk-sqlite", server, r, lambda v: v >= 4.0, f"{r or 0:.2f}x")
+        r = div(rps("a-jwt", server), rps("a", server))
+        add("(14.1) GET with a bearer token within 5% of the API key", server, r,
+            lambda v: v >= 0.95, f"{r or 0:.2f}x of (a)")
+        r = div(rps("c-jwt", server), rps("c", server))
+        add("(14.1) send with a bearer token within 5% of the API key", server, r,
+            lambda v: v >= 0.95, f"{r or 0:.2f}x of (c)")
         r = div(rps("d", server), rps("c", server))
         add("(d) follow-up (1k msgs) within 20% of first message", server, r,
             lambda v: v >= 0.8, f"{r or 0:.2f}x of (c)")
@@ -584,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="",
                         help="comma-separated servers to run (default: all); for quick iteration")
     parser.add_argument("--scenarios", default="",
-                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,e,f,g,h; "
+                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,a-jwt,c-jwt,e,f,g,h; "
                         "default: all)")
     args = parser.parse_args(argv)
     only = {s for s in args.scenarios.split(",") if s}

@@ -56,8 +56,9 @@ class MeteredAuthenticator(Authenticator):
 class MeteredTokenIssuer(TokenIssuer):
     """``TokenIssuer``, counting the tokens it issues (by tenant when enabled)."""
 
-    def __init__(self, secret: str | None, base_url: str, ttl_seconds: int, metrics: Metrics) -> None:
-        super().__init__(secret, base_url, ttl_seconds)
+    def __init__(self, secret: str | None, base_url: str, ttl_seconds: int, metrics: Metrics,
+                 cache_size: int = 10_000) -> None:
+        super().__init__(secret, base_url, ttl_seconds, cache_size)
         self._metrics = metrics
         self._issued: dict[str, Any] = {}
 

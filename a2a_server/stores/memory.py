@@ -1,11 +1,23 @@
-"""The embedded default: every store in process memory (one replica, nothing durable)."""
+"""The embedded default: every store in process memory (one replica, nothing durable).
+
+Bounded like the Redis store is by its TTLs: a finished task (completed, failed,
+canceled, rejected) is dropped once its tenant's ``retention_seconds`` have passed since
+it finished, and beyond ``max_finished`` finished tasks the oldest finished goes first.
+A running, input-required or auth-required task is never dropped. A dropped task takes
+its history, event log, push configs and its entry in its context with it; a context
+whose last task went goes too (with its direct messages). Contexts that only ever held
+direct messages are bounded the same way (``InMemoryContextStore``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
+import time
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import NamedTuple
 
 from a2a.server.cluster import (
     ConcurrentTaskModificationError,
@@ -51,8 +63,18 @@ def _owner(context: ServerCallContext) -> str:
 
 
 _LIVE_MAX = 1_024  # task objects handed back by finished runs (for the next run of each)
+MAX_FINISHED_TASKS = 10_000  # default cap on finished tasks kept (memory_max_finished_tasks)
 
 _Key = tuple[str, str]
+TenantTtl = Callable[[str], "int | None"]
+
+
+class _Finished(NamedTuple):
+    """A finished task as the bounds see it: whose, in which context, finished when."""
+
+    scope: Scope
+    context_id: str
+    at: float
 
 
 class InMemoryScopedTaskStore(ScopedTaskStore):
@@ -66,7 +88,23 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     messages in the task.
     """
 
-    def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
+    def __init__(self, contexts: InMemoryContextStore, events: InMemoryEventStream | None = None,
+                 push_configs: InMemoryPushConfigStore | None = None, *,
+                 tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_finished: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Tasks in memory, bounded (see the module docstring).
+
+        Args:
+            contexts: the context store dropped tasks are removed from.
+            events: the event logs (dropped with their task).
+            push_configs: the push configs (dropped with their task).
+            tenant_ttl: a tenant's ``retention_seconds`` (None: keep until the cap).
+            max_finished: finished tasks kept at most, oldest finished dropped first.
+            clock: seconds, monotonic (retention is measured with it).
+        """
+        if max_finished < 1:
+            raise ValueError("max_finished must be at least 1")
         self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
         self._history: dict[_Key, tuple[bytes, ...]] = {}
@@ -74,6 +112,17 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         self._live: OrderedDict[_Key, tuple[int, Task]] = OrderedDict()
         self._events = events
         self._contexts = contexts
+        self._push_configs = push_configs
+        self._tenant_ttl = tenant_ttl
+        self._max_finished = max_finished
+        self._clock = clock
+        self._finished: OrderedDict[_Key, _Finished] = OrderedDict()  # in the order they finished
+        self._deadlines: list[tuple[float, float, _Key]] = []  # (drop at, finished at, key), heap
+
+    @property
+    def finished_count(self) -> int:
+        """Finished tasks held now."""
+        return len(self._finished)
 
     def _context(self, scope: Scope) -> ServerCallContext:
         return ServerCallContext(state={SCOPE_KEY: scope})
@@ -87,8 +136,45 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         await self._heads.save(head, self._context(scope))
         if new:
             await self._contexts.add_task(scope, head.context_id, head.id)
+        if head.status.state in TERMINAL_STATES and key not in self._finished:
+            await self._finish(scope, key, head.context_id)
+
+    async def _finish(self, scope: Scope, key: _Key, context_id: str) -> None:
+        """Count a task that just finished against the bounds, then apply them."""
+        now = self._clock()
+        self._finished[key] = _Finished(scope, context_id, now)
+        ttl = self._tenant_ttl(scope.tenant)
+        if ttl:
+            heapq.heappush(self._deadlines, (now + ttl, now, key))
+        while len(self._finished) > self._max_finished:
+            oldest = next(iter(self._finished))
+            await self._drop(oldest)
+        await self._expire()
+
+    async def _expire(self) -> None:
+        """Drop the finished tasks whose tenant's retention has passed."""
+        now = self._clock()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, finished_at, key = heapq.heappop(self._deadlines)
+            entry = self._finished.get(key)
+            if entry is not None and entry.at == finished_at:  # not dropped or re-created since
+                await self._drop(key)
+
+    async def _drop(self, key: _Key) -> None:
+        """Remove a finished task with everything that hangs off it."""
+        entry = self._finished.pop(key)
+        scope, task_id = entry.scope, key[1]
+        await self._heads.delete(task_id, self._context(scope))
+        for table in (self._versions, self._history, self._live):
+            table.pop(key, None)
+        if self._events is not None:
+            self._events.forget(scope, task_id)
+        if self._push_configs is not None:
+            self._push_configs.forget(scope, task_id)
+        self._contexts.remove_task(scope, entry.context_id, task_id)
 
     async def _current(self, scope: Scope, task_id: str) -> tuple[Task | None, int]:
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         return head, self._versions.get((scope.owner, task_id), 0)
 
@@ -180,6 +266,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """ListTasks with the SDK's filters, order and page tokens (on the heads), each task
         with its history (the last ``history_length`` messages when given)."""
+        await self._expire()
         page = await self._heads.list(params, context)
         scope = scope_of(context)
         length = params.history_length if params.HasField("history_length") else None
@@ -191,13 +278,14 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         """Remove the task, its history and its version."""
         key = (scope_of(context).owner, task_id)
         await self._heads.delete(task_id, context)
-        for table in (self._versions, self._history, self._live):
+        for table in (self._versions, self._history, self._live, self._finished):
             table.pop(key, None)
 
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> Task | None:
         """The head and the last ``history_length`` messages, parsed once."""
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         return None if head is None else self._assemble(scope, head, history_length)
 
@@ -205,6 +293,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         self, scope: Scope, task_id: str, history_length: int | None
     ) -> bytes | None:
         """The view serialized: the head's bytes and the stored messages, never parsed."""
+        await self._expire()
         head = await self._heads.get(task_id, self._context(scope))
         if head is None:
             return None
@@ -295,13 +384,61 @@ class InMemoryPushConfigStore(InMemoryPushNotificationConfigStore):
         owner = current_scope().owner
         return list(self._get_owner_push_notification_infos(owner).get(task_id, []))
 
+    def forget(self, scope: Scope, task_id: str) -> None:
+        """Drop every config of a task (the task was dropped), silently if it has none."""
+        with self.lock:
+            self._get_owner_push_notification_infos(scope.owner).pop(task_id, None)
+
 
 class InMemoryContextStore(ContextStore):
-    """Ordered context items per scope."""
+    """Ordered context items per scope.
 
-    def __init__(self) -> None:
+    A context with tasks lives as long as its last task. One that holds only direct
+    messages (an agent that answers without tasks) is bounded like finished tasks: its
+    tenant's retention counted from its last message, and at most ``max_idle`` of them,
+    the least recently written dropped first.
+    """
+
+    def __init__(self, tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_idle: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Contexts in memory; message-only ones bounded by ``tenant_ttl`` and ``max_idle``."""
         self._items: dict[tuple[str, str], list[ContextItem]] = {}
         self._task_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._tenant_ttl = tenant_ttl
+        self._max_idle = max_idle
+        self._clock = clock
+        self._idle: OrderedDict[_Key, float] = OrderedDict()  # message-only, by last write
+        self._deadlines: list[tuple[float, float, _Key]] = []  # (drop at, written at, key)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, written_at, key = heapq.heappop(self._deadlines)
+            if self._idle.get(key) == written_at:  # no message since, and still task-less
+                self._forget(key)
+
+    def _forget(self, key: _Key) -> None:
+        self._idle.pop(key, None)
+        self._items.pop(key, None)
+        self._task_ids.pop(key, None)
+
+    def _touch_idle(self, scope: Scope, key: _Key) -> None:
+        """A direct message went into a context without tasks: count it against the bounds."""
+        now = self._clock()
+        self._idle[key] = now
+        self._idle.move_to_end(key)
+        ttl = self._tenant_ttl(scope.tenant)
+        if ttl:
+            heapq.heappush(self._deadlines, (now + ttl, now, key))
+        while len(self._idle) > self._max_idle:
+            self._forget(next(iter(self._idle)))
+        self._expire()
+
+    @property
+    def idle_count(self) -> int:
+        """Contexts held that have only direct messages."""
+        return len(self._idle)
 
     async def add_task(self, scope: Scope, context_id: str, task_id: str) -> None:
         """Append a task reference once."""
@@ -309,23 +446,41 @@ class InMemoryContextStore(ContextStore):
         if task_id in self._task_ids[key]:
             return
         self._task_ids[key].add(task_id)
+        self._idle.pop(key, None)  # it has a task now: it lives as long as its tasks
         self._items.setdefault(key, []).append(ContextItem(task_id=task_id))
 
     async def add_message(self, scope: Scope, context_id: str, message: Message) -> None:
         """Append a copy of a direct message."""
         clone = Message()
         clone.CopyFrom(message)
-        self._items.setdefault((scope.owner, context_id), []).append(ContextItem(message=clone))
+        key = (scope.owner, context_id)
+        self._items.setdefault(key, []).append(ContextItem(message=clone))
+        if not self._task_ids.get(key):
+            self._touch_idle(scope, key)
 
     async def page(
         self, scope: Scope, context_id: str, limit: int, offset: int
     ) -> ContextPage | None:
         """A slice of the context, in order."""
+        self._expire()
         items = self._items.get((scope.owner, context_id))
         if items is None:
             return None
         return ContextPage(items=list(itertools.islice(items, offset, offset + limit)),
                            total=len(items))
+
+    def remove_task(self, scope: Scope, context_id: str, task_id: str) -> None:
+        """Drop a task's reference (the task was dropped); a context left without tasks goes."""
+        key = (scope.owner, context_id)
+        task_ids = self._task_ids.get(key)
+        if task_ids is None or task_id not in task_ids:
+            return
+        task_ids.discard(task_id)
+        items = [item for item in self._items.get(key, []) if item.task_id != task_id]
+        if task_ids:
+            self._items[key] = items
+        else:
+            self._forget(key)
 
     async def scrub(self, scope: Scope, context_id: str) -> list[str] | None:
         """Drop direct messages; keep task references (their tasks are scrubbed)."""
@@ -358,11 +513,17 @@ class InMemoryStores(Stores):
 
     name = "memory"
 
-    def __init__(self) -> None:
-        self.contexts = InMemoryContextStore()
+    def __init__(self, tenant_ttl: TenantTtl = lambda _tenant: None,
+                 max_finished: int = MAX_FINISHED_TASKS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Every store in memory; finished tasks bounded by ``tenant_ttl`` (a tenant's
+        ``retention_seconds``) and ``max_finished``."""
+        self.contexts = InMemoryContextStore(tenant_ttl, max_finished, clock)
         self.events = InMemoryEventStream()
-        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events)
         self.push_configs = InMemoryPushConfigStore()
+        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.push_configs,
+                                             tenant_ttl=tenant_ttl, max_finished=max_finished,
+                                             clock=clock)
         self.leases = InMemoryLeaseManager()
         self.usage = InMemoryUsageCounters()
 

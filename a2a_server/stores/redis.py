@@ -31,7 +31,7 @@ from a2a_server.stores._redis_base import (
 from a2a_server.stores.base import Stores
 from a2a_server.stores.redis_records import RedisContextStore, RedisPushConfigStore
 from a2a_server.stores.redis_streams import RedisEventStream, RedisLeaseManager
-from a2a_server.stores.redis_tasks import RedisTaskStore
+from a2a_server.stores.redis_tasks import TASK_CACHE_BYTES, RedisTaskStore
 from a2a_server.stores.redis_usage import RedisUsageCounters
 
 __all__ = ["RedisStores", "create_redis_client", "create_redis_stores", "map_redis_errors"]
@@ -76,11 +76,13 @@ class RedisStores(Stores):
         lease_seconds: float = 15.0,
         prefix: str = "a2a",
         finished_events_seconds: float = 300.0,
+        task_cache_bytes: int = TASK_CACHE_BYTES,
     ) -> None:
         self.client = client
         self.health = Health()
         self.redis = RedisContext(client, KeySchema(prefix), tenant_ttl, self.health)
-        self.tasks = RedisTaskStore(self.redis, int(finished_events_seconds * 1000))
+        self.tasks = RedisTaskStore(self.redis, int(finished_events_seconds * 1000),
+                                    task_cache_bytes)
         self.events = RedisEventStream(self.redis)
         self.push_configs = RedisPushConfigStore(self.redis)
         self.contexts = RedisContextStore(self.redis)
@@ -174,4 +176,5 @@ def create_redis_stores(settings: Settings, tenant_ttl: Callable[[str], int | No
     client = create_redis_client(settings.redis_url, cluster=settings.redis_cluster)
     return RedisStores(client, tenant_ttl, replica_id=settings.replica_id,
                        lease_seconds=settings.lease_seconds, prefix=settings.redis_prefix,
-                       finished_events_seconds=settings.finished_events_seconds)
+                       finished_events_seconds=settings.finished_events_seconds,
+                       task_cache_bytes=settings.task_cache_mb * 1024 * 1024)

@@ -53,7 +53,7 @@ from a2a_server.stores.base import (
 
 _STATES = range(9)  # TaskState numbers 0..8, one index each
 _CACHE_SIZE = 10_000
-_FULL_CACHE_BYTES = 64 * 1024 * 1024  # whole tasks this replica wrote or read last, per store
+TASK_CACHE_BYTES = 64 * 1024 * 1024  # default budget of each cache of whole tasks (task_cache_mb)
 _FULL_ENTRY_MAX = 8 * 1024 * 1024  # larger tasks are read from Redis every time
 _MEMBER_PREFIX = 22  # "<flag><20 digits>:"
 
@@ -139,10 +139,16 @@ _T = TypeVar("_T")
 class _Held(Generic[_T]):
     """What this replica holds per task (LRU), within a byte budget; oversized ones not kept."""
 
-    def __init__(self, size: Callable[[_T], int]) -> None:
+    def __init__(self, size: Callable[[_T], int], budget: int) -> None:
         self._entries: OrderedDict[_Key, _T] = OrderedDict()
         self._size = size
+        self._budget = budget
         self._bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """The sizes of the entries held (at most the budget)."""
+        return self._bytes
 
     def get(self, key: _Key) -> _T | None:
         """The entry, left where it is in the LRU order."""
@@ -162,11 +168,11 @@ class _Held(Generic[_T]):
     def put(self, key: _Key, value: _T | None) -> None:
         """Hold ``value`` for ``key`` (None: hold nothing), evicting the least recently used."""
         self.take(key)
-        if value is None or self._size(value) > _FULL_ENTRY_MAX:
+        if value is None or self._size(value) > min(_FULL_ENTRY_MAX, self._budget):
             return
         self._entries[key] = value
         self._bytes += self._size(value)
-        while self._bytes > _FULL_CACHE_BYTES:
+        while self._bytes > self._budget:
             _, dropped = self._entries.popitem(last=False)
             self._bytes -= self._size(dropped)
 
@@ -188,15 +194,22 @@ _NO_LEASE_ARGS: builtins.list[Any] = [0, "", 0, "", 0]
 class RedisTaskStore(ScopedTaskStore):
     """Versioned tasks in Redis, scoped by tenant and agent, with the terminal guard."""
 
-    def __init__(self, redis: RedisContext, finished_events_ms: int = 0) -> None:
+    def __init__(self, redis: RedisContext, finished_events_ms: int = 0,
+                 cache_bytes: int = TASK_CACHE_BYTES) -> None:
+        """Tasks on ``redis``; ``cache_bytes`` bounds each of the two caches of whole tasks
+        (read or written last, and handed back by finished runs); 0 holds none."""
         self._r = redis
         self._finished_events_ms = finished_events_ms
         self._written: OrderedDict[_Key, _Written] = OrderedDict()
-        self._full: _Held[_Full] = _Held(lambda full: full.size)
-        self._live: _Held[_Live] = _Held(lambda live: live.nbytes)
+        self._full: _Held[_Full] = _Held(lambda full: full.size, cache_bytes)
+        self._live: _Held[_Live] = _Held(lambda live: live.nbytes, cache_bytes)
         # Set by the lease manager: the lease part of a commit.
         self.leases: LeaseCommits | None = None
         self._context_index_keys = functools.lru_cache(maxsize=4_096)(self._build_index_keys)
+
+    def cache_bytes(self) -> int:
+        """Bytes of whole tasks this replica holds now, both caches (for metrics)."""
+        return self._full.held_bytes + self._live.held_bytes
 
     def _forget(self, key: _Key) -> None:
         """Drop everything this replica believes about a task (it moved elsewhere)."""

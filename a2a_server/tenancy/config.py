@@ -22,12 +22,14 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
+from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -121,11 +123,25 @@ class ApiKeyOwner:
 
 
 class TenantRegistry:
-    """The loaded tenants, and an index of API-key digests across them."""
+    """The loaded tenants, and an index of API-key digests across them.
 
-    def __init__(self, tenants: Iterable[TenantConfig]) -> None:
+    Immutable once built: a change of the tenant files means a new registry (its
+    generation), never an edited one. API keys that were found are remembered per
+    registry (bounded, least recently used out first), so a repeated key costs a
+    dictionary lookup instead of a SHA-256. That cache is keyed by the key as sent:
+    any digest would cost what it saves. It lives in this process's memory only, is
+    never logged or written anywhere, and dies with the registry: a key removed from a
+    tenant file stops working as soon as the new registry is in use. Keys that were not
+    found are not remembered.
+    """
+
+    def __init__(self, tenants: Iterable[TenantConfig], key_cache_size: int = 10_000) -> None:
+        """Index ``tenants``; remember up to ``key_cache_size`` valid keys (0 = none)."""
         self._tenants: dict[str, TenantConfig] = {}
         self._keys: dict[str, ApiKeyOwner] = {}
+        self._key_cache_size = key_cache_size
+        self._found: LRUCache[str, ApiKeyOwner] = LRUCache(maxsize=max(key_cache_size, 1))
+        self._lock = threading.Lock()
         for tenant in tenants:
             self._tenants[tenant.name] = tenant
             for key in tenant.api_keys:
@@ -137,7 +153,26 @@ class TenantRegistry:
 
     def owner_of_key(self, api_key: str) -> ApiKeyOwner | None:
         """The tenant and key name an API key belongs to, if any."""
-        return self._keys.get(sha256_hex(api_key))
+        if not self._key_cache_size:
+            return self._keys.get(sha256_hex(api_key))
+        with self._lock:
+            owner = self._found.get(api_key)
+        if owner is not None:
+            return owner
+        owner = self._keys.get(sha256_hex(api_key))
+        if owner is not None:
+            with self._lock:
+                self._found[api_key] = owner
+        return owner
+
+    def cached_keys(self) -> int:
+        """How many valid API keys this registry remembers."""
+        return len(self._found)
+
+    def holds(self, api_key: str) -> bool:
+        """Whether ``api_key`` would be answered from the cache."""
+        with self._lock:
+            return api_key in self._found
 
     def __iter__(self) -> Iterator[TenantConfig]:
         return iter(self._tenants.values())
@@ -175,8 +210,11 @@ def _warn_if_implicit(path: Path, raw: dict[str, object], tenant: TenantConfig) 
                        "tenant '%s'", path, tenant.name)
 
 
-def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry:
+def load_tenants(directory: Path, known_agents: Iterable[str],
+                 key_cache_size: int = 10_000) -> TenantRegistry:
     """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
+
+    ``key_cache_size`` bounds the registry's cache of valid API keys (0 = none).
 
     Raises:
         ConfigError: naming the file and field of the first problem found.
@@ -211,4 +249,4 @@ def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry
         tenants.append(tenant)
     if not tenants:
         raise ConfigError(f"{directory}: no tenant files (*.yaml)")
-    return TenantRegistry(tenants)
+    return TenantRegistry(tenants, key_cache_size)

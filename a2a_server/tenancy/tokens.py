@@ -3,16 +3,29 @@
 The issuer is ``{public_url}/realms/{tenant}`` (Keycloak's shape, which Corti's
 clients expect); the tenant is also carried in the ``tenant`` claim and the
 client in ``sub``/``azp``.
+
+Verified tokens are cached per process (``TokenIssuer.verify``): keyed by the
+SHA-256 of the token (never the token itself), bounded (least recently used
+out first), each entry valid until the token's own ``exp`` and never beyond,
+so an expired token is refused exactly as without the cache. Only tokens that
+verified are stored: a wrong token always goes through the full check. A change
+of the signing key this issuer holds (or a restart) empties the cache.
+The tenant a token names is looked up in the live tenant registry on every
+request after the cache (``Authenticator``), so a removed tenant's tokens stop
+at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 
 import jwt
+from cachetools import TLRUCache
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "a2a-server"
@@ -24,6 +37,7 @@ class TokenClaims:
 
     tenant: str
     client_id: str
+    expires_at: int  # the token's ``exp`` (seconds since the epoch)
 
 
 class InvalidToken(Exception):
@@ -33,11 +47,26 @@ class InvalidToken(Exception):
 class TokenIssuer:
     """Issues and verifies this server's access tokens."""
 
-    def __init__(self, secret: str | None, base_url: str, ttl_seconds: int) -> None:
+    def __init__(self, secret: str | None, base_url: str, ttl_seconds: int,
+                 cache_size: int = 10_000) -> None:
+        """Sign with ``secret`` (None: a random key for this process).
+
+        Args:
+            secret: the HS256 signing key, or None in dev mode.
+            base_url: the public URL the issuer is built from.
+            ttl_seconds: lifetime of issued tokens.
+            cache_size: verified tokens kept per process (0 = verify every time).
+        """
         self.generated_key = secret is None
         self._secret = secret or secrets.token_urlsafe(48)
         self._base_url = base_url
         self.ttl_seconds = ttl_seconds
+        self._cache_size = cache_size
+        self._verified: TLRUCache[bytes, TokenClaims] = TLRUCache(
+            maxsize=max(cache_size, 1), ttu=_until_expiry, timer=time.time
+        )
+        self._verified_with = self._secret  # the key the cached tokens were verified with
+        self._lock = threading.Lock()
 
     @property
     def secret_for_sharing(self) -> str:
@@ -73,11 +102,47 @@ class TokenIssuer:
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> TokenClaims:
-        """Check signature, expiry, audience and issuer; return the claims."""
+        """Check signature, expiry, audience and issuer; return the claims.
+
+        A token verified before with the current key and not yet expired is answered from
+        the cache (see the module docstring).
+
+        Raises:
+            InvalidToken: malformed, expired, or not signed with the current key.
+        """
+        if not self._cache_size:
+            return self._decode(token, self._secret)
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        secret = self._secret
+        with self._lock:
+            if self._verified_with is not secret:
+                self._verified.clear()
+                self._verified_with = secret
+            cached = self._verified.get(digest)
+        if cached is not None:
+            return cached
+        claims = self._decode(token, secret)
+        with self._lock:
+            if self._verified_with is secret:
+                self._verified[digest] = claims
+        return claims
+
+    def cached_tokens(self) -> int:
+        """How many verified tokens the cache holds (expired ones may still count)."""
+        return len(self._verified)
+
+    def holds(self, token: str) -> bool:
+        """Whether ``token`` would be answered from the cache now (verified, unexpired)."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        with self._lock:
+            return self._verified_with is self._secret and digest in self._verified
+
+    @staticmethod
+    def _decode(token: str, secret: str) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                secret,
                 algorithms=[_ALGORITHM],
                 audience=_AUDIENCE,
                 options={"require": ["exp", "iss", "sub", "tenant"]},
@@ -89,7 +154,12 @@ class TokenIssuer:
             raise InvalidToken("token lacks tenant or subject")
         if not str(claims["iss"]).endswith(f"/realms/{tenant}"):
             raise InvalidToken("token issuer does not match its tenant")
-        return TokenClaims(tenant=tenant, client_id=client_id)
+        return TokenClaims(tenant=tenant, client_id=client_id, expires_at=int(claims["exp"]))
+
+
+def _until_expiry(_digest: bytes, claims: TokenClaims, _now: float) -> float:
+    """A cached token is served while ``time.time() < exp``: PyJWT's own rule (no leeway)."""
+    return float(claims.expires_at)
 
 
 def looks_like_jwt(token: str) -> bool:

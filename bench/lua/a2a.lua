@@ -13,7 +13,13 @@ local run = os.getenv("BENCH_RUN") or tostring(os.time())
 local tasks = {}
 local counter = 0
 
-wrk.headers["X-API-Key"] = "demo-key"
+--   BENCH_BEARER optional: an access token, sent as Authorization: Bearer instead of the key
+local bearer = os.getenv("BENCH_BEARER")
+if bearer and bearer ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. bearer
+else
+  wrk.headers["X-API-Key"] = "demo-key"
+end
 wrk.headers["Tenant-Name"] = "demo"
 wrk.headers["A2A-Version"] = "1.0"
 
