@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -22,10 +23,14 @@ from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.push import api as push_api
+from a2a_server.push.deliverer import PushDeliverer, PushOptions
+from a2a_server.push.signing import resolve_signer
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
+from a2a_server.tenancy.config import ConfigError
 from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ def _routes() -> list[Route]:
         Route("/agents", public.list_agents, methods=["GET"]),
         Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
+        Route("/.well-known/jwks.json", push_api.jwks, methods=["GET"]),
         Route("/healthz", public.healthz, methods=["GET"]),
         Route("/readyz", public.readyz, methods=["GET"]),
         # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL. After the
@@ -80,6 +86,27 @@ async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> N
             logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
+def push_options(settings: Settings) -> PushOptions:
+    """The deliverer's limits from the settings."""
+    return PushOptions(
+        max_age_s=settings.push_max_age_seconds,
+        retry_base_s=settings.push_retry_base_seconds,
+        retry_max_s=settings.push_retry_max_seconds,
+        timeout_s=settings.push_timeout_seconds,
+        max_body_bytes=settings.push_max_body_bytes,
+        per_host=settings.push_per_host,
+        per_tenant=settings.push_per_tenant,
+        lease_s=settings.push_lease_seconds,
+        poll_s=settings.push_poll_seconds,
+    )
+
+
+def _replica_id(stores: Stores) -> str:
+    leases = getattr(stores, "leases", None)
+    replica = getattr(leases, "replica_id", None)
+    return replica if isinstance(replica, str) else f"local:{os.getpid()}"
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
 
@@ -102,11 +129,24 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             agent, backend, settings.base_url, tokens, http_client, push_policy
         )
 
+    pushing = any(agent.card.capabilities.push_notifications for agent in agents)
+    if pushing and not settings.push_signing_keys and not settings.dev_mode:
+        raise ConfigError("push_signing_keys are required outside dev mode when an agent "
+                          "offers push notifications (A2A_SERVER_PUSH_SIGNING_KEYS)")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        del app
         await backend.start()
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
+        deliverer: PushDeliverer | None = None
+        if pushing:
+            signer = await resolve_signer(settings.push_signing_keys, settings.dev_mode,
+                                          settings.base_url, backend.agree)
+            deliverer = PushDeliverer(backend, push_policy, signer,
+                                      settings.replica_id or _replica_id(backend),
+                                      push_options(settings))
+            setattr(app.state, push_api.DELIVERER_KEY, deliverer)
+            deliverer.start()
         if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
             # as long as the process: keep it out of the garbage collector's full passes,
@@ -121,6 +161,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             yield
         finally:
             relay.cancel()
+            if deliverer is not None:
+                await deliverer.aclose()
             for runtime in server.runtimes.values():
                 await runtime.aclose()
             await http_client.aclose()

@@ -32,6 +32,7 @@ from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
+from a2a_server.push.api import get_deliveries
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -209,5 +210,6 @@ async def set_push_config(request: Request) -> Response:
 list_push_configs = _v1_only("list_push_notifications")
 get_push_config = _v1_only("get_push_notification")
 delete_push_config = _v1_only("delete_push_notification")
+push_deliveries = rest_endpoint(get_deliveries)  # ours: the delivery log (a2a_server.push.api)
 extended_card = _v1_only("handle_authenticated_agent_card")
 

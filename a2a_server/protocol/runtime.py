@@ -12,7 +12,6 @@ from a2a.server.context import ServerCallContext
 from a2a.server.routes.common import ServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.routes.rest_dispatcher import RestDispatcher
-from a2a.server.tasks import BasePushNotificationSender
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.requests import Request
 
@@ -90,11 +89,7 @@ class AgentRuntime:
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
-            push_sender=BasePushNotificationSender(
-                http_client, stores.push_configs, push_url_validator=policy.for_delivery
-            )
-            if push
-            else None,
+            push_sender=None,  # the store's outbox and a2a_server.push deliver notifications
             push_url_validator=policy.for_registration,
             event_stream=stores.events,
             extended_agent_card=card if agent.card.capabilities.extended_agent_card else None,

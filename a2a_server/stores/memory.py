@@ -41,6 +41,7 @@ from a2a_server.stores.base import (
     current_scope,
     scope_of,
 )
+from a2a_server.stores.memory_outbox import InMemoryOutbox
 
 _MAX_EVENTS_PER_TASK = 10_000
 
@@ -65,7 +66,9 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     messages in the task.
     """
 
-    def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None) -> None:
+    def __init__(self, contexts: ContextStore, events: InMemoryEventStream | None = None,
+                 outbox: InMemoryOutbox | None = None) -> None:
+        self._outbox = outbox
         self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
         self._history: dict[_Key, tuple[bytes, ...]] = {}
@@ -102,7 +105,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     ) -> TaskVersion:
         """Compare-and-set; CANCELED overwrites any non-terminal task (the whole task is written:
         the SDK's own writes, a cancel or the reaper's FAILED, are rare)."""
-        del event, prev
+        del prev
         scope = scope_of(context)
         head, history = head_of(task), tuple(frame(m.SerializeToString()) for m in task.history)
         stored, current = await self._current(scope, task.id)
@@ -114,6 +117,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         elif current != (0 if prev_version.is_missing else prev_version._value):
             raise ConcurrentTaskModificationError(task.id)
         await self._write(scope, head, history, current + 1, stored is None)
+        if self._outbox is not None and event is not None:
+            self._outbox.enqueue(scope, task.id, current, [event])
         return TaskVersion(current + 1)
 
     async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
@@ -135,6 +140,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                 if step is not None:
                     self._events.append(scope, task.id,
                                         VersionedEvent(step, TaskVersion(current + offset)))
+        if self._outbox is not None:
+            self._outbox.enqueue(scope, task.id, current, steps)
         return TaskVersion(current + len(steps))
 
     def _assemble(self, scope: Scope, head: Task, history_length: int | None) -> Task:
@@ -360,8 +367,9 @@ class InMemoryStores(Stores):
     def __init__(self) -> None:
         self.contexts = InMemoryContextStore()
         self.events = InMemoryEventStream()
-        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events)
         self.push_configs = InMemoryPushConfigStore()
+        self.outbox = InMemoryOutbox(self.push_configs)
+        self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.outbox)
         self.leases = InMemoryLeaseManager()
 
     async def ready(self) -> tuple[bool, str]:
