@@ -34,12 +34,16 @@ class DeliveryLog:
     failures: int = 0  # consecutive retryable failures of the notification at the head
     next_retry_at: int | None = None
     delivered: int = 0
+    last_error: str | None = None  # the last failure's reason (kept after later successes)
+    last_error_at: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
 
     def add(self, attempt: Attempt) -> None:
         """Record an attempt (the oldest beyond ``MAX_ATTEMPTS`` are dropped)."""
         self.attempts.append(attempt)
         del self.attempts[:-MAX_ATTEMPTS]
+        if attempt.error is not None:
+            self.last_error, self.last_error_at = attempt.error, attempt.at
 
     def dumps(self) -> bytes:
         """The stored form."""
@@ -63,6 +67,8 @@ class DeliveryLog:
             "reason": self.reason,
             "nextRetryAt": _rfc3339(self.next_retry_at),
             "delivered": self.delivered,
+            "lastError": self.last_error,
+            "lastErrorAt": _rfc3339(self.last_error_at),
             "attempts": [{
                 "at": _rfc3339(a.at),
                 "deliveryId": a.delivery_id,
