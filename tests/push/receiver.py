@@ -28,7 +28,7 @@ _script: list[dict[str, Any]] = []
 class Handler(BaseHTTPRequestHandler):
     log_path: Path
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         del format, args
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
@@ -52,7 +52,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+    def do_GET(self) -> None:
         if self.path != "/_received":
             self._reply(404)
             return
@@ -60,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps([json.loads(line) for line in lines]).encode(),
                     {"Content-Type": "application/json"})
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/_script":
             with _lock:
