@@ -1,0 +1,212 @@
+"""Push benchmarks, run briefly by hand (not part of ``make bench``); numbers are indicative.
+
+``python -m bench.push rate [--redis-url URL] [--tasks N]``
+    notifications delivered per second by one replica (in-process app, the conformance
+    agent, each task an ``input-required`` send: two notifications) to a local receiver
+    process that answers 200 at once.
+
+``python -m bench.push cost [--redis-url URL] [--commits N]``
+    the store side of a send (one group commit of a new task, three events, finished) with
+    no push config and with one: client wall time per commit, and on Redis the server's own
+    time per commit script (INFO commandstats). Without configs the added work is one
+    EXISTS inside the script (Redis) or one dict lookup (memory).
+
+``python -m bench.push receiver PORT``: the receiver (HTTP/1.1 keep-alive, 200 to every POST,
+``GET /count``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+from a2a.server.cluster import TaskVersion
+from a2a.types.a2a_pb2 import (
+    Message,
+    Part,
+    Role,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskPushNotificationConfig,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+
+from a2a_server.settings import Settings
+from a2a_server.stores.base import SCOPE_KEY, Commit, Scope, Stores, set_current_scope
+
+_SCOPE = Scope("demo", "conformance")
+
+
+async def _serve_receiver(port: int) -> None:
+    count = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                if head.startswith(b"GET /count"):
+                    body = str(count).encode()
+                else:
+                    count += 1
+                    body = b""
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body),
+                                                                                   body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _rate(redis_url: str | None, tasks: int) -> None:
+    from a2a_server.app import create_app
+
+    port = _free_port()
+    receiver = subprocess.Popen([sys.executable, "-m", "bench.push", "receiver", str(port)])
+    try:
+        await asyncio.sleep(0.5)
+        settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
+                            access_log=False, gc_tuning=False, public_url="http://bench")
+        app = create_app(settings)
+        headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
+        hook = f"http://127.0.0.1:{port}/hook"
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench") as http, \
+                httpx.AsyncClient() as probe:
+            start = time.perf_counter()
+            for _ in range(tasks):
+                body = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
+                                    "messageId": f"tck-input-required-{uuid.uuid4()}"},
+                        "configuration": {"taskPushNotificationConfig": {"url": hook}}}
+                sent = await http.post("/agents/conformance/v1/message:send", json=body,
+                                       headers=headers)
+                sent.raise_for_status()
+            sends = time.perf_counter() - start
+            expected = 2 * tasks
+            while int((await probe.get(f"http://127.0.0.1:{port}/count")).text) < expected:
+                await asyncio.sleep(0.01)
+            total = time.perf_counter() - start
+        print(f"{'redis' if redis_url else 'memory'}: {expected} notifications of {tasks} tasks "
+              f"in {total:.2f} s ({expected / total:,.0f}/s end to end; the sends took "
+              f"{sends:.2f} s)")
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
+def _steps(task_id: str, context_id: str) -> tuple[Task, list[object]]:
+    message = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, task_id=task_id,
+                      context_id=context_id, parts=[Part(text="x")])
+    task = Task(id=task_id, context_id=context_id, history=[message])
+    task.status.state = TaskState.TASK_STATE_COMPLETED
+    created = Task(id=task_id, context_id=context_id, history=[message])
+    created.status.state = TaskState.TASK_STATE_SUBMITTED
+    artifact = TaskArtifactUpdateEvent(task_id=task_id, context_id=context_id)
+    artifact.artifact.artifact_id = "a"
+    artifact.artifact.parts.append(Part(text="echo: x"))
+    done = TaskStatusUpdateEvent(task_id=task_id, context_id=context_id)
+    done.status.state = TaskState.TASK_STATE_COMPLETED
+    return task, [created, artifact, done]
+
+
+async def _commits(stores: Stores, n: int, with_config: bool) -> float:
+    from a2a.server.context import ServerCallContext
+
+    context = ServerCallContext(state={SCOPE_KEY: _SCOPE})
+    set_current_scope(_SCOPE)
+    elapsed = 0.0
+    for _ in range(n):
+        task_id, context_id = str(uuid.uuid4()), str(uuid.uuid4())
+        if with_config:
+            await stores.push_configs.set_info(task_id, TaskPushNotificationConfig(
+                id="hook", url="https://example.com/hook"), context)
+        task, steps = _steps(task_id, context_id)
+        start = time.perf_counter()
+        await stores.tasks.commit(_SCOPE, Commit(task, steps, TaskVersion.MISSING, 0,
+                                                 log_events=with_config))  # type: ignore[arg-type]
+        elapsed += time.perf_counter() - start
+    return elapsed / n * 1e6
+
+
+async def _script_usec(stores: Stores) -> float | None:
+    client = getattr(stores, "client", None)
+    if client is None:
+        return None
+    stats = await client.info("commandstats")
+    entry = stats.get("cmdstat_evalsha")
+    return float(entry["usec_per_call"]) if entry else None
+
+
+async def _cost(redis_url: str | None, n: int) -> None:
+    from a2a_server.stores.memory import InMemoryStores
+    from a2a_server.stores.redis import RedisStores, create_redis_client
+
+    for with_config in (False, True, False, True):
+        if redis_url:
+            client = create_redis_client(redis_url)
+            await client.flushall()
+            await client.config_resetstat()
+            stores: Stores = RedisStores(client, lambda _: None, prefix="benchpush")
+        else:
+            stores = InMemoryStores()
+        await stores.start()
+        try:
+            await _commits(stores, 200, with_config)  # warm-up
+            if redis_url:
+                await stores.client.config_resetstat()  # type: ignore[attr-defined]
+            wall = await _commits(stores, n, with_config)
+            server = await _script_usec(stores)
+        finally:
+            await stores.close()
+        extra = f", Redis script {server:.1f} us/commit" if server is not None else ""
+        label = "one push config" if with_config else "no push config "
+        print(f"{'redis' if redis_url else 'memory'} {label}: {wall:.1f} us/commit (client wall)"
+              f"{extra}")
+
+
+def main() -> None:
+    """See the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m bench.push")
+    sub = parser.add_subparsers(dest="what", required=True)
+    rate = sub.add_parser("rate")
+    rate.add_argument("--redis-url")
+    rate.add_argument("--tasks", type=int, default=500)
+    cost = sub.add_parser("cost")
+    cost.add_argument("--redis-url")
+    cost.add_argument("--commits", type=int, default=2000)
+    receiver = sub.add_parser("receiver")
+    receiver.add_argument("port", type=int)
+    args = parser.parse_args()
+    if args.what == "receiver":
+        asyncio.run(_serve_receiver(args.port))
+    elif args.what == "rate":
+        asyncio.run(_rate(args.redis_url, args.tasks))
+    else:
+        asyncio.run(_cost(args.redis_url, args.commits))
+
+
+if __name__ == "__main__":
+    main()
