@@ -25,7 +25,7 @@ from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push import api as push_api
 from a2a_server.push.deliverer import PushDeliverer, PushOptions
-from a2a_server.push.signing import resolve_signer
+from a2a_server.push.signing import PushSigner, resolve_signer
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
@@ -133,6 +133,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     if pushing and not settings.push_signing_keys and not settings.dev_mode:
         raise ConfigError("push_signing_keys are required outside dev mode when an agent "
                           "offers push notifications (A2A_SERVER_PUSH_SIGNING_KEYS)")
+    try:  # a bad key file fails here, naming itself, not in the lifespan
+        configured = (PushSigner.from_files(settings.push_signing_keys, settings.base_url)
+                      if settings.push_signing_keys else None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"push_signing_keys: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,8 +145,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
         deliverer: PushDeliverer | None = None
         if pushing:
-            signer = await resolve_signer(settings.push_signing_keys, settings.dev_mode,
-                                          settings.base_url, backend.agree)
+            signer = configured or await resolve_signer(
+                (), settings.dev_mode, settings.base_url, backend.agree)
             deliverer = PushDeliverer(backend, push_policy, signer,
                                       settings.replica_id or _replica_id(backend),
                                       push_options(settings))

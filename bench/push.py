@@ -81,40 +81,52 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _rate(redis_url: str | None, tasks: int) -> None:
-    from a2a_server.app import create_app
-
+def _rate(redis_url: str | None, tasks: int) -> None:
     port = _free_port()
     receiver = subprocess.Popen([sys.executable, "-m", "bench.push", "receiver", str(port)])
     try:
-        await asyncio.sleep(0.5)
-        settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
-                            access_log=False, gc_tuning=False, public_url="http://bench")
-        app = create_app(settings)
-        headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
-        hook = f"http://127.0.0.1:{port}/hook"
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://bench") as http, \
-                httpx.AsyncClient() as probe:
-            start = time.perf_counter()
-            for _ in range(tasks):
-                body = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
-                                    "messageId": f"tck-input-required-{uuid.uuid4()}"},
-                        "configuration": {"taskPushNotificationConfig": {"url": hook}}}
-                sent = await http.post("/agents/conformance/v1/message:send", json=body,
-                                       headers=headers)
-                sent.raise_for_status()
-            sends = time.perf_counter() - start
-            expected = 2 * tasks
-            while int((await probe.get(f"http://127.0.0.1:{port}/count")).text) < expected:
-                await asyncio.sleep(0.01)
-            total = time.perf_counter() - start
-        print(f"{'redis' if redis_url else 'memory'}: {expected} notifications of {tasks} tasks "
-              f"in {total:.2f} s ({expected / total:,.0f}/s end to end; the sends took "
-              f"{sends:.2f} s)")
+        asyncio.run(_measure_rate(redis_url, tasks, port))
     finally:
         receiver.kill()
         receiver.wait()
+
+
+async def _delivered(probe: httpx.AsyncClient, port: int, expected: int) -> None:
+    """Until the receiver (another process) has counted ``expected`` notifications."""
+    for _ in range(100_000):
+        if int((await probe.get(f"http://127.0.0.1:{port}/count")).text) >= expected:
+            return
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the notifications did not all arrive")
+
+
+async def _measure_rate(redis_url: str | None, tasks: int, port: int) -> None:
+    from a2a_server.app import create_app
+
+    await asyncio.sleep(0.5)  # the receiver starts
+    settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
+                        access_log=False, gc_tuning=False, public_url="http://bench")
+    app = create_app(settings)
+    headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
+    hook = f"http://127.0.0.1:{port}/hook"
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench") as http, \
+            httpx.AsyncClient() as probe:
+        start = time.perf_counter()
+        for _ in range(tasks):
+            body = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
+                                "messageId": f"tck-input-required-{uuid.uuid4()}"},
+                    "configuration": {"taskPushNotificationConfig": {"url": hook}}}
+            sent = await http.post("/agents/conformance/v1/message:send", json=body,
+                                   headers=headers)
+            sent.raise_for_status()
+        sends = time.perf_counter() - start
+        expected = 2 * tasks
+        await _delivered(probe, port, expected)
+        total = time.perf_counter() - start
+    print(f"{'redis' if redis_url else 'memory'}: {expected} notifications of {tasks} tasks "
+          f"in {total:.2f} s ({expected / total:,.0f}/s end to end; the sends took "
+          f"{sends:.2f} s)")
 
 
 def _steps(task_id: str, context_id: str) -> tuple[Task, list[object]]:
@@ -203,7 +215,7 @@ def main() -> None:
     if args.what == "receiver":
         asyncio.run(_serve_receiver(args.port))
     elif args.what == "rate":
-        asyncio.run(_rate(args.redis_url, args.tasks))
+        _rate(args.redis_url, args.tasks)
     else:
         asyncio.run(_cost(args.redis_url, args.commits))
 

@@ -14,7 +14,8 @@ that notification and marks the config FAILED with the reason; the next notifica
 tried. A URL the policy refuses at delivery time (DNS can change) is retried like a connection
 error. Requests are bounded per host and per tenant (semaphores), bodies and responses are
 bounded in size, and each request has a total deadline, so a receiver trickling bytes is cut
-off.
+off. One tenant's tasks hold at most ``per_tenant`` of this replica's ``max_tasks`` delivery
+slots.
 
 Hook points (for metrics): ``PushDeliverer.observers`` are called with each ``AttemptEvent``.
 """
@@ -28,8 +29,8 @@ import logging
 import random
 import time
 import urllib.parse
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -134,6 +135,28 @@ def classify(status: int) -> Outcome:
     return Outcome(status, f"HTTP {status}", retry=False)
 
 
+class _Limits:
+    """A semaphore per key (host, tenant), kept only while someone holds or waits for it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._held: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        semaphore, users = self._held.get(key) or (asyncio.Semaphore(self._size), 0)
+        self._held[key] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._held[key]
+            if users == 1:
+                del self._held[key]
+            else:
+                self._held[key] = (semaphore, users - 1)
+
+
 def delivery_id(task_id: str, entry: OutboxEntry) -> str:
     """The id a receiver deduplicates on: the same for every attempt of one notification."""
     return f"{task_id}:{entry.entry_id}"
@@ -152,10 +175,8 @@ class PushDeliverer:
         self.observers: list[Observer] = []
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                          timeout=self.options.timeout_s)
-        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.options.per_host))
-        self._tenants: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.options.per_tenant))
+        self._hosts = _Limits(self.options.per_host)
+        self._tenants = _Limits(self.options.per_tenant)
         self._active: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
 
@@ -189,9 +210,13 @@ class PushDeliverer:
         room = self.options.max_tasks - len(self._active)
         if room <= 0:
             return
+        busy = Counter(scope.tenant for scope, _ in self._active)
         for key in await self._stores.outbox.due(room + len(self._active)):
             if key in self._active or len(self._active) >= self.options.max_tasks:
                 continue
+            if busy[key[0].tenant] >= self.options.per_tenant:
+                continue  # one tenant never holds every slot: the others' tasks go on
+            busy[key[0].tenant] += 1
             task = asyncio.create_task(self._deliver_task(*key), name=f"push:{key[1]}")
             self._active[key] = task
             task.add_done_callback(lambda _, k=key: self._done(k))  # type: ignore[misc]
@@ -338,11 +363,11 @@ class PushDeliverer:
                                  f"{self.options.max_body_bytes} byte limit", retry=False)
         if not await self._policy.for_delivery(config.url):
             return Outcome(None, "URL refused by the push URL policy", retry=True)
-        host = (urllib.parse.urlsplit(config.url).hostname or "").lower()
+        host = urllib.parse.urlsplit(config.url).netloc.lower()
         request = self._client.build_request(
             "POST", config.url, content=body,
             headers=self._headers(task_id, config, did, body))
-        async with self._hosts[host], self._tenants[scope.tenant]:
+        async with self._hosts.hold(host), self._tenants.hold(scope.tenant):
             try:
                 async with asyncio.timeout(self.options.timeout_s):
                     return await self._send(request)

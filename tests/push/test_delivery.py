@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import ACME
+from tests.conftest import ACME, REPO, running_app
 from tests.push.conftest import (
     AUTH,
     BASE,
     CHUNKED,
+    FAST,
     OPEN,
     Received,
     Receiver,
@@ -168,3 +171,29 @@ def _ms(stamp: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+async def test_a_slow_webhook_does_not_hold_up_another_tenant(
+        backend: str, settings_for: Callable[..., Any], receiver: Receiver,
+        tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    shutil.copytree(REPO / "tenants", tenants)
+    acme = tenants / "acme.yaml"
+    acme.write_text(acme.read_text().replace('agents: ["echo"]', 'agents: ["*"]'))
+    fast = Receiver(tmp_path / "fast.jsonl").start()
+    receiver.script(*({"delay": 2} for _ in range(4)))  # demo's webhook answers slowly
+    settings = settings_for(backend, **{**FAST, "push_per_tenant": 1, "push_timeout_seconds": 5,
+                                        "tenants_dir": tenants})
+    try:
+        async with running_app(settings) as app, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            for _ in range(2):
+                await send(http, with_webhook(OPEN, receiver.url))
+            await send(http, with_webhook(OPEN, fast.url),
+                       headers={**ACME, "A2A-Version": "1.0"})
+            await fast.until(lambda r: len(r) == 2)
+            slow_so_far = len(receiver.received())
+            await receiver.until(lambda r: len(r) == 4)
+    finally:
+        fast.stop()
+    assert slow_so_far < 4  # acme's notifications did not wait for demo's slow webhook
