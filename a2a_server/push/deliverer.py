@@ -8,7 +8,7 @@ the request in flight; the claim is a lease renewed while the pass runs, and ano
 takes the task once it lapses.
 
 Outcomes: 2xx delivered; connection errors, timeouts, 408, 429 and 5xx retried with
-exponential backoff and full jitter (``Retry-After`` honoured, as a minimum) until the entry is
+exponential backoff and jitter (``Retry-After`` honoured, as a minimum) until the entry is
 ``max_age_s`` old; any other status (3xx included: redirects are not followed) is final for
 that notification and marks the config FAILED with the reason; the next notification is still
 tried. A URL the policy refuses at delivery time (DNS can change) is retried like a connection
@@ -115,12 +115,13 @@ def retry_after(value: str | None, now: float) -> float | None:
 
 
 def backoff_s(failures: int, options: PushOptions, hint: float | None) -> float:
-    """Exponential backoff with full jitter after ``failures`` failures (``hint``: a
-    ``Retry-After``, honoured as a minimum, capped by ``retry_max_s``)."""
+    """Exponential backoff with jitter (between half and all of the step) after ``failures``
+    failures, up to ``retry_max_s``; ``hint``, a ``Retry-After``, is honoured as a minimum even
+    beyond ``retry_max_s``, up to ``max_age_s``."""
     ceiling = min(options.retry_base_s * (2 ** min(failures - 1, 30)), options.retry_max_s)
     delay = random.uniform(ceiling / 2, ceiling)
     if hint is not None:
-        delay = max(delay, min(hint, options.retry_max_s))
+        delay = max(delay, min(hint, options.max_age_s))
     return delay
 
 
@@ -260,8 +261,7 @@ class PushDeliverer:
     async def _pass(self, scope: Scope, task_id: str) -> tuple[int | None, str | None]:
         """Deliver until nothing is left that may be sent now; (next due ms, last entry seen)."""
         set_current_scope(scope)
-        configs = {c.id: c for c in
-                   await self._stores.push_configs.get_info_for_dispatch(task_id)}
+        configs = await self._configs(task_id)
         waiting: dict[str, int] = {}  # config id -> when its head entry may be retried
         seen: str | None = None
         while True:
@@ -273,6 +273,8 @@ class PushDeliverer:
             groups: dict[str, list[OutboxEntry]] = {}
             for entry in entries:
                 groups.setdefault(entry.config_id, []).append(entry)
+            if any(cid not in configs for cid in groups):  # registered since the pass began?
+                configs = await self._configs(task_id)
             results = await asyncio.gather(*(
                 self._deliver_config(scope, task_id, configs.get(cid), cid, group)
                 for cid, group in groups.items()))
@@ -280,6 +282,10 @@ class PushDeliverer:
                 if retry_at is not None:
                     waiting[cid] = retry_at
         return (min(waiting.values()) if waiting else None), seen
+
+    async def _configs(self, task_id: str) -> dict[str, TaskPushNotificationConfig]:
+        configs = await self._stores.push_configs.get_info_for_dispatch(task_id)
+        return {config.id: config for config in configs}
 
     async def _deliver_config(self, scope: Scope, task_id: str,
                               config: TaskPushNotificationConfig | None, config_id: str,

@@ -197,3 +197,17 @@ async def test_a_slow_webhook_does_not_hold_up_another_tenant(
     finally:
         fast.stop()
     assert slow_so_far < 4  # acme's notifications did not wait for demo's slow webhook
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    from a2a_server.push.deliverer import PushOptions, backoff_s, retry_after
+
+    options = PushOptions(retry_base_s=1, retry_max_s=60, max_age_s=3600)
+    for failures, ceiling in ((1, 1), (2, 2), (5, 16), (20, 60)):
+        delays = {backoff_s(failures, options, None) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(delays) > 1
+    assert backoff_s(1, options, 120) == 120  # Retry-After beyond the usual ceiling
+    assert backoff_s(1, options, 10**6) == 3600  # but not beyond the notification's age
+    assert retry_after("7", 0) == 7
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470) == 10
+    assert retry_after("soon", 0) is None and retry_after(None, 0) is None
