@@ -38,6 +38,7 @@ import orjson
 from a2a.types.a2a_pb2 import StreamResponse, TaskPushNotificationConfig
 from google.protobuf.json_format import MessageToDict
 
+from a2a_server.errors import StoreUnavailable
 from a2a_server.push.log import FAILED, OK, RETRYING, Attempt, DeliveryLog
 from a2a_server.push.signing import PushSigner
 from a2a_server.push_policy import PushUrlPolicy
@@ -235,11 +236,17 @@ class PushDeliverer:
         except Exception:
             logger.warning("push delivery: cannot claim task %s", task_id, exc_info=True)
             return
-        renew = asyncio.create_task(self._renew(scope, task_id, lease_ms))
+        work = asyncio.create_task(self._pass(scope, task_id))
+        renew = asyncio.create_task(self._renew(scope, task_id, lease_ms, work))
         next_due: int | None = None
         seen: str | None = None
         try:
-            next_due, seen = await self._pass(scope, task_id)
+            next_due, seen = await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # this replica is stopping
+                raise
+            logger.warning("push delivery of task %s: the claim was lost, stopped", task_id)
         except Exception:
             logger.warning("push delivery of task %s interrupted", task_id, exc_info=True)
             next_due = now_ms() + int(self.options.retry_base_s * 1000)
@@ -252,11 +259,19 @@ class PushDeliverer:
             except Exception:  # the claim lapses; another pass picks the task up
                 logger.warning("push delivery: cannot release task %s", task_id, exc_info=True)
 
-    async def _renew(self, scope: Scope, task_id: str, lease_ms: int) -> None:
+    async def _renew(self, scope: Scope, task_id: str, lease_ms: int,
+                     work: asyncio.Task[tuple[int | None, str | None]]) -> None:
+        """Extend the claim while ``work`` delivers; stop it if another replica took over
+        (this one stalled past its lease), so one replica at a time sends in order."""
         while True:
             await asyncio.sleep(lease_ms / 3000)
-            with contextlib.suppress(Exception):
-                await self._stores.outbox.claim(scope, task_id, self._owner, lease_ms)
+            try:
+                held = await self._stores.outbox.claim(scope, task_id, self._owner, lease_ms)
+            except StoreUnavailable:  # keep going, try again at the next beat
+                continue
+            if not held:
+                work.cancel()
+                return
 
     async def _pass(self, scope: Scope, task_id: str) -> tuple[int | None, str | None]:
         """Deliver until nothing is left that may be sent now; (next due ms, last entry seen)."""
