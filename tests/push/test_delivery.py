@@ -211,3 +211,26 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert retry_after("7", 0) == 7
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470) == 10
     assert retry_after("soon", 0) is None and retry_after(None, 0) is None
+
+
+async def test_the_url_policy_is_checked_again_at_delivery(
+        backend: str, settings_for: Callable[..., Any], receiver: Receiver) -> None:
+    from a2a.server.context import ServerCallContext
+    from a2a.types.a2a_pb2 import TaskPushNotificationConfig
+
+    from a2a_server.stores.base import SCOPE_KEY, Scope
+
+    strict = {k: v for k, v in FAST.items() if k != "push_url_allowlist"}  # loopback refused
+    async with running_app(settings_for(backend, **strict)) as app, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        task = await send(http, message(OPEN))
+        # As if the URL had passed at registration and its name now pointed at loopback.
+        scope = Scope("demo", "conformance")
+        await app.state.server.stores.push_configs.set_info(
+            task["id"], TaskPushNotificationConfig(id="hook", url=receiver.url),
+            ServerCallContext(state={SCOPE_KEY: scope}))
+        await send(http, message(OPEN, task["id"]))
+        log = await _until_log(http, task["id"], lambda j: j["state"] == "retrying")
+    assert log["reason"] == "URL refused by the push URL policy"
+    assert log["attempts"][0]["status"] is None
+    assert receiver.received() == []
