@@ -234,3 +234,17 @@ async def test_the_url_policy_is_checked_again_at_delivery(
     assert log["reason"] == "URL refused by the push URL policy"
     assert log["attempts"][0]["status"] is None
     assert receiver.received() == []
+
+
+async def test_a_notification_is_given_up_after_the_max_age(
+        push_client: Opener, receiver: Receiver) -> None:
+    receiver.stop()
+    async with push_client(push_max_age_seconds=0.5) as http:
+        task = await send(http, with_webhook(OPEN, receiver.url))
+        log = await _until_log(http, task["id"], lambda j: j["state"] == "failed")
+        receiver.start()
+        await send(http, message(OPEN, task["id"]))  # a new notification still goes
+        await receiver.until(lambda r: len(r) >= 1)
+        await asyncio.sleep(0.3)
+    assert log["reason"] == "gave up: not delivered within 0.5 s"
+    assert [version_of(r) for r in receiver.received()] == [(3, 1)]  # the old ones are gone
