@@ -59,6 +59,12 @@ class RedisOutbox(PushOutbox):
         (other replicas stop trying), an empty outbox leaves the due set."""
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         member = self._member(scope, task_id)
+        if not self._r.cluster:  # one script: every key is on the one Redis
+            with self._r.errors():
+                won = int(await self._r.run(
+                    "outbox_claim", [keys.oblease, keys.outbox, self._r.keys.outbox_due],
+                    [owner, lease_ms, member, now_ms()]))
+            return won == 1
         with self._r.errors():
             won = int(await self._r.run("outbox_claim", [keys.oblease, keys.outbox],
                                         [owner, lease_ms]))
@@ -94,10 +100,17 @@ class RedisOutbox(PushOutbox):
 
     async def release(self, scope: Scope, task_id: str, owner: str, next_due_ms: int | None,
                       seen: str | None) -> None:
-        """Drop the claim, then re-score the task (or remove it), then look again."""
+        """Drop the claim, then re-score the task (or remove it), then look again (single
+        Redis: all in ``outbox_done.lua``)."""
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         member = self._member(scope, task_id)
         due = self._r.keys.outbox_due
+        if not self._r.cluster:  # one script: every key is on the one Redis
+            version, n = seen.split("-") if seen else ("", "")
+            with self._r.errors():
+                await self._r.run("outbox_done", [keys.oblease, keys.outbox, due],
+                                  [owner, member, next_due_ms or "", now_ms(), version, n])
+            return
         with self._r.errors():
             left, last = await self._r.run("outbox_release", [keys.oblease, keys.outbox],
                                            [owner])
