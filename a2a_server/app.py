@@ -8,18 +8,21 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from a2a_server.agents.registry import load_agents
+from a2a_server.agents.services import AgentServices
+from a2a_server.console import console_routes
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
-from a2a_server.protocol import contexts, public
+from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
@@ -27,6 +30,7 @@ from a2a_server.push import api as push_api
 from a2a_server.push.deliverer import PushDeliverer, PushOptions
 from a2a_server.push.signing import PushSigner, resolve_signer
 from a2a_server.push_policy import PushUrlPolicy
+from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
@@ -36,13 +40,14 @@ from a2a_server.tenancy.tokens import TokenIssuer
 logger = logging.getLogger(__name__)
 
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
+_GRPC_GRACE_SECONDS = 1.0  # calls in flight get this long to finish at shutdown
 
 
-def _routes() -> list[Route]:
+def _routes() -> list[BaseRoute]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
     plain, tenant = agent_routes()
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         *plain,
         Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
         Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
@@ -55,6 +60,9 @@ def _routes() -> list[Route]:
         Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
         Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents/registry/experts", public.list_experts, methods=["GET"]),
+        Route("/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
+        Route("/agentic/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
         Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
         Route("/.well-known/jwks.json", push_api.jwks, methods=["GET"]),
@@ -65,6 +73,12 @@ def _routes() -> list[Route]:
         *tenant,
         # Corti v2: contexts belong to the tenant, not to one agent.
         Route("/agentic/contexts/{context_id}", contexts.get_tenant_context, methods=["GET"]),
+        # The seed pages' task APIs, views of the same tasks (a2a_server/seeds).
+        Route("/api/v1/tasks", shannon.submit_task, methods=["POST"]),
+        Route("/api/v1/tasks/{task_id}", shannon.get_task, methods=["GET"]),
+        Route("/api/v1/tasks/{task_id}/cancel", shannon.cancel_task, methods=["POST"]),
+        Route("/tasks/{task_id}", agentlin.get_task, methods=["GET"]),
+        *console_routes(),
     ]
     return routes
 
@@ -107,6 +121,19 @@ def _replica_id(stores: Stores) -> str:
     return replica if isinstance(replica, str) else f"local:{os.getpid()}"
 
 
+async def _start_grpc(settings: Settings, server: ServerState) -> Any:
+    """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
+    if settings.grpc_port is None:
+        return None
+    from a2a_server.protocol.grpc_binding import build_grpc_server, grpc_address
+
+    grpc_server = build_grpc_server(settings, server)
+    await grpc_server.start()
+    logger.info("A2A over gRPC on %s (%s)", grpc_address(settings),
+                "TLS" if settings.grpc_tls_cert_file else "plaintext")
+    return grpc_server
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
 
@@ -124,9 +151,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy,
+            services=services, grpc_url=settings.grpc_url,
         )
 
     pushing = any(agent.card.capabilities.push_notifications for agent in agents)
@@ -152,6 +181,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                                       push_options(settings))
             setattr(app.state, push_api.DELIVERER_KEY, deliverer)
             deliverer.start()
+        grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
             # as long as the process: keep it out of the garbage collector's full passes,
@@ -165,11 +195,16 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
             if deliverer is not None:
                 await deliverer.aclose()
             for runtime in server.runtimes.values():
                 await runtime.aclose()
+                closer = getattr(runtime.handler.agent_executor, "aclose", None)
+                if callable(closer):  # executors holding connections (LLM providers)
+                    await closer()
             await http_client.aclose()
             await backend.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_server.errors import PayloadTooLarge, jsonrpc_error, rest_error
+from a2a_server.seeds.errors import shannon_error
 
 
 def _is_jsonrpc_path(path: str) -> bool:
@@ -55,7 +56,9 @@ class BodySizeLimit:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(self.max_bytes)
-        if _is_jsonrpc_path(scope["path"]):
+        if scope["path"].startswith("/api/v1/"):  # Shannon's API: {"error": "..."}
+            response = shannon_error(error)
+        elif _is_jsonrpc_path(scope["path"]):
             response = jsonrpc_error(None, error)
         else:
             response = rest_error(error)

@@ -40,8 +40,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
-            "lease_claim", "lease_release", "outbox_claim", "outbox_release",
-            "outbox_done")
+            "lease_claim", "lease_release", "usage_add", "usage_get", "outbox_claim",
+            "outbox_release", "outbox_done")
 
 
 def _commit(lua: Any) -> str:

@@ -15,6 +15,7 @@
 - ``leases``: which replica runs which task; expired leases fail the task.
 - ``outbox``: push notifications not yet acknowledged, written by the commit that
   caused them (``PushOutbox``), and each config's delivery log.
+- ``usage``: model usage counters per scope and UTC day (``stores/usage.py``).
 
 Scoping: every record belongs to a ``Scope`` (authenticated tenant, agent id).
 SDK calls that carry a ``ServerCallContext`` read it from
@@ -31,6 +32,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from a2a.server.cluster import (
     StoredTask,
@@ -43,6 +45,9 @@ from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.tasks import PushNotificationConfigStore
 from a2a.types.a2a_pb2 import Message, Task, TaskState
+
+if TYPE_CHECKING:
+    from a2a_server.stores.usage import UsageCounters
 
 SCOPE_KEY = "a2a_server.scope"
 
@@ -315,6 +320,7 @@ class Stores(ABC):
     contexts: ContextStore
     leases: LeaseManager
     outbox: PushOutbox
+    usage: UsageCounters
     name: str
 
     @property

@@ -42,6 +42,7 @@ from a2a_server.stores.base import (
     scope_of,
 )
 from a2a_server.stores.memory_outbox import InMemoryOutbox
+from a2a_server.stores.usage import InMemoryUsageCounters
 
 _MAX_EVENTS_PER_TASK = 10_000
 
@@ -371,6 +372,7 @@ class InMemoryStores(Stores):
         self.outbox = InMemoryOutbox(self.push_configs)
         self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.outbox)
         self.leases = InMemoryLeaseManager()
+        self.usage = InMemoryUsageCounters()
 
     async def ready(self) -> tuple[bool, str]:
         """Always ready."""

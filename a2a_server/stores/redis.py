@@ -33,6 +33,7 @@ from a2a_server.stores.redis_outbox import RedisOutbox
 from a2a_server.stores.redis_records import RedisContextStore, RedisPushConfigStore
 from a2a_server.stores.redis_streams import RedisEventStream, RedisLeaseManager
 from a2a_server.stores.redis_tasks import RedisTaskStore
+from a2a_server.stores.redis_usage import RedisUsageCounters
 
 __all__ = ["RedisStores", "create_redis_client", "create_redis_stores", "map_redis_errors"]
 
@@ -86,6 +87,7 @@ class RedisStores(Stores):
         self.outbox = RedisOutbox(self.redis)
         self.tasks.outbox_wakeup = self.outbox.wakeup
         self.contexts = RedisContextStore(self.redis)
+        self.usage = RedisUsageCounters(self.redis)
         self.leases = RedisLeaseManager(self.redis, self.tasks, replica_id or default_replica_id(),
                                         lease_seconds)
         self._loops: list[asyncio.Task[None]] = []

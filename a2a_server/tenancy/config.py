@@ -11,6 +11,7 @@ A file looks like::
       - name: local
         sha256: <hex sha256 of the key>
     retention_seconds: null       # TTL of finished tasks and contexts (Redis); null = keep
+    default_agent: echo           # optional: the agent Shannon's and agentlin's task APIs use
 
 Secrets are only ever stored as SHA-256 digests. ``a2a-server hash-secret`` prints one.
 """
@@ -75,6 +76,7 @@ class TenantConfig(BaseModel):
     clients: list[ClientConfig] = []
     api_keys: list[ApiKeyConfig] = []
     retention_seconds: int | None = Field(default=None, gt=0)
+    default_agent: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -146,6 +148,18 @@ def _describe(error: ValidationError) -> str:
     return f"field '{field}': {first['msg']}"
 
 
+def _check_agents(path: Path, tenant: TenantConfig, agents: set[str]) -> None:
+    if tenant.agents != "*":
+        for index, agent in enumerate(tenant.agents):
+            if agent not in agents:
+                raise ConfigError(f"{path}: field 'agents.{index}': unknown agent '{agent}'")
+    default = tenant.default_agent
+    if default is not None and (default not in agents or not tenant.allows_agent(default)):
+        raise ConfigError(
+            f"{path}: field 'default_agent': '{default}' is not an agent enabled for this tenant"
+        )
+
+
 def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry:
     """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
 
@@ -170,10 +184,7 @@ def load_tenants(directory: Path, known_agents: Iterable[str]) -> TenantRegistry
             raise ConfigError(f"{path}: {_describe(exc)}") from exc
         if tenant.name != path.stem:
             raise ConfigError(f"{path}: field 'name': '{tenant.name}' must match the file name")
-        if tenant.agents != "*":
-            for index, agent in enumerate(tenant.agents):
-                if agent not in agents:
-                    raise ConfigError(f"{path}: field 'agents.{index}': unknown agent '{agent}'")
+        _check_agents(path, tenant, agents)
         for index, key in enumerate(tenant.api_keys):
             if key.sha256 in seen_keys:
                 raise ConfigError(

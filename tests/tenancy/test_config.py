@@ -43,6 +43,7 @@ def test_shipped_tenants_load_with_hashed_secrets_only() -> None:
         ("name: t1\nunknown_field: 1\n", "unknown_field"),
         ("name: Other\n", "name"),
         ("name: t1\nretention_seconds: -5\n", "retention_seconds"),
+        ("name: t1\ndefault_agent: ghost\n", "default_agent"),
     ],
 )
 def test_malformed_tenant_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
@@ -51,6 +52,15 @@ def test_malformed_tenant_names_file_and_field(tmp_path: Path, text: str, field:
         load_tenants(tmp_path, ["echo"])
     assert str(path) in str(error.value)
     assert f"'{field}'" in str(error.value)
+
+
+def test_default_agent_must_be_enabled_for_the_tenant(tmp_path: Path) -> None:
+    write(tmp_path, "t1.yaml", "name: t1\nagents: [echo]\ndefault_agent: conformance\n")
+    with pytest.raises(ConfigError, match="'default_agent': 'conformance' is not an agent enabled"):
+        load_tenants(tmp_path, ["echo", "conformance"])
+    write(tmp_path, "t1.yaml", "name: t1\nagents: [echo]\ndefault_agent: echo\n")
+    tenant = load_tenants(tmp_path, ["echo", "conformance"]).get("t1")
+    assert tenant is not None and tenant.default_agent == "echo"
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:

@@ -1,0 +1,83 @@
+"""Which agent answers the seed APIs, and finding a task among the tenant's agents.
+
+A submit goes to the agent named by the ``X-Agent-ID`` header, else to the
+tenant's ``default_agent`` (tenant file). A read or cancel names no agent in
+Shannon's or agentlin's paths: with ``X-Agent-ID`` only that agent's tasks are
+looked at; without it the default agent's first, then every other agent the
+tenant may use, so a task created through A2A on any of them is found. The
+scope is always the authenticated tenant's: another tenant's task is not found.
+"""
+
+from __future__ import annotations
+
+from a2a.types.a2a_pb2 import Task
+from starlette.requests import Request
+
+from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
+from a2a_server.protocol.gate import ServerState, admit, state_of
+from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.stores.base import Scope, set_current_scope
+from a2a_server.tenancy.auth import Principal
+from a2a_server.tenancy.config import TenantConfig
+
+AGENT_HEADER = "x-agent-id"
+MAX_ID_CHARS = 256
+
+
+def _named_agent(server: ServerState, tenant: TenantConfig, request: Request) -> str | None:
+    named = request.headers.get(AGENT_HEADER)
+    if named is None:
+        return None
+    if named not in server.runtimes or not tenant.allows_agent(named):
+        raise NotFound(f"agent '{named[:MAX_ID_CHARS]}' not found")
+    return named
+
+
+def agent_for_submit(request: Request) -> tuple[AgentRuntime, Principal]:
+    """Authenticate and bind the scope of the agent that runs a new task.
+
+    Raises:
+        AuthError: 401/403.
+        NotFound: ``X-Agent-ID`` names no agent of the tenant.
+        BadRequest: no header and no ``default_agent`` for the tenant.
+    """
+    server = state_of(request)
+    _, tenant = server.auth.authenticate(request.headers)
+    agent = _named_agent(server, tenant, request) or tenant.default_agent
+    if agent is None:
+        raise BadRequest("no agent chosen: send X-Agent-ID or set default_agent in the tenant file")
+    runtime, principal, _ = admit(request, agent)
+    return runtime, principal
+
+
+async def find_task(request: Request, task_id: str) -> tuple[AgentRuntime, Principal, Task] | None:
+    """The task ``task_id`` of the caller's tenant, with its agent's runtime bound.
+
+    Returns None when no agent of the tenant holds it (another tenant's task included).
+
+    Raises:
+        AuthError: 401/403.
+        NotFound: ``X-Agent-ID`` names no agent of the tenant.
+        StoreUnavailable: the backend is down.
+    """
+    server = state_of(request)
+    principal, tenant = server.auth.authenticate(request.headers)
+    if not server.stores.available:
+        raise StoreUnavailable()
+    named = _named_agent(server, tenant, request)
+    if named is not None:
+        candidates = [named]
+    else:
+        others = [a for a in server.agents.ids() if tenant.allows_agent(a) and a in server.runtimes]
+        first = [tenant.default_agent] if tenant.default_agent else []
+        candidates = first + [a for a in others if a != tenant.default_agent]
+    if not task_id or len(task_id) > MAX_ID_CHARS:
+        return None
+    for agent in candidates:
+        scope = Scope(principal.tenant, agent)
+        set_current_scope(scope)
+        task = await server.stores.tasks.get_task_view(scope, task_id, None)
+        if task is not None:
+            runtime, principal, _ = admit(request, agent)
+            return runtime, principal, task
+    return None
