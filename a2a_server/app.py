@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from a2a_server.observability.auth import MeteredAuthenticator, MeteredTokenIssu
 from a2a_server.observability.http import RequestObserver
 from a2a_server.observability.logs import install_redaction
 from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.push import PushMetrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
 from a2a_server.openapi.routes import docs_routes
@@ -34,12 +36,15 @@ from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.push import api as push_api
+from a2a_server.push.deliverer import PushDeliverer, PushOptions
+from a2a_server.push.signing import PushSigner, resolve_signer
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
 from a2a_server.tenancy import Authenticator, load_tenants
-from a2a_server.tenancy.config import TenantRegistry
+from a2a_server.tenancy.config import ConfigError, TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,7 @@ def _routes() -> list[BaseRoute]:
         Route("/agentic/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
         Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
+        Route("/.well-known/jwks.json", push_api.jwks, methods=["GET"]),
         Route("/healthz", public.healthz, methods=["GET"]),
         Route("/readyz", public.readyz, methods=["GET"]),
         # A2A's multi-tenant REST variant: /{tenant}/... under the interface URL. After the
@@ -104,6 +110,27 @@ async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> N
             logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
+def push_options(settings: Settings) -> PushOptions:
+    """The deliverer's limits from the settings."""
+    return PushOptions(
+        max_age_s=settings.push_max_age_seconds,
+        retry_base_s=settings.push_retry_base_seconds,
+        retry_max_s=settings.push_retry_max_seconds,
+        timeout_s=settings.push_timeout_seconds,
+        max_body_bytes=settings.push_max_body_bytes,
+        per_host=settings.push_per_host,
+        per_tenant=settings.push_per_tenant,
+        lease_s=settings.push_lease_seconds,
+        poll_s=settings.push_poll_seconds,
+    )
+
+
+def _replica_id(stores: Stores) -> str:
+    leases = getattr(stores, "leases", None)
+    replica = getattr(leases, "replica_id", None)
+    return replica if isinstance(replica, str) else f"local:{os.getpid()}"
+
+
 async def _start_grpc(settings: Settings, server: ServerState) -> Any:
     """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
     if settings.grpc_port is None:
@@ -135,7 +162,8 @@ async def _share_dev_key(tokens: TokenIssuer, backend: Stores) -> None:
     if not tokens.generated_key:
         return
     try:
-        tokens.adopt_key(await backend.shared_signing_key(tokens.secret_for_sharing))
+        agreed = await backend.agree("token-dev-key", tokens.secret_for_sharing.encode())
+        tokens.adopt_key(agreed.decode())
     except StoreUnavailable:
         logger.warning("dev mode: the store is down; this replica's tokens are its own")
 
@@ -146,6 +174,44 @@ async def _close_runtimes(server: ServerState) -> None:
         closer = getattr(runtime.handler.agent_executor, "aclose", None)
         if callable(closer):  # executors holding connections (LLM providers)
             await closer()
+
+
+def _configured_signer(settings: Settings, pushing: bool) -> PushSigner | None:
+    """The push signing keys from files (None: none configured; dev mode generates one)."""
+    if pushing and not settings.push_signing_keys and not settings.dev_mode:
+        raise ConfigError("push_signing_keys are required outside dev mode when an agent "
+                          "offers push notifications (A2A_SERVER_PUSH_SIGNING_KEYS)")
+    try:  # a bad key file fails here, naming itself, not in the lifespan
+        return (PushSigner.from_files(settings.push_signing_keys, settings.base_url)
+                if settings.push_signing_keys else None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"push_signing_keys: {exc}") from exc
+
+
+async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlPolicy,
+                           configured: PushSigner | None,
+                           metrics: Metrics | None) -> PushDeliverer:
+    """This replica's push deliverer, started (dev mode: the signing key the store agrees on)."""
+    signer = configured or await resolve_signer(
+        (), settings.dev_mode, settings.base_url, backend.agree)
+    deliverer = PushDeliverer(backend, policy, signer, settings.replica_id or _replica_id(backend),
+                              push_options(settings))
+    if metrics is not None:
+        deliverer.observers.append(PushMetrics(metrics))
+    deliverer.start()
+    return deliverer
+
+
+def _tune_gc() -> None:
+    # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives as
+    # long as the process: keep it out of the garbage collector's full passes, which
+    # otherwise stall requests for tens of milliseconds (~130k objects). And collect less
+    # often: a request's objects are freed by reference counting (runs break their cycles),
+    # so frequent young passes mostly promote in-flight requests into the older
+    # generations, whose passes are the long ones.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None,
@@ -185,29 +251,28 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             metrics=metrics, tracing=tracing,
         )
 
+    pushing = any(agent.card.capabilities.push_notifications for agent in agents)
+    configured = _configured_signer(settings, pushing)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        del app
         await backend.start()
         await _share_dev_key(tokens, backend)
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
+        deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics)
+                     if pushing else None)
+        setattr(app.state, push_api.DELIVERER_KEY, deliverer)
         grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
-            # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
-            # as long as the process: keep it out of the garbage collector's full passes,
-            # which otherwise stall requests for tens of milliseconds (~130k objects). And
-            # collect less often: a request's objects are freed by reference counting (runs
-            # break their cycles), so frequent young passes mostly promote in-flight requests
-            # into the older generations, whose passes are the long ones.
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(*_GC_THRESHOLDS)
+            _tune_gc()
         try:
             yield
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
+            if deliverer is not None:
+                await deliverer.aclose()
             await _close_runtimes(server)
             await http_client.aclose()
             await backend.close()

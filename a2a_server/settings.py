@@ -74,6 +74,38 @@ class Settings(BaseSettings):
         "they are not public (loopback, private, link-local...); comma-separated in the "
         "environment. Everything else must resolve to public addresses (SSRF guard).",
     )
+    push_signing_keys: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="PEM files of EC P-256 private keys that sign push deliveries (JWS); the "
+        "first signs, all are published at /.well-known/jwks.json (rotation: add the new key "
+        "second, then move it first, then drop the old one); comma-separated in the "
+        "environment. Unset: dev mode generates one (kept in Redis so replicas agree); "
+        "outside dev mode they are required when an agent offers push notifications.",
+    )
+    push_max_age_seconds: float = Field(
+        default=86_400.0, gt=0,
+        description="How long a push notification is retried before it is given up.")
+    push_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay (doubled per failure, jittered).")
+    push_retry_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest delay between two attempts.")
+    push_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="Total deadline of one delivery request, connect to last byte.")
+    push_max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest notification body sent (else failed).")
+    push_per_host: int = Field(
+        default=4, gt=0, description="Delivery requests in flight per webhook host.")
+    push_per_tenant: int = Field(
+        default=8, gt=0, description="Delivery requests in flight per tenant.")
+    push_poll_seconds: float = Field(
+        default=1.0, gt=0,
+        description="How often a replica looks for due notifications (commits on the same "
+        "replica wake it at once).")
+    push_lease_seconds: float = Field(
+        default=30.0, gt=0,
+        description="How long a replica's claim on a task's outbox lasts (renewed while it "
+        "delivers; another replica takes over once it lapses).")
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
@@ -160,6 +192,13 @@ class Settings(BaseSettings):
             value = [entry.strip() for entry in value.split(",") if entry.strip()]
         if isinstance(value, list):
             parse_allowlist(value)  # a bad entry fails at start-up, naming itself
+        return value
+
+    @field_validator("push_signing_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ a2a_store_call_duration_seconds             histogram  store, call
 a2a_store_call_errors_total                 counter    store, call
 a2a_store_available                         gauge      store (1 up, 0 down)
 a2a_store_unavailable_seconds_total         counter    store
-a2a_push_deliveries_total                   counter    agent, outcome (delivered|failed|refused)
+a2a_push_deliveries_total                   counter    agent, outcome (delivered|refused|retrying|failed)
 a2a_auth_failures_total                     counter    reason
 a2a_tokens_issued_total                     counter    (+tenant)
 a2a_llm_tokens_total                        counter    agent, provider, model, kind (input|output)

@@ -1,66 +1,40 @@
-"""Push deliveries, counted by outcome and traced, where the SDK's sender posts them.
+"""Push delivery attempts counted by outcome (``PushDeliverer.observers``).
 
-``MeteredPushSender`` is the SDK's ``BasePushNotificationSender`` with each
-delivery (one config of one event) counted as ``delivered``, ``failed`` (the
-POST raised or answered an error) or ``refused`` (the URL policy said no at
-delivery time), and wrapped in a span when tracing is on.
+Each attempt to deliver one notification to one config counts once, labelled by
+agent and outcome: ``delivered`` (2xx), ``refused`` (the URL policy said no at
+delivery time; retried, since DNS can change), ``retrying`` (a connection error,
+timeout, 408, 429 or 5xx that will be tried again) or ``failed`` (final: another
+4xx, a redirect, or the notification grew too old).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
-from contextvars import ContextVar
 from typing import Any
 
-import httpx
-from a2a.server.tasks import BasePushNotificationSender, PushNotificationConfigStore
-from a2a.server.tasks.push_notification_sender import PushNotificationEvent
-from a2a.types.a2a_pb2 import TaskPushNotificationConfig
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
-
 from a2a_server.observability.metrics import Metrics
-from a2a_server.observability.tracing import Tracing
+from a2a_server.push.deliverer import REFUSED_BY_POLICY, AttemptEvent
 
-_refused: ContextVar[bool] = ContextVar("a2a_server_push_refused", default=False)
+OUTCOMES = ("delivered", "refused", "retrying", "failed")
 
 
-class MeteredPushSender(BasePushNotificationSender):
-    """The SDK sender, counting each delivery's outcome for ``agent``."""
+class PushMetrics:
+    """An observer for ``PushDeliverer.observers`` that counts ``a2a_push_deliveries_total``."""
 
-    def __init__(self, client: httpx.AsyncClient, store: PushNotificationConfigStore, *,
-                 push_url_validator: Callable[[str], Awaitable[bool]], agent: str,
-                 metrics: Metrics | None, tracing: Tracing | None) -> None:
-        async def judged(url: str) -> bool:
-            accepted = await push_url_validator(url)
-            if not accepted:
-                _refused.set(True)
-            return accepted
+    def __init__(self, metrics: Metrics) -> None:
+        self._counter = metrics.push_deliveries
+        self._children: dict[tuple[str, str], Any] = {}
 
-        super().__init__(client, store, push_url_validator=judged)
-        self._tracing = tracing
-        self._outcomes: dict[str, Any] | None = None
-        if metrics is not None:
-            self._outcomes = {outcome: metrics.push_deliveries.labels(agent, outcome)
-                              for outcome in ("delivered", "failed", "refused")}
-
-    async def _dispatch_notification(self, event: PushNotificationEvent,
-                                     push_info: TaskPushNotificationConfig, task_id: str) -> bool:
-        span = None
-        if self._tracing is not None:
-            span = self._tracing.start_span("push delivery", SpanKind.INTERNAL)
-            span.set_attribute("a2a.task_id", task_id)
-        _refused.set(False)
-        with trace.use_span(span, end_on_exit=False) if span is not None else nullcontext():
-            delivered = await super()._dispatch_notification(event, push_info, task_id)
-        refused = _refused.get()
-        outcome = "delivered" if delivered else "refused" if refused else "failed"
-        if self._outcomes is not None:
-            self._outcomes[outcome].inc()
-        if span is not None:
-            span.set_attribute("a2a.push.outcome", outcome)
-            if not delivered:
-                span.set_status(StatusCode.ERROR)
-            span.end()
-        return delivered
+    def __call__(self, event: AttemptEvent) -> None:
+        """Count one attempt."""
+        outcome = event.outcome
+        if outcome.delivered:
+            name = "delivered"
+        elif outcome.error == REFUSED_BY_POLICY:
+            name = "refused"
+        else:
+            name = "failed" if event.final else "retrying"
+        key = (event.scope.agent, name)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._counter.labels(*key)
+        child.inc()

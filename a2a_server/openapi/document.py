@@ -136,6 +136,9 @@ AGENT_OPERATIONS: dict[tuple[str, str], Operation] = {
         "Get one push-notification config (A2A 1.0)", ("The config", "v1.TaskPushNotificationConfig")),
     ("DELETE", "/tasks/{id}/pushNotificationConfigs/{push_id}"): _agent(
         "Delete one push-notification config (A2A 1.0)", ("Deleted", {"type": "object"})),
+    ("GET", "/tasks/{id}/pushNotificationConfigs/{push_id}/deliveries"): _agent(
+        "A push config's delivery state and last attempts (docs/push.md)",
+        ("State, reason, next retry and the last attempts", {"type": "object"})),
     ("GET", "/extendedAgentCard"): _agent(
         "The agent's extended card for the caller's tenant (A2A 1.0)", ("The card", "AgentCard")),
 }
@@ -256,6 +259,10 @@ def _added_operations() -> None:
         {200: ("The envelope: a result or a JSON-RPC error", _OBJECT),
          401: ("Missing or invalid credentials", _OBJECT), 413: ("Too large", _OBJECT),
          503: ("The store is unavailable", _OBJECT)}, headers=("X-Agent-ID",)))
+    register("GET", "/.well-known/jwks.json", Operation(
+        "The public keys push deliveries are signed with (JWKS)", "Push",
+        {200: ("A JSON Web Key Set", {"type": "object", "required": ["keys"], "properties": {
+            "keys": {"type": "array", "items": _OBJECT}}})}, secured=False))
     register("GET", "/console", Operation(
         "The web console (redirects to /console/)", "Console",
         {308: ("To /console/", None)}, secured=False, response_type="text/html"))

@@ -65,7 +65,7 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
     def __init__(self, *args: object, stores: Stores, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._stores = stores
-        self.runner = TaskRunner(self.agent_executor, stores, self._push_sender)
+        self.runner = TaskRunner(self.agent_executor, stores)
 
     async def _start(self, params: SendMessageRequest, context: ServerCallContext,
                      listen: bool) -> tuple[TaskRun, AsyncIterator[Tagged] | None]:

@@ -41,6 +41,7 @@ from a2a_server.protocol.gate import (
     state_of,
 )
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
+from a2a_server.push.api import get_deliveries
 from a2a_server.tenancy.auth import AuthError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -280,5 +281,6 @@ async def set_push_config(request: Request) -> Response:
 list_push_configs = _v1_only("list_push_notifications")
 get_push_config = _v1_only("get_push_notification")
 delete_push_config = _v1_only("delete_push_notification")
+push_deliveries = rest_endpoint(get_deliveries)  # ours: the delivery log (a2a_server.push.api)
 extended_card = _v1_only("handle_authenticated_agent_card")
 

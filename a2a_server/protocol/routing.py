@@ -46,6 +46,7 @@ REST_ROUTES: list[tuple[str, tuple[str, ...], Endpoint]] = [
     ("/tasks/{id}/pushNotificationConfigs", ("GET",), rest.list_push_configs),
     ("/tasks/{id}/pushNotificationConfigs/{push_id}", ("GET",), rest.get_push_config),
     ("/tasks/{id}/pushNotificationConfigs/{push_id}", ("DELETE",), rest.delete_push_config),
+    ("/tasks/{id}/pushNotificationConfigs/{push_id}/deliveries", ("GET",), rest.push_deliveries),
     ("/extendedAgentCard", ("GET",), rest.extended_card),
 ]
 
@@ -93,8 +94,14 @@ def _task_route(method: str, tail: str, params: dict[str, str]) -> Endpoint | No
         if sub == _PUSH:
             return {"POST": rest.set_push_config, "GET": rest.list_push_configs}.get(method)
         kind, slash, push_id = sub.partition("/")
-        if kind != _PUSH or not slash or not push_id or "/" in push_id:
+        if kind != _PUSH or not slash or not push_id:
             return None
+        push_id, slash, leaf = push_id.partition("/")
+        if slash:
+            if leaf != "deliveries" or not push_id or method != "GET":
+                return None
+            params["push_id"] = push_id
+            return rest.push_deliveries
         params["push_id"] = push_id
         return {"GET": rest.get_push_config, "DELETE": rest.delete_push_config}.get(method)
     for action, methods, endpoint in ((":cancel", ("POST",), rest.cancel_task),

@@ -27,7 +27,6 @@ from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
 from a2a_server.agents.services import AgentServices
 from a2a_server.observability.metrics import Metrics
-from a2a_server.observability.push import MeteredPushSender
 from a2a_server.observability.runs import RunObserver, TracedExecutor
 from a2a_server.observability.tracing import Tracing
 from a2a_server.protocol.compat import GuardedRequestHandler03
@@ -164,12 +163,7 @@ class AgentRuntime:
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
-            push_sender=MeteredPushSender(
-                http_client, stores.push_configs, push_url_validator=policy.for_delivery,
-                agent=agent.agent_id, metrics=metrics, tracing=tracing,
-            )
-            if push
-            else None,
+            push_sender=None,  # the store's outbox and a2a_server.push deliver notifications
             push_url_validator=policy.for_registration,
             event_stream=stores.events,
             extended_agent_card=card if agent.card.capabilities.extended_agent_card else None,

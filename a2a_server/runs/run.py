@@ -7,7 +7,7 @@ round trip on Redis), and while that write is in flight the agent goes on and
 the next steps gather for the next write: group commit. An agent that
 enqueues its whole answer without waiting on anything (the echo agent) costs
 one write per request. Only committed events are shown to anyone: the
-sender's result, streams, push notifications.
+sender's result, streams, push notifications (queued by the store with the commit).
 
 The lease (which replica runs the task) is claimed by the commit that leaves
 the agent running, renewed while it runs, and released by the last commit.
@@ -95,7 +95,7 @@ class TaskRun:
         executor: AgentExecutor,
         request: RequestContext,
         stored: StoredTask | None,
-        push: Callable[[Event], None] | None,
+        push_inline: bool,
         history_length: int | None,
         return_immediately: bool,
         on_finished: Callable[[TaskRun], None],
@@ -107,7 +107,7 @@ class TaskRun:
         self.queue = RunQueue(self)
         self._stores = stores
         self._executor = executor
-        self._push = push
+        self._push_inline = push_inline
         self._history_length = history_length
         self._return_immediately = return_immediately
         self._on_finished = on_finished
@@ -301,8 +301,10 @@ class TaskRun:
         history = len(task.history)
         with_message = not self._message_pending
         answer = self._answer(task, state, done)
-        # A task its first commit finishes has no log reader: nobody knew its id before.
-        log = not (self.version.is_missing and state in TERMINAL_TASK_STATES)
+        # A task its first commit finishes has no log reader: nobody knew its id before. Its
+        # events are still sent when the request registered a push config (the outbox).
+        log = self._push_inline or not (self.version.is_missing
+                                        and state in TERMINAL_TASK_STATES)
         try:
             version = await self._stores.tasks.commit(self.scope, Commit(
                 task, steps, self.version, self._stored_history, lease, log))
@@ -460,8 +462,6 @@ class TaskRun:
             tagged = (TaskVersion(base + offset), step)
             for listener in self._listeners:
                 listener.put_nowait(tagged)
-            if self._push is not None and not self._stopped:
-                self._push(step)
 
     def listen(self) -> AsyncIterator[Tagged]:
         """Every event committed from now on, with its version, until the run ends.

@@ -1,24 +1,22 @@
-"""The runs of one agent on this replica: starting them, one at a time per task, and stopping them."""
+"""The runs of one agent on this replica: starting them, one at a time per task, and stopping them.
+
+Push notifications are not sent from here: each commit writes them to the store's outbox
+(``stores.base.PushOutbox``) and ``a2a_server.push.deliverer`` delivers them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.active_task import TERMINAL_TASK_STATES
 from a2a.server.cluster import StoredTask
 from a2a.server.context import ServerCallContext
-from a2a.server.events import Event
-from a2a.server.tasks import PushNotificationSender
 from a2a.types.a2a_pb2 import (
     SendMessageRequest,
-    Task,
-    TaskArtifactUpdateEvent,
     TaskState,
-    TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import (
     InvalidParamsError,
@@ -28,20 +26,11 @@ from a2a.utils.errors import (
 
 from a2a_server.observability.runs import RunObserver
 from a2a_server.runs.run import TaskRun
-from a2a_server.stores.base import Scope, Stores, set_current_scope
+from a2a_server.stores.base import Scope, Stores
 
 logger = logging.getLogger(__name__)
 
 _Key = tuple[Scope, str]
-_PUSH_GRACE_S = 5.0
-
-
-class _PushLine:
-    """Push notifications of one task, delivered in commit order by one worker at a time."""
-
-    def __init__(self) -> None:
-        self.events: deque[Event] = deque()
-        self.worker: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -55,14 +44,11 @@ class _Turn:
 class TaskRunner:
     """Starts runs of one agent; a task has at most one run at a time on this replica."""
 
-    def __init__(self, executor: AgentExecutor, stores: Stores,
-                 push_sender: PushNotificationSender | None = None) -> None:
+    def __init__(self, executor: AgentExecutor, stores: Stores) -> None:
         self._executor = executor
         self._stores = stores
-        self._push_sender = push_sender
         self._runs: dict[_Key, TaskRun] = {}
         self._turns: dict[_Key, _Turn] = {}
-        self._pushes: dict[_Key, _PushLine] = {}
         self.observer: RunObserver | None = None  # metrics and the access line (observability)
 
     def running(self, scope: Scope, task_id: str) -> TaskRun | None:
@@ -143,16 +129,13 @@ class TaskRunner:
             if self.observer is not None:
                 self.observer.finished(scope, run)
 
-        def push(event: Event) -> None:
-            self._push(key, event)
-
         run = TaskRun(
             scope=scope,
             stores=self._stores,
             executor=self._executor,
             request=request,
             stored=stored,
-            push=push if self._push_sender is not None else None,
+            push_inline=params.configuration.HasField("task_push_notification_config"),
             history_length=history_length,
             return_immediately=params.configuration.return_immediately,
             on_finished=finished,
@@ -162,31 +145,6 @@ class TaskRunner:
         if self.observer is not None:
             self.observer.started(scope, run)
         return run
-
-    def _push(self, key: _Key, event: Event) -> None:
-        """Queue a committed event for delivery; one worker per task keeps them in order."""
-        line = self._pushes.setdefault(key, _PushLine())
-        line.events.append(event)
-        if line.worker is None:
-            line.worker = asyncio.create_task(self._deliver(key, line), name=f"push:{key[1]}")
-
-    async def _deliver(self, key: _Key, line: _PushLine) -> None:
-        sender = self._push_sender
-        assert sender is not None
-        set_current_scope(key[0])  # the config store reads the scope of the dispatch
-        try:
-            while line.events:
-                event = line.events.popleft()
-                if not isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
-                    continue
-                try:
-                    await sender.send_notification(key[1], event)
-                except Exception:  # delivery is best-effort: the task is unaffected
-                    logger.exception("task %s: push notification failed", key[1])
-        finally:
-            line.worker = None
-            if not line.events and self._pushes.get(key) is line:
-                del self._pushes[key]
 
     def stop(self, scope: Scope, task_id: str) -> bool:
         """Stop the run of a task cancelled on another replica; whether there was one."""
@@ -202,9 +160,3 @@ class TaskRunner:
         if runs:
             logger.warning("stopping %d running tasks", len(runs))
         await asyncio.gather(*(run.aclose() for run in runs), return_exceptions=True)
-        workers = [line.worker for line in self._pushes.values() if line.worker is not None]
-        if workers:  # notifications already committed get a short grace, then are dropped
-            _, late = await asyncio.wait(workers, timeout=_PUSH_GRACE_S)
-            for worker in late:
-                worker.cancel()
-            await asyncio.gather(*late, return_exceptions=True)

@@ -30,6 +30,17 @@ Redis Cluster slot and the save script touches them atomically::
                                        version order and an SSE id is a version.
                                        Capped (MAXLEN ~) at ``EVENTS_MAXLEN`` entries.
     a2a:{t:<t>:<a>:<id>}:push    HASH  push config id -> TaskPushNotificationConfig protobuf
+    a2a:{t:<t>:<a>:<id>}:outbox  STREAM  push notifications not yet acknowledged: entry id
+                                       ``<version>-<n>`` (n: the config's rank among the
+                                       task's configs, sorted by id, at that commit), fields
+                                       c (config id), e (StreamResponse protobuf), t (ms
+                                       written). XADDed by the save script, for each step
+                                       with an event, only when :push exists; XDELed when
+                                       the webhook answers 2xx (or the entry finally fails).
+    a2a:{t:<t>:<a>:<id>}:plog    HASH  push config id -> delivery log (JSON: state, reason,
+                                       next retry, the last attempts); kept 7 days after
+                                       its last write
+    a2a:{t:<t>:<a>:<id>}:oblease STRING  replica id delivering the task's outbox (PX)
     a2a:{t:<t>:<a>:<id>}:lease   STRING  replica id of the replica running the task (PX);
                                        released once the last event its agent enqueued is
                                        saved (or the task is terminal), else left to lapse
@@ -86,18 +97,27 @@ A lease is the task's ``:lease`` plus its member here: two slots. On a single Re
 claiming (``SET PX`` + ``ZADD``, ``lease_claim.lua``) and releasing (compare-and-``DEL``
 + ``ZREM``, ``lease_release.lua``) are one script each; in a Redis Cluster each is
 two calls, the ``:lease`` first.
+    a2a:{outbox}                 ZSET  ``<t>\x1f<a>\x1f<id>`` of tasks with outbox entries,
+                                       scored by when they are due (ms). The commit adds
+                                       with ZADD LT now (single Redis: inside the commit
+                                       script; Redis Cluster: right after the save, so a
+                                       replica dying between the two leaves the entries
+                                       until the task's next commit); deliverers re-score
+                                       it to their next retry or ZREM it when empty.
+    a2a:{agreed}:<name>          STRING  a value the first replica set and the others use:
+                                       ``push-dev-key`` (dev mode's generated push signing
+                                       key, PEM; production configures its keys instead),
+                                       ``token-dev-key`` (dev mode without
+                                       A2A_SERVER_JWT_SECRET: the token signing key)
     a2a:{r:<r>}:cancel           STREAM  cancels for the replica named by a task's :lease:
                                        fields t (task id), s (tenant \x1f agent); read by that
                                        replica from its position at start-up (MAXLEN ~1000,
                                        expires a day after the last cancel)
-    a2a:dev-signing-key          STRING  dev mode without A2A_SERVER_JWT_SECRET only: the
-                                       token signing key the first replica generated (SET
-                                       NX), adopted by every replica on this Redis
 
 Retention: when a task reaches a terminal state and its tenant has
-``retention_seconds``, the save script PEXPIREs :task, :hist, :events and :push
-together; the context keys get the same TTL on each terminal save and direct
-message. Without retention nothing expires.
+``retention_seconds``, the save script PEXPIREs :task, :hist, :events, :push and :outbox
+together (notifications still pending when a task expires are dropped with it); the
+context keys get the same TTL on each terminal save and direct message. Without retention nothing expires.
 """
 
 from __future__ import annotations
@@ -109,6 +129,7 @@ from urllib.parse import quote
 
 EVENTS_MAXLEN = 10_000
 LEASES = "{leases}"
+OUTBOX = "{outbox}"
 _SEP = "\x1f"
 
 
@@ -129,11 +150,15 @@ class TaskKeys(NamedTuple):
     events: str
     push: str
     lease: str
+    outbox: str
+    plog: str
+    oblease: str
 
     @property
     def all(self) -> list[str]:
         """Every key of the task, for retention and delete."""
-        return [self.task, self.hist, self.events, self.push, self.lease]
+        return [self.task, self.hist, self.events, self.push, self.lease, self.outbox,
+                self.plog, self.oblease]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +210,7 @@ class KeySchema:
     def _task_keys(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
         base = f"{self.prefix}:{{t:{enc(tenant)}:{enc(agent)}:{enc(task_id)}}}"
         return TaskKeys(f"{base}:task", f"{base}:hist", f"{base}:events", f"{base}:push",
-                        f"{base}:lease")
+                        f"{base}:lease", f"{base}:outbox", f"{base}:plog", f"{base}:oblease")
 
     def scope(self, tenant: str, agent: str) -> ScopeKeys:
         """The index and context keys of one scope."""
@@ -204,9 +229,13 @@ class KeySchema:
         return f"{self.prefix}:{LEASES}"
 
     @property
-    def dev_signing_key(self) -> str:
-        """Dev mode only: the token signing key replicas without a configured one share."""
-        return f"{self.prefix}:dev-signing-key"
+    def outbox_due(self) -> str:
+        """The set of tasks with push notifications to deliver, by due time."""
+        return f"{self.prefix}:{OUTBOX}"
+
+    def agreed(self, name: str) -> str:
+        """A value the replicas share (``Stores.agree``), e.g. the dev push signing key."""
+        return f"{self.prefix}:{{agreed}}:{enc(name)}"
 
     def cancels(self, replica: str) -> str:
         """The cancel stream of one replica."""

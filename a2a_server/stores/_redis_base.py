@@ -40,17 +40,20 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
-            "lease_claim", "lease_release", "usage_add", "usage_get")
+            "lease_claim", "lease_release", "usage_add", "usage_get", "outbox_claim",
+            "outbox_release", "outbox_done")
 
 
 def _commit(lua: Any) -> str:
-    """``save.lua``, then, if it succeeded, ``index.lua`` and the lease change, as one script.
+    """``save.lua``, then, if it succeeded, ``index.lua``, the lease change and the outbox's
+    due mark, as one script.
 
     Single Redis only: the keys span the task's, the scope's and the lease set's slots.
-    KEYS: 1..4 the save's keys  5 the task's :lease  6 the lease-expiry set  7.. the index's.
+    KEYS: 1..5 the save's keys  6 the task's :lease  7 the lease-expiry set  8 the outbox's
+    due set  9.. the index's.
     ARGV: 1 task id  2 member  3 state  4 retention ms  5 terminal (the index's arguments but
     the version)  6 lease change (0 keep, 1 claim, 2 release)  7 replica id  8 lease ms
-    9 lease-set member  10 lease expiry ms  11.. the save's arguments.
+    9 lease-set member (also the due set's)  10 lease expiry ms  11.. the save's arguments.
     Returns what ``save.lua`` returns.
     """
     save = (lua / "save.lua").read_text()
@@ -63,17 +66,22 @@ local function index(KEYS, ARGV)
 end
 local sargv = {{}}
 for i = 11, #ARGV do sargv[i - 10] = ARGV[i] end
-local r = save({{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}}, sargv)
+local r = save({{KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}}, sargv)
 if r[1] == 1 then
   local ikeys = {{}}
-  for i = 7, #KEYS do ikeys[i - 6] = KEYS[i] end
+  for i = 9, #KEYS do ikeys[i - 8] = KEYS[i] end
   index(ikeys, {{ARGV[1], r[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5]}})
   if ARGV[6] == '1' then
-    redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[8])
-    redis.call('ZADD', KEYS[6], ARGV[10], ARGV[9])
+    redis.call('SET', KEYS[6], ARGV[7], 'PX', ARGV[8])
+    redis.call('ZADD', KEYS[7], ARGV[10], ARGV[9])
   elseif ARGV[6] == '2' then
-    if redis.call('GET', KEYS[5]) == ARGV[7] then redis.call('DEL', KEYS[5]) end
-    redis.call('ZREM', KEYS[6], ARGV[9])
+    if redis.call('GET', KEYS[6]) == ARGV[7] then redis.call('DEL', KEYS[6]) end
+    redis.call('ZREM', KEYS[7], ARGV[9])
+  end
+  if r[4] > 0 then
+    local now = redis.call('TIME')
+    redis.call('ZADD', KEYS[8], 'LT', tonumber(now[1]) * 1000 +
+               math.floor(tonumber(now[2]) / 1000), ARGV[9])
   end
 end
 return r

@@ -13,6 +13,8 @@
   ``get_info_for_dispatch`` sees every owner's configs.
 - ``contexts``: a context's tasks and direct messages, in order.
 - ``leases``: which replica runs which task; expired leases fail the task.
+- ``outbox``: push notifications not yet acknowledged, written by the commit that
+  caused them (``PushOutbox``), and each config's delivery log.
 - ``usage``: model usage counters per scope and UTC day (``stores/usage.py``).
 
 Scoping: every record belongs to a ``Scope`` (authenticated tenant, agent id).
@@ -24,6 +26,7 @@ request before calling the SDK and which asyncio tasks spawned from it inherit.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 from abc import ABC, abstractmethod
@@ -250,6 +253,64 @@ class LeaseManager(ABC):
         """Tell whichever replica runs ``task_id`` to stop its executor."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One push notification waiting for its webhook's 2xx.
+
+    ``entry_id`` is ``<task version>-<n>`` (n: the config's place among the task's configs at
+    the commit): unique and ordered within the task, the stable delivery id.
+    """
+
+    entry_id: str
+    config_id: str
+    event: bytes  # StreamResponse protobuf
+    created_ms: int
+
+
+class PushOutbox(ABC):
+    """Push notifications written with their commits, delivered by whichever replica is alive.
+
+    A task with pending entries is *due* from a time on; a replica ``claim``s a due task
+    for ``lease_ms`` (one deliverer per task at a time), delivers its entries in order,
+    ``ack``s the acknowledged (or finally failed) ones and ``release``s the task with the
+    time its next retry is due. A replica that dies holding a claim loses nothing: the
+    lease lapses and another replica claims the task.
+    """
+
+    def __init__(self) -> None:
+        self.wakeup = asyncio.Event()  # set when a commit on this replica queued entries
+
+    @abstractmethod
+    async def due(self, limit: int) -> list[tuple[Scope, str]]:
+        """Up to ``limit`` tasks whose entries are due now (claimed or not)."""
+
+    @abstractmethod
+    async def claim(self, scope: Scope, task_id: str, owner: str, lease_ms: int) -> bool:
+        """Take (or extend, for the same ``owner``) the right to deliver the task's entries."""
+
+    @abstractmethod
+    async def pending(self, scope: Scope, task_id: str, limit: int) -> list[OutboxEntry]:
+        """The task's first ``limit`` entries, oldest first."""
+
+    @abstractmethod
+    async def ack(self, scope: Scope, task_id: str, entry_ids: Sequence[str]) -> None:
+        """Remove delivered (or finally failed) entries."""
+
+    @abstractmethod
+    async def release(self, scope: Scope, task_id: str, owner: str, next_due_ms: int | None,
+                      seen: str | None) -> None:
+        """Drop the claim; due again at ``next_due_ms`` (None: nothing pending), or now if an
+        entry newer than ``seen`` (the last entry id the deliverer read) arrived meanwhile."""
+
+    @abstractmethod
+    async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
+        """Store a config's delivery log (JSON, written by the deliverer holding the claim)."""
+
+    @abstractmethod
+    async def load_log(self, scope: Scope, task_id: str, config_id: str) -> bytes | None:
+        """A config's delivery log, if any attempt was made."""
+
+
 class Stores(ABC):
     """The backend as a whole: every store plus health and lifecycle."""
 
@@ -258,6 +319,7 @@ class Stores(ABC):
     push_configs: PushNotificationConfigStore
     contexts: ContextStore
     leases: LeaseManager
+    outbox: PushOutbox
     usage: UsageCounters
     name: str
 
@@ -265,6 +327,12 @@ class Stores(ABC):
     def available(self) -> bool:
         """False while the backend is known to be unreachable (requests fail fast with 503)."""
         return True
+
+    async def agree(self, name: str, value: bytes) -> bytes:
+        """``value`` stored under ``name`` unless one is already: what every replica sharing
+        this backend gets (a process-local backend keeps it in memory)."""
+        agreed: dict[str, bytes] = self.__dict__.setdefault("_agreed", {})
+        return agreed.setdefault(name, value)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections, load scripts, start background loops."""
@@ -275,10 +343,3 @@ class Stores(ABC):
     @abstractmethod
     async def ready(self) -> tuple[bool, str]:
         """Whether the backend can serve requests now, and why not."""
-
-    async def shared_signing_key(self, candidate: str) -> str:
-        """The dev-mode token signing key every replica on this backend uses.
-
-        A process-local backend has no other replica: ``candidate`` is the key.
-        """
-        return candidate

@@ -53,6 +53,7 @@ from a2a_server.stores.base import (
     current_scope,
     scope_of,
 )
+from a2a_server.stores.memory_outbox import InMemoryOutbox
 from a2a_server.stores.usage import InMemoryUsageCounters
 
 _MAX_EVENTS_PER_TASK = 10_000
@@ -89,7 +90,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     """
 
     def __init__(self, contexts: InMemoryContextStore, events: InMemoryEventStream | None = None,
-                 push_configs: InMemoryPushConfigStore | None = None, *,
+                 push_configs: InMemoryPushConfigStore | None = None,
+                 outbox: InMemoryOutbox | None = None, *,
                  tenant_ttl: TenantTtl = lambda _tenant: None,
                  max_finished: int = MAX_FINISHED_TASKS,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -99,12 +101,15 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
             contexts: the context store dropped tasks are removed from.
             events: the event logs (dropped with their task).
             push_configs: the push configs (dropped with their task).
+            outbox: the push outbox (written by saves; a dropped task's pending
+                notifications go with it).
             tenant_ttl: a tenant's ``retention_seconds`` (None: keep until the cap).
             max_finished: finished tasks kept at most, oldest finished dropped first.
             clock: seconds, monotonic (retention is measured with it).
         """
         if max_finished < 1:
             raise ValueError("max_finished must be at least 1")
+        self._outbox = outbox
         self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
         self._history: dict[_Key, tuple[bytes, ...]] = {}
@@ -171,6 +176,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
             self._events.forget(scope, task_id)
         if self._push_configs is not None:
             self._push_configs.forget(scope, task_id)
+        if self._outbox is not None:
+            self._outbox.forget(scope, task_id)
         self._contexts.remove_task(scope, entry.context_id, task_id)
 
     async def _current(self, scope: Scope, task_id: str) -> tuple[Task | None, int]:
@@ -189,7 +196,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     ) -> TaskVersion:
         """Compare-and-set; CANCELED overwrites any non-terminal task (the whole task is written:
         the SDK's own writes, a cancel or the reaper's FAILED, are rare)."""
-        del event, prev
+        del prev
         scope = scope_of(context)
         head, history = head_of(task), tuple(frame(m.SerializeToString()) for m in task.history)
         stored, current = await self._current(scope, task.id)
@@ -201,6 +208,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         elif current != (0 if prev_version.is_missing else prev_version._value):
             raise ConcurrentTaskModificationError(task.id)
         await self._write(scope, head, history, current + 1, stored is None)
+        if self._outbox is not None and event is not None:
+            self._outbox.enqueue(scope, task.id, current, [event])
         return TaskVersion(current + 1)
 
     async def commit(self, scope: Scope, commit: Commit) -> TaskVersion:
@@ -222,6 +231,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                 if step is not None:
                     self._events.append(scope, task.id,
                                         VersionedEvent(step, TaskVersion(current + offset)))
+        if self._outbox is not None:
+            self._outbox.enqueue(scope, task.id, current, steps)
         return TaskVersion(current + len(steps))
 
     def _assemble(self, scope: Scope, head: Task, history_length: int | None) -> Task:
@@ -521,9 +532,10 @@ class InMemoryStores(Stores):
         self.contexts = InMemoryContextStore(tenant_ttl, max_finished, clock)
         self.events = InMemoryEventStream()
         self.push_configs = InMemoryPushConfigStore()
+        self.outbox = InMemoryOutbox(self.push_configs)
         self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.push_configs,
-                                             tenant_ttl=tenant_ttl, max_finished=max_finished,
-                                             clock=clock)
+                                             self.outbox, tenant_ttl=tenant_ttl,
+                                             max_finished=max_finished, clock=clock)
         self.leases = InMemoryLeaseManager()
         self.usage = InMemoryUsageCounters()
 

@@ -29,6 +29,7 @@ from a2a_server.stores._redis_base import (
     map_redis_errors,
 )
 from a2a_server.stores.base import Stores
+from a2a_server.stores.redis_outbox import RedisOutbox
 from a2a_server.stores.redis_records import RedisContextStore, RedisPushConfigStore
 from a2a_server.stores.redis_streams import RedisEventStream, RedisLeaseManager
 from a2a_server.stores.redis_tasks import TASK_CACHE_BYTES, RedisTaskStore
@@ -85,6 +86,8 @@ class RedisStores(Stores):
                                     task_cache_bytes)
         self.events = RedisEventStream(self.redis)
         self.push_configs = RedisPushConfigStore(self.redis)
+        self.outbox = RedisOutbox(self.redis)
+        self.tasks.outbox_wakeup = self.outbox.wakeup
         self.contexts = RedisContextStore(self.redis)
         self.usage = RedisUsageCounters(self.redis)
         self.leases = RedisLeaseManager(self.redis, self.tasks, replica_id or default_replica_id(),
@@ -95,6 +98,14 @@ class RedisStores(Stores):
     def available(self) -> bool:
         """False from the first failed Redis call until the health loop reaches Redis again."""
         return self.health.available
+
+    async def agree(self, name: str, value: bytes) -> bytes:
+        """SET NX then GET of ``<prefix>:{agreed}:<name>``: the first replica's value wins."""
+        key = self.redis.keys.agreed(name)
+        with self.redis.errors():
+            await self.client.set(key, value, nx=True)
+            stored = await self.client.get(key)
+        return stored if isinstance(stored, bytes) else value
 
     async def _ping(self) -> str:
         await self.client.ping()
@@ -121,14 +132,6 @@ class RedisStores(Stores):
         self._loops = [asyncio.create_task(self._health_loop()),
                        asyncio.create_task(self.leases.reaper()),
                        await self.leases.start_cancel_reader()]
-
-    async def shared_signing_key(self, candidate: str) -> str:
-        """The first replica's generated key wins (SET NX); the others adopt it."""
-        key = self.redis.keys.dev_signing_key
-        with self.redis.errors():
-            await self.client.set(key, candidate, nx=True)
-            stored = await self.client.get(key)
-        return stored.decode() if isinstance(stored, bytes) else str(stored or candidate)
 
     async def _health_loop(self) -> None:
         while True:

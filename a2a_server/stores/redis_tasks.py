@@ -50,6 +50,7 @@ from a2a_server.stores.base import (
     ScopedTaskStore,
     scope_of,
 )
+from a2a_server.stores.memory_outbox import now_ms
 
 _STATES = range(9)  # TaskState numbers 0..8, one index each
 _CACHE_SIZE = 10_000
@@ -188,9 +189,6 @@ class LeaseCommits(Protocol):
         """Redis Cluster: apply the change with its own calls after the save."""
 
 
-_NO_LEASE_ARGS: builtins.list[Any] = [0, "", 0, "", 0]
-
-
 class RedisTaskStore(ScopedTaskStore):
     """Versioned tasks in Redis, scoped by tenant and agent, with the terminal guard."""
 
@@ -205,6 +203,8 @@ class RedisTaskStore(ScopedTaskStore):
         self._live: _Held[_Live] = _Held(lambda live: live.nbytes, cache_bytes)
         # Set by the lease manager: the lease part of a commit.
         self.leases: LeaseCommits | None = None
+        # Set by the outbox: wakes this replica's deliverer when a commit queued notifications.
+        self.outbox_wakeup: asyncio.Event | None = None
         self._context_index_keys = functools.lru_cache(maxsize=4_096)(self._build_index_keys)
 
     def cache_bytes(self) -> int:
@@ -256,13 +256,15 @@ class RedisTaskStore(ScopedTaskStore):
         terminal = state in TERMINAL_STATES
         ttl = self._r.ttl_ms(scope.tenant)
         head = head_of(task).SerializeToString()
-        task_keys = [keys.task, keys.hist, keys.events, keys.push]
+        task_keys = [keys.task, keys.hist, keys.events, keys.push, keys.outbox]
         index_keys = self._index_keys(scope, task)
         index_args = [task.id, _sort_member(task), _state(task), ttl, int(terminal)]
         if self._r.cluster or self.leases is None:
-            lease_keys, lease_args = [keys.lease, self._r.keys.leases], _NO_LEASE_ARGS
+            member = self._r.keys.lease_member(scope.tenant, scope.agent, task.id)
+            lease_keys, lease_args = [keys.lease, self._r.keys.leases], [0, "", 0, member, 0]
         else:
             lease_keys, lease_args = self.leases.commit_args(scope, task.id, lease)
+        lease_keys = [*lease_keys, self._r.keys.outbox_due]
         length = len(task.history)  # the caller may append while the write is in flight
         with self._r.errors():
             for attempt in (0, 1):
@@ -273,20 +275,27 @@ class RedisTaskStore(ScopedTaskStore):
                     int(state), int(terminal), ttl, len(steps), EVENTS_MAXLEN,
                     self._finished_events_ms, *steps, *added]
                 if self._r.cluster:
-                    code, version, _ = await self._r.run("save", task_keys, args)
-                else:  # one round trip: index update and lease change inside the script
-                    code, version, _ = await self._r.run(
+                    reply = await self._r.run("save", task_keys, args)
+                else:  # one round trip: index update, lease change, outbox due mark
+                    reply = await self._r.run(
                         "commit", [*task_keys, *lease_keys, *index_keys],
                         [*index_args, *lease_args, *args])
+                code, version = reply[0], reply[1]
                 if code != 2 or attempt or start is None:
                     break
                 start = None  # the stored history is not what we extend: send it all
             if code != 1:
                 self._forget(key)
                 raise ConcurrentTaskModificationError(task.id)
+            queued = int(reply[3])
             if self._r.cluster:  # the indexes are in another slot: a second, idempotent call
                 await self._r.run("index", list(index_keys),
                                   [index_args[0], int(version), *index_args[1:]])
+                if queued:  # the due set is in another slot too
+                    await self._r.client.zadd(self._r.keys.outbox_due,
+                                              {lease_args[3]: now_ms()}, lt=True)
+        if queued and self.outbox_wakeup is not None:
+            self.outbox_wakeup.set()
         if self._r.cluster and lease is not LeaseChange.KEEP and self.leases is not None:
             await self.leases.after_commit(scope, task.id, lease)
         return int(version), first, head, added

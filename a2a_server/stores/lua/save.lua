@@ -1,5 +1,6 @@
--- Save one task: compare-and-set on the version, terminal guard, history append, event XADDs.
--- KEYS: 1 :task  2 :hist  3 :events  4 :push
+-- Save one task: compare-and-set on the version, terminal guard, history append, event XADDs,
+-- and, for a task with push configs, one outbox entry per event and config.
+-- KEYS: 1 :task  2 :hist  3 :events  4 :push  5 :outbox
 -- ARGV: 1 mode (append|replace)  2 expected history length (append)  3 prev version
 --       4 cancel (1: skip the version check, still refused over a terminal or absent task)
 --       5 task bytes without history  6 state (not stored here: the indexes hold it)
@@ -8,7 +9,8 @@
 --       kept once the task is terminal (0 = as long as the task)
 --       12 .. 11+n the steps' events, in order ('' = a version with no event)
 --       12+n .. new history messages, each framed as a Task's history field (tag, length)
--- Returns {1, version, history length} | {0, stored version, h} refused | {2, v, h} history mismatch
+-- Returns {1, version, history length, outbox entries added} | {0, stored version, h} refused
+--         | {2, v, h} history mismatch
 local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h', 'f')
 local v = tonumber(cur[1]) or 0
 local h = tonumber(cur[3]) or 0
@@ -39,16 +41,32 @@ for k = 1, n do
                'e', ARGV[11 + k])
   end
 end
+local queued = 0
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local configs = redis.call('HKEYS', KEYS[4])
+  table.sort(configs)
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  for k = 1, n do
+    if ARGV[11 + k] ~= '' then
+      for j = 1, #configs do
+        redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[11 + k],
+                   't', ms)
+        queued = queued + 1
+      end
+    end
+  end
+end
 v = v + n
 redis.call('HSET', KEYS[1], 'd', ARGV[5], 'v', v, 'x', ARGV[7], 'h', h, 'f', 1)
 local ttl = tonumber(ARGV[8])
 if ARGV[7] == '1' then
   if ttl > 0 then
-    for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+    for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
   end
   local grace = tonumber(ARGV[11])
   if grace > 0 and (ttl == 0 or grace < ttl) then
     redis.call('PEXPIRE', KEYS[3], grace)
   end
 end
-return {1, v, h}
+return {1, v, h, queued}

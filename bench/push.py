@@ -1,0 +1,203 @@
+"""Push benchmarks, run briefly by hand (not part of ``make bench``); numbers are indicative.
+
+``python -m bench.push rate [--redis-url URL] [--tasks N]``
+    notifications delivered per second by one replica (in-process app, the conformance
+    agent, each task an ``input-required`` send: two notifications) to a local receiver
+    process that answers 200 at once: the notifications are queued while the receiver is
+    down, then the drain is timed from the moment it is up.
+
+``python -m bench.push cost [--redis-url URL] [--commits N]``
+    the store side of a send (one group commit of a new task, three events, finished) with
+    no push config and with one: client wall time per commit, and on Redis the server's own
+    time per commit script (INFO commandstats). Without configs the added work is one
+    EXISTS inside the script (Redis) or one dict lookup (memory).
+
+The receiver is ``bench/push_receiver.py`` (stdlib only, so it starts at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+
+import httpx
+from a2a.server.cluster import TaskVersion
+from a2a.types.a2a_pb2 import (
+    Message,
+    Part,
+    Role,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskPushNotificationConfig,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+
+from a2a_server.settings import Settings
+from a2a_server.stores.base import SCOPE_KEY, Commit, Scope, Stores, set_current_scope
+
+_SCOPE = Scope("demo", "conformance")
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the receiver did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rate(redis_url: str | None, tasks: int) -> None:
+    asyncio.run(_measure_rate(redis_url, tasks, _free_port()))
+
+
+async def _delivered(probe: httpx.AsyncClient, port: int, expected: int) -> None:
+    """Until the receiver (another process) has counted ``expected`` notifications."""
+    for _ in range(100_000):
+        if int((await probe.get(f"http://127.0.0.1:{port}/count")).text) >= expected:
+            return
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the notifications did not all arrive")
+
+
+async def _measure_rate(redis_url: str | None, tasks: int, port: int) -> None:
+    """Queue ``2 * tasks`` notifications while the receiver is down, then time the drain."""
+    from a2a_server.app import create_app
+
+    settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
+                        access_log=False, gc_tuning=False, public_url="http://bench",
+                        push_retry_base_seconds=0.2, push_retry_max_seconds=0.5,
+                        push_poll_seconds=0.05)
+    app = create_app(settings)
+    headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
+    hook = f"http://127.0.0.1:{port}/hook"
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench") as http, \
+            httpx.AsyncClient() as probe:
+        for _ in range(tasks):
+            body = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
+                                "messageId": f"tck-input-required-{uuid.uuid4()}"},
+                    "configuration": {"taskPushNotificationConfig": {"url": hook}}}
+            sent = await http.post("/agents/conformance/v1/message:send", json=body,
+                                   headers=headers)
+            sent.raise_for_status()
+        receiver = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.push_receiver", str(port))
+        try:
+            await asyncio.to_thread(_wait_port, port)
+            start = time.perf_counter()
+            await _delivered(probe, port, 2 * tasks)
+            drain = time.perf_counter() - start
+        finally:
+            receiver.kill()
+            await receiver.wait()
+    print(f"{'redis' if redis_url else 'memory'}: {2 * tasks} queued notifications "
+          f"({tasks} tasks) delivered in {drain:.2f} s once the receiver was up: "
+          f"{2 * tasks / drain:,.0f}/s (includes up to 0.5 s of backoff still running)")
+
+
+def _steps(task_id: str, context_id: str) -> tuple[Task, list[object]]:
+    message = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, task_id=task_id,
+                      context_id=context_id, parts=[Part(text="x")])
+    task = Task(id=task_id, context_id=context_id, history=[message])
+    task.status.state = TaskState.TASK_STATE_COMPLETED
+    created = Task(id=task_id, context_id=context_id, history=[message])
+    created.status.state = TaskState.TASK_STATE_SUBMITTED
+    artifact = TaskArtifactUpdateEvent(task_id=task_id, context_id=context_id)
+    artifact.artifact.artifact_id = "a"
+    artifact.artifact.parts.append(Part(text="echo: x"))
+    done = TaskStatusUpdateEvent(task_id=task_id, context_id=context_id)
+    done.status.state = TaskState.TASK_STATE_COMPLETED
+    return task, [created, artifact, done]
+
+
+async def _commits(stores: Stores, n: int, with_config: bool) -> float:
+    from a2a.server.context import ServerCallContext
+
+    context = ServerCallContext(state={SCOPE_KEY: _SCOPE})
+    set_current_scope(_SCOPE)
+    elapsed = 0.0
+    for _ in range(n):
+        task_id, context_id = str(uuid.uuid4()), str(uuid.uuid4())
+        if with_config:
+            await stores.push_configs.set_info(task_id, TaskPushNotificationConfig(
+                id="hook", url="https://example.com/hook"), context)
+        task, steps = _steps(task_id, context_id)
+        start = time.perf_counter()
+        await stores.tasks.commit(_SCOPE, Commit(task, steps, TaskVersion.MISSING, 0,
+                                                 log_events=with_config))  # type: ignore[arg-type]
+        elapsed += time.perf_counter() - start
+    return elapsed / n * 1e6
+
+
+async def _script_usec(stores: Stores) -> float | None:
+    client = getattr(stores, "client", None)
+    if client is None:
+        return None
+    stats = await client.info("commandstats")
+    entry = stats.get("cmdstat_evalsha")
+    return float(entry["usec_per_call"]) if entry else None
+
+
+async def _cost(redis_url: str | None, n: int) -> None:
+    from a2a_server.stores.memory import InMemoryStores
+    from a2a_server.stores.redis import RedisStores, create_redis_client
+
+    for with_config in (False, True, False, True):
+        if redis_url:
+            client = create_redis_client(redis_url)
+            await client.flushall()
+            await client.config_resetstat()
+            stores: Stores = RedisStores(client, lambda _: None, prefix="benchpush")
+        else:
+            stores = InMemoryStores()
+        await stores.start()
+        try:
+            await _commits(stores, 200, with_config)  # warm-up
+            if redis_url:
+                await stores.client.config_resetstat()  # type: ignore[attr-defined]
+            wall = await _commits(stores, n, with_config)
+            server = await _script_usec(stores)
+        finally:
+            await stores.close()
+        extra = f", Redis script {server:.1f} us/commit" if server is not None else ""
+        label = "one push config" if with_config else "no push config "
+        print(f"{'redis' if redis_url else 'memory'} {label}: {wall:.1f} us/commit (client wall)"
+              f"{extra}")
+
+
+def main() -> None:
+    """See the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m bench.push")
+    sub = parser.add_subparsers(dest="what", required=True)
+    rate = sub.add_parser("rate")
+    rate.add_argument("--redis-url")
+    rate.add_argument("--tasks", type=int, default=500)
+    cost = sub.add_parser("cost")
+    cost.add_argument("--redis-url")
+    cost.add_argument("--commits", type=int, default=2000)
+    args = parser.parse_args()
+    if args.what == "rate":
+        _rate(args.redis_url, args.tasks)
+    else:
+        asyncio.run(_cost(args.redis_url, args.commits))
+
+
+if __name__ == "__main__":
+    main()
