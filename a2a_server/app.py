@@ -20,12 +20,15 @@ from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
 from a2a_server.protocol import contexts, public
 from a2a_server.protocol.gate import ServerState
+from a2a_server.protocol.idempotency import Idempotency
+from a2a_server.protocol.quotas import Quotas
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
+from a2a_server.stores.quotas import create_quota_store
 from a2a_server.tenancy import Authenticator, load_tenants
 from a2a_server.tenancy.tokens import TokenIssuer
 
@@ -103,10 +106,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
+    quota_store = create_quota_store(backend)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
             agent, backend, settings.base_url, tokens, http_client, push_policy
         )
+        server.runtimes[agent.agent_id].handler.idempotency = Idempotency(
+            quota_store, backend, settings.idempotency_ttl_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,6 +150,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
+    app.state.quotas = Quotas(quota_store)
     app.router.routes.extend(_routes())
 
     async def http_error(request: Request, exc: Exception) -> Response:

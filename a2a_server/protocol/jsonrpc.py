@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from a2a_server.errors import StoreUnavailable, jsonrpc_error
 from a2a_server.protocol.gate import admit, require_json, state_of
+from a2a_server.protocol.quotas import quotas_of
 
 INTERNAL_ERROR = -32603
 
@@ -41,9 +42,14 @@ async def jsonrpc(request: Request) -> Response:
     try:
         body = await request.body()
         request_id, tenant = _peek(body)
-        runtime, _, _ = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
+        runtime, _, config = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
         await require_json(request)
-        response = await runtime.jsonrpc.handle_requests(request)
+        holds = await quotas_of(request).admit_jsonrpc(config, body)
+        try:
+            response = await runtime.jsonrpc.handle_requests(request)
+        finally:
+            if holds is not None:
+                await holds.settle()
     except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
         return jsonrpc_error(request_id, exc)
     if not state_of(request).stores.available and _is_internal_error(response):

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
+from a2a_server.protocol.quotas import quotas_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -54,9 +55,21 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
     return wrapper
 
 
-def _admit(request: Request) -> AgentRuntime:
-    runtime, _, _ = admit(request, request.path_params["agent_id"])
+async def _admit(request: Request) -> AgentRuntime:
+    runtime, _, tenant = admit(request, request.path_params["agent_id"])
+    await quotas_of(request).check_request(tenant)
     return runtime
+
+
+async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
+    _, _, tenant = admit(request, request.path_params["agent_id"])
+    await quotas_of(request).check_request(tenant)
+    holds = await quotas_of(request).hold_send(tenant, stream=stream)
+    try:
+        return await send(request)
+    finally:
+        if holds is not None:
+            await holds.settle()
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -85,7 +98,11 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
 @rest_endpoint
 async def send_message(request: Request) -> Response:
     """POST .../message:send"""
-    runtime = _admit(request)
+    return await _send(request, False, _send_message)
+
+
+async def _send_message(request: Request) -> Response:
+    runtime = state_of(request).runtimes[request.path_params["agent_id"]]
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
@@ -99,7 +116,11 @@ async def send_message(request: Request) -> Response:
 @rest_endpoint
 async def stream_message(request: Request) -> Response:
     """POST .../message:stream (SSE)"""
-    runtime = _admit(request)
+    return await _send(request, True, _stream_message)
+
+
+async def _stream_message(request: Request) -> Response:
+    runtime = state_of(request).runtimes[request.path_params["agent_id"]]
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
@@ -112,7 +133,7 @@ async def stream_message(request: Request) -> Response:
 @rest_endpoint
 async def get_task(request: Request) -> Response:
     """GET .../tasks/{id}?historyLength=N, served from the store's trimmed view."""
-    _admit(request)
+    await _admit(request)
     v1 = is_v1(request)
     length = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
     if not v1 and length == 0:
@@ -129,7 +150,7 @@ async def get_task(request: Request) -> Response:
 @rest_endpoint
 async def cancel_task(request: Request) -> Response:
     """POST .../tasks/{id}:cancel"""
-    runtime = _admit(request)
+    runtime = await _admit(request)
     if is_v1(request):
         return await runtime.rest.on_cancel_task(request)
     task = await runtime.handler.on_cancel_task(
@@ -143,7 +164,7 @@ async def cancel_task(request: Request) -> Response:
 @rest_endpoint
 async def subscribe_task(request: Request) -> Response:
     """GET|POST .../tasks/{id}:subscribe (SSE)"""
-    _admit(request)
+    await _admit(request)
     v1 = is_v1(request)
     last = streaming.parse_last_event_id(request.headers.get(streaming.LAST_EVENT_ID))
     events = await streaming.subscribe_events(state_of(request).stores, request.path_params["id"],
@@ -170,7 +191,7 @@ def _check_list_filters(request: Request) -> None:
 @rest_endpoint
 async def list_tasks(request: Request) -> Response:
     """GET .../tasks (A2A 1.0 ListTasks; 0.3 requests get 0.3-shaped tasks)."""
-    runtime = _admit(request)
+    runtime = await _admit(request)
     _check_list_filters(request)
     if is_v1(request):
         return await runtime.rest.list_tasks(request)
@@ -190,7 +211,7 @@ async def list_tasks(request: Request) -> Response:
 def _v1_only(method_name: str) -> Endpoint:
     @rest_endpoint
     async def endpoint(request: Request) -> Response:
-        runtime = _admit(request)
+        runtime = await _admit(request)
         return await getattr(runtime.rest, method_name)(request)
 
     endpoint.__name__ = method_name
@@ -200,7 +221,7 @@ def _v1_only(method_name: str) -> Endpoint:
 @rest_endpoint
 async def set_push_config(request: Request) -> Response:
     """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
-    runtime = _admit(request)
+    runtime = await _admit(request)
     await require_json(request)
     return await runtime.rest.set_push_notification(request)
 

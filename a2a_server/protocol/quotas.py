@@ -1,0 +1,233 @@
+"""Enforcing a tenant's ``limits:`` (requests per minute, running tasks, open streams).
+
+The bindings call ``check_request`` after the gate (every agent protocol request of a
+tenant with ``requests_per_minute``) and ``hold_send`` before a send reaches the handler
+(``concurrent_tasks``, and ``open_streams`` for ``message:stream`` / ``SendStreamingMessage``).
+A refusal is ``QuotaExceeded``: HTTP 429 with ``Retry-After`` and the IETF ``RateLimit`` /
+``RateLimit-Policy`` fields (draft-ietf-httpapi-ratelimit-headers), rendered by each
+binding in its own error format (JSON-RPC keeps the 429).
+
+Slots taken by ``hold_send`` are handed to the request handler through a context
+variable (it runs in the request's task): ``attach_run`` ties the task slot to the run,
+which gives it back when the run ends (completed, failed, canceled, stopped), and
+``attach_stream`` ties the stream slot to the event stream, which gives it back when the
+stream closes. A slot is renewed every third of ``SLOT_SECONDS`` while it is held, so a
+replica that dies loses its slots within ``SLOT_SECONDS``. Whatever the handler did not
+take (the request failed first) the binding gives back in ``Holds.settle``.
+
+Counting happens in the tenant's own keys (``QuotaStore``): one tenant at its limit adds
+nothing to another's requests, and a tenant without ``limits`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import orjson
+from starlette.requests import Request
+
+from a2a_server.errors import QuotaExceeded, StoreUnavailable
+from a2a_server.stores.quotas import Decision, QuotaStore
+from a2a_server.tenancy.config import TenantConfig
+
+logger = logging.getLogger(__name__)
+
+SLOT_SECONDS = 30.0
+_WINDOW_MS = 60_000
+_T = TypeVar("_T")
+_current: contextvars.ContextVar[Holds | None] = contextvars.ContextVar(
+    "a2a_server_holds", default=None)
+_keepers: set[asyncio.Task[None]] = set()
+
+
+def _retry_after(ms: int) -> str:
+    return str(max(1, math.ceil(ms / 1000)))
+
+
+def _refusal(name: str, limit: int, decision: Decision, *, window: bool) -> QuotaExceeded:
+    # A slot frees when some run ends, which nobody can predict: ask for a retry in 1 s.
+    reset = _retry_after(decision.reset_ms) if window else "1"
+    policy = f'"{name}";q={limit};w=60' if window else \
+        f'"{name}";q={limit};qu="concurrent-requests"'
+    what = {"requests": f"{limit} requests per minute",
+            "tasks": f"{limit} concurrently running tasks",
+            "streams": f"{limit} open streams"}[name]
+    return QuotaExceeded(
+        f"rate limit exceeded: this tenant is allowed {what}; retry after {reset} s",
+        {"Retry-After": reset, "RateLimit-Policy": policy, "RateLimit": f'"{name}";r=0;t={reset}'},
+    )
+
+
+class Slot:
+    """One held slot of a tenant's bounded set."""
+
+    def __init__(self, store: QuotaStore, tenant: str, name: str) -> None:
+        self.store, self.tenant, self.name = store, tenant, name
+        self.holder = uuid.uuid4().hex
+
+    def keep_until(self, done: asyncio.Event) -> None:
+        """Renew the slot until ``done`` is set, then give it back."""
+        keeper = asyncio.create_task(self._keep(done), name=f"quota:{self.name}")
+        _keepers.add(keeper)
+        keeper.add_done_callback(_keepers.discard)
+
+    async def _keep(self, done: asyncio.Event) -> None:
+        slot_ms = int(SLOT_SECONDS * 1000)
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(done.wait(), SLOT_SECONDS / 3)
+                    break
+                except TimeoutError:
+                    with contextlib.suppress(StoreUnavailable):
+                        await self.store.renew(self.tenant, self.name, self.holder, slot_ms)
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the slot back (an outage leaves it to expire)."""
+        try:
+            await self.store.release(self.tenant, self.name, self.holder)
+        except StoreUnavailable:
+            logger.warning("quota slot %s of %s left to expire", self.name, self.tenant)
+
+
+class Holds:
+    """The slots one send took; the handler attaches them, the binding settles the rest."""
+
+    def __init__(self) -> None:
+        self.task: Slot | None = None
+        self.stream: Slot | None = None
+        self._token: contextvars.Token[Holds | None] | None = None
+
+    async def settle(self) -> None:
+        """Give back the slots no run or stream took (the request ended before either)."""
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        for slot in (self.task, self.stream):
+            if slot is not None:
+                await slot.release()
+        self.task = self.stream = None
+
+
+def attach_run(finished: asyncio.Event) -> None:
+    """Hand the current send's task slot to its run (``finished``: set when the run ends)."""
+    holds = _current.get()
+    if holds is not None and holds.task is not None:
+        holds.task.keep_until(finished)
+        holds.task = None
+
+
+def attach_stream(events: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    """Hand the current send's stream slot to ``events``: given back when they end."""
+    holds = _current.get()
+    if holds is None or holds.stream is None:
+        return events
+    slot, holds.stream = holds.stream, None
+    return _holding(slot, events)
+
+
+async def _holding(slot: Slot, events: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    ended = asyncio.Event()
+    slot.keep_until(ended)
+    try:
+        async for event in events:
+            yield event
+    finally:
+        ended.set()
+
+
+class Quotas:
+    """The quota checks of one app."""
+
+    def __init__(self, store: QuotaStore) -> None:
+        self.store = store
+
+    async def check_request(self, tenant: TenantConfig) -> None:
+        """Count one request against ``requests_per_minute``.
+
+        Raises:
+            QuotaExceeded: the tenant used its requests of this minute.
+        """
+        limits = tenant.limits
+        if limits is None or limits.requests_per_minute is None:
+            return
+        limit = limits.requests_per_minute
+        decision = await self.store.hit(tenant.name, "rpm", limit, _WINDOW_MS)
+        if not decision.admitted:
+            raise _refusal("requests", limit, decision, window=True)
+
+    async def hold_send(self, tenant: TenantConfig, *, stream: bool) -> Holds | None:
+        """Take the slots a send needs (None: the tenant limits neither).
+
+        Raises:
+            QuotaExceeded: the tenant runs ``concurrent_tasks`` tasks / holds
+                ``open_streams`` streams already; nothing is held.
+        """
+        limits = tenant.limits
+        if limits is None or (limits.concurrent_tasks is None
+                              and (not stream or limits.open_streams is None)):
+            return None
+        holds = Holds()
+        try:
+            if limits.concurrent_tasks is not None:
+                holds.task = await self._acquire(tenant.name, "tasks", limits.concurrent_tasks)
+            if stream and limits.open_streams is not None:
+                holds.stream = await self._acquire(tenant.name, "streams", limits.open_streams)
+        except BaseException:
+            await holds.settle()
+            raise
+        holds._token = _current.set(holds)
+        return holds
+
+    async def admit_jsonrpc(self, tenant: TenantConfig, body: bytes) -> Holds | None:
+        """``check_request``, then ``hold_send`` if the JSON-RPC request is a send.
+
+        Raises:
+            QuotaExceeded: as ``check_request`` and ``hold_send``.
+        """
+        limits = tenant.limits
+        if limits is None:
+            return None
+        await self.check_request(tenant)
+        if limits.concurrent_tasks is None and limits.open_streams is None:
+            return None
+        method = _method(body)
+        if method not in _SENDS:
+            return None
+        return await self.hold_send(tenant, stream=method in _STREAMS)
+
+    async def _acquire(self, tenant: str, name: str, limit: int) -> Slot:
+        slot = Slot(self.store, tenant, name)
+        decision = await self.store.acquire(tenant, name, slot.holder, limit,
+                                            int(SLOT_SECONDS * 1000))
+        if not decision.admitted:
+            raise _refusal(name, limit, decision, window=False)
+        return slot
+
+
+_STREAMS = frozenset({"SendStreamingMessage", "message/stream"})
+_SENDS = _STREAMS | {"SendMessage", "message/send"}
+
+
+def _method(body: bytes) -> str | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # the dispatcher answers it
+    method = parsed.get("method") if isinstance(parsed, dict) else None
+    return method if isinstance(method, str) else None
+
+
+def quotas_of(request: Request) -> Quotas:
+    """The app's ``Quotas``."""
+    quotas: Quotas = request.app.state.quotas
+    return quotas

@@ -1,0 +1,32 @@
+"""A tenant's quotas: the ``limits:`` block of its tenant file.
+
+::
+
+    limits:
+      requests_per_minute: 600    # agent protocol requests (every binding, every agent)
+      concurrent_tasks: 20        # sends whose agent is still running
+      open_streams: 10            # message:stream responses open at once
+
+Every field is optional; a tenant without ``limits`` (or with every field unset) is
+never counted. Tokens per day for LLM agents are not here yet: the usage counters
+they would read (``stores/usage.py``) are not on main.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LimitsConfig(BaseModel):
+    """Per-tenant quotas, enforced across replicas (see ``protocol/quotas.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    requests_per_minute: int | None = Field(default=None, gt=0, le=1_000_000)
+    concurrent_tasks: int | None = Field(default=None, gt=0, le=100_000)
+    open_streams: int | None = Field(default=None, gt=0, le=100_000)
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is limited."""
+        return any(v is not None for v in (self.requests_per_minute, self.concurrent_tasks,
+                                           self.open_streams))
