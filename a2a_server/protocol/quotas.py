@@ -71,6 +71,7 @@ class Slot:
     def __init__(self, store: QuotaStore, tenant: str, name: str) -> None:
         self.store, self.tenant, self.name = store, tenant, name
         self.holder = uuid.uuid4().hex
+        self.released = False
 
     def keep_until(self, done: asyncio.Event) -> None:
         """Renew the slot until ``done`` is set, then give it back."""
@@ -92,7 +93,10 @@ class Slot:
             await self.release()
 
     async def release(self) -> None:
-        """Give the slot back (an outage leaves it to expire)."""
+        """Give the slot back, once (an outage leaves it to expire)."""
+        if self.released:
+            return
+        self.released = True
         try:
             await self.store.release(self.tenant, self.name, self.holder)
         except StoreUnavailable:
@@ -105,6 +109,7 @@ class Holds:
     def __init__(self) -> None:
         self.task: Slot | None = None
         self.stream: Slot | None = None
+        self.run: tuple[Slot, asyncio.Event] | None = None
         self._token: contextvars.Token[Holds | None] | None = None
 
     async def settle(self) -> None:
@@ -115,7 +120,11 @@ class Holds:
         for slot in (self.task, self.stream):
             if slot is not None:
                 await slot.release()
-        self.task = self.stream = None
+        if self.run is not None and self.run[1].is_set():
+            # The run ended before the answer went out (a blocking send): give its slot
+            # back now, so the client's next send finds it free.
+            await self.run[0].release()
+        self.task = self.stream = self.run = None
 
 
 def attach_run(finished: asyncio.Event) -> None:
@@ -123,7 +132,7 @@ def attach_run(finished: asyncio.Event) -> None:
     holds = _current.get()
     if holds is not None and holds.task is not None:
         holds.task.keep_until(finished)
-        holds.task = None
+        holds.run, holds.task = (holds.task, finished), None
 
 
 def attach_stream(events: AsyncIterator[_T]) -> AsyncIterator[_T]:

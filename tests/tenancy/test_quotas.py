@@ -1,0 +1,121 @@
+"""Tenant limits through the app, on both stores: 429s in each binding's format, with the
+IETF RateLimit fields; slots given back when runs end; other tenants untouched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from a2a_server.settings import Settings
+from a2a_server.tenancy.config import ConfigError, load_tenants
+from tests.conftest import ACME, V1, running_app, user_message_v1
+from tests.limited_tenants import LIMITED, tenants_with_limits
+from tests.test_replicas import agents_with_slow
+
+SEND = "/agents/echo/v1/message:send"
+HEADERS = {**LIMITED, **V1}
+
+
+@pytest.fixture
+def app_for(backend: str, settings_for: Callable[..., Settings], tmp_path: Path
+            ) -> Callable[..., Any]:
+    def build(**limits: Any) -> Any:
+        tenants = tenants_with_limits(tmp_path / "tenants", **limits)
+        return running_app(settings_for(backend, tenants_dir=tenants,
+                                        agents_dir=agents_with_slow(tmp_path / "agents", 30)))
+
+    return build
+
+
+@pytest.fixture
+async def http_for(app_for: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
+    apps: list[Any] = []
+
+    async def open_client(**limits: Any) -> httpx.AsyncClient:
+        context = app_for(**limits)
+        app = await context.__aenter__()
+        apps.append(context)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver")
+
+    yield open_client
+    for context in apps:
+        await context.__aexit__(None, None, None)
+
+
+def assert_429(response: httpx.Response, policy: str, name: str) -> None:
+    assert response.status_code == 429, response.text
+    retry = int(response.headers["retry-after"])
+    assert retry >= 1
+    assert response.headers["ratelimit-policy"] == policy
+    assert response.headers["ratelimit"] == f'"{name};r=0;t={retry}'.replace(f'"{name};',
+                                                                           f'"{name}";')
+
+
+async def test_requests_per_minute_in_rest_and_jsonrpc_and_acme_is_untouched(
+    http_for: Callable[..., Any],
+) -> None:
+    http = await http_for(requests_per_minute=3)
+    for _ in range(2):
+        assert (await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)).status_code == 200
+    assert (await http.get("/agents/echo/v1/tasks", headers=HEADERS)).status_code == 200  # a read counts
+    refused = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+    assert_429(refused, '"requests";q=3;w=60', "requests")
+    error = refused.json()["error"]
+    assert error["code"] == 429 and error["status"] == "RESOURCE_EXHAUSTED"
+    assert "3 requests per minute" in error["message"]
+    rpc = await http.post("/agents/echo/v1", headers=HEADERS, json={
+        "jsonrpc": "2.0", "id": 7, "method": "SendMessage", "params": user_message_v1("hi")})
+    assert_429(rpc, '"requests";q=3;w=60', "requests")
+    assert rpc.json()["id"] == 7 and "3 requests per minute" in rpc.json()["error"]["message"]
+    for _ in range(5):  # acme has no limits: never counted, never refused
+        other = await http.post(SEND, json=user_message_v1("hi"), headers={**ACME, **V1})
+        assert other.status_code == 200
+    await http.aclose()
+
+
+async def test_concurrent_tasks_are_limited_and_the_slot_comes_back_when_the_run_ends(
+    http_for: Callable[..., Any],
+) -> None:
+    http = await http_for(concurrent_tasks=1)
+    body = user_message_v1("slow please", )
+    body["configuration"] = {"returnImmediately": True}
+    first = await http.post(SEND, json=body, headers=HEADERS)
+    assert first.status_code == 200, first.text
+    task_id = first.json()["task"]["id"]
+    refused = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+    assert_429(refused, '"tasks";q=1;qu="concurrent-requests"', "tasks")
+    assert (await http.post(SEND, json=user_message_v1("hi"), headers={**ACME, **V1})).status_code == 200
+    canceled = await http.post(f"/agents/echo/v1/tasks/{task_id}:cancel", headers=HEADERS)
+    assert canceled.status_code == 200, canceled.text
+    for _ in range(100):  # the run's end gives the slot back (asynchronously)
+        again = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+        if again.status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert again.status_code == 200, again.text
+    await http.aclose()
+
+
+async def test_a_refused_or_failed_send_holds_no_slot(http_for: Callable[..., Any]) -> None:
+    http = await http_for(concurrent_tasks=1)
+    for _ in range(3):  # bad bodies fail before any run: each gives its slot back
+        bad = await http.post(SEND, content=b"{", headers={**HEADERS, "Content-Type": "application/json"})
+        assert bad.status_code == 400
+    for _ in range(3):  # blocking sends: the slot is back when the answer is
+        assert (await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)).status_code == 200
+    await http.aclose()
+
+
+@pytest.mark.parametrize("limits", [{"requests_per_minute": 0}, {"open_streams": "many"},
+                                    {"burst": 3}])
+def test_bad_limits_name_the_field(tmp_path: Path, limits: dict[str, Any]) -> None:
+    directory = tenants_with_limits(tmp_path / "tenants", **limits)
+    with pytest.raises(ConfigError, match=r"limited.yaml: field 'limits\.") as error:
+        load_tenants(directory, ["echo"])
+    assert next(iter(limits)) in str(error.value)
