@@ -117,7 +117,11 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
             await begun.failed()
             raise
         quotas.attach_run(run.finished)
-        result = await run.outcome()
+        try:
+            result = await run.outcome()
+        except BaseException:
+            await begun.ended_without_answer(run.task is not None)
+            raise
         await begun.answered(result)
         if isinstance(result, Message):
             await self._record_direct(params, result, context)

@@ -100,6 +100,7 @@ class Begun:
     _where: tuple[str, str, str] = ("", "", "")
     _value: bytes = b""
     _body: str = ""
+    _task: str = ""  # the task the claim names (new or continued)
     _done: bool = field(default=False)
 
     async def failed(self) -> None:
@@ -108,12 +109,19 @@ class Begun:
             self._done = True
             await self._owner.store.release_claim(*self._where, self._value)
 
+    async def ended_without_answer(self, task_exists: bool) -> None:
+        """The agent failed: retries get its (failed) task, or may run again if there is none."""
+        if task_exists:
+            await self.answered(None)
+        else:
+            await self.failed()
+
     async def answered(self, result: Task | Message | None) -> None:
         """The send has its answer: keep the claim for the full TTL (with a direct reply)."""
         if self._owner is None or self._done:
             return
         self._done = True
-        record: dict[str, str] = {"b": self._body, "t": self.task_id or ""}
+        record: dict[str, str] = {"b": self._body, "t": self._task}
         if isinstance(result, Message):
             record["m"] = base64.b64encode(result.SerializeToString()).decode()
         await self._owner.store.put_claim(*self._where, orjson.dumps(record),
@@ -169,7 +177,7 @@ class Idempotency:
             found = await self.store.claim(*where, mine, int(PENDING_SECONDS * 1000))
             if found is None:
                 return Begun(task_id=None if params.message.task_id else task_id, _owner=self,
-                             _where=where, _value=mine, _body=body)
+                             _where=where, _value=mine, _body=body, _task=task_id)
             replay = await self._replay(found, body, context, history_length)
             if replay is not None:
                 return replay

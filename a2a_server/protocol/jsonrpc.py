@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from a2a_server.errors import StoreUnavailable, jsonrpc_error
 from a2a_server.protocol.gate import admit, require_json, state_of
-from a2a_server.protocol.quotas import quotas_of
+from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 
 INTERNAL_ERROR = -32603
 
@@ -44,7 +44,7 @@ async def jsonrpc(request: Request) -> Response:
         request_id, tenant = _peek(body)
         runtime, _, config = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
         await require_json(request)
-        holds = await quotas_of(request).admit_jsonrpc(config, body)
+        holds = await quotas_of(request).admit_jsonrpc(request, config, body)
         try:
             response = await runtime.jsonrpc.handle_requests(request)
         finally:
@@ -56,6 +56,7 @@ async def jsonrpc(request: Request) -> Response:
         # The SDK's dispatcher renders a store outage as InternalError on HTTP 200; the store
         # marked itself down, so answer what happened: 503, retry shortly.
         return jsonrpc_error(request_id, StoreUnavailable())
+    add_rate_limit_fields(request, response)
     return response
 
 

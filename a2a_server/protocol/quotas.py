@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 
 from a2a_server.errors import QuotaExceeded, StoreUnavailable
 from a2a_server.stores.quotas import Decision, QuotaStore
@@ -160,8 +161,10 @@ class Quotas:
     def __init__(self, store: QuotaStore) -> None:
         self.store = store
 
-    async def check_request(self, tenant: TenantConfig) -> None:
+    async def check_request(self, tenant: TenantConfig, request: Request | None = None) -> None:
         """Count one request against ``requests_per_minute``.
+
+        An admitted ``request`` remembers the count for ``add_rate_limit_fields``.
 
         Raises:
             QuotaExceeded: the tenant used its requests of this minute.
@@ -173,6 +176,8 @@ class Quotas:
         decision = await self.store.hit(tenant.name, "rpm", limit, _WINDOW_MS)
         if not decision.admitted:
             raise _refusal("requests", limit, decision, window=True)
+        if request is not None:
+            request.scope[_ADMITTED] = (limit, decision)
 
     async def hold_send(self, tenant: TenantConfig, *, stream: bool) -> Holds | None:
         """Take the slots a send needs (None: the tenant limits neither).
@@ -197,7 +202,8 @@ class Quotas:
         holds._token = _current.set(holds)
         return holds
 
-    async def admit_jsonrpc(self, tenant: TenantConfig, body: bytes) -> Holds | None:
+    async def admit_jsonrpc(self, request: Request, tenant: TenantConfig,
+                            body: bytes) -> Holds | None:
         """``check_request``, then ``hold_send`` if the JSON-RPC request is a send.
 
         Raises:
@@ -206,7 +212,7 @@ class Quotas:
         limits = tenant.limits
         if limits is None:
             return None
-        await self.check_request(tenant)
+        await self.check_request(tenant, request)
         if limits.concurrent_tasks is None and limits.open_streams is None:
             return None
         method = _method(body)
@@ -234,6 +240,20 @@ def _method(body: bytes) -> str | None:
         return None  # the dispatcher answers it
     method = parsed.get("method") if isinstance(parsed, dict) else None
     return method if isinstance(method, str) else None
+
+
+_ADMITTED = "a2a_server.ratelimit"
+
+
+def add_rate_limit_fields(request: Request, response: Response) -> None:
+    """``RateLimit`` / ``RateLimit-Policy`` on an admitted request's answer (if counted)."""
+    admitted: tuple[int, Decision] | None = request.scope.get(_ADMITTED)
+    if admitted is None:
+        return
+    limit, decision = admitted
+    response.headers["RateLimit-Policy"] = f'"requests";q={limit};w=60'
+    response.headers["RateLimit"] = (
+        f'"requests";r={max(limit - decision.used, 0)};t={_retry_after(decision.reset_ms)}')
 
 
 def quotas_of(request: Request) -> Quotas:

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from a2a_server.errors import StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
-from a2a_server.protocol.quotas import quotas_of
+from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -50,6 +50,7 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
             # The SDK's RestDispatcher renders every non-A2A error (our StoreUnavailable
             # too) as a 500; the store marked itself down, so say what happened.
             return rest_error(StoreUnavailable())
+        add_rate_limit_fields(request, response)
         return response
 
     return wrapper
@@ -57,13 +58,13 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
 
 async def _admit(request: Request) -> AgentRuntime:
     runtime, _, tenant = admit(request, request.path_params["agent_id"])
-    await quotas_of(request).check_request(tenant)
+    await quotas_of(request).check_request(tenant, request)
     return runtime
 
 
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
     _, _, tenant = admit(request, request.path_params["agent_id"])
-    await quotas_of(request).check_request(tenant)
+    await quotas_of(request).check_request(tenant, request)
     holds = await quotas_of(request).hold_send(tenant, stream=stream)
     try:
         return await send(request)

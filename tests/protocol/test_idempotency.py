@@ -121,3 +121,19 @@ async def test_a_streamed_send_retried_gets_its_task(http: httpx.AsyncClient) ->
     sent = await http.post(SEND, json=body, headers=keyed)  # the same request, not streamed
     assert sent.json()["task"]["id"] == task_id
     assert await task_ids(http) == [task_id]
+
+
+async def test_a_retried_follow_up_runs_its_turn_once(http: httpx.AsyncClient) -> None:
+    chat = "/agents/chat/v1/message:send"
+    opened = await http.post(chat, json=user_message_v1("hi"), headers=HEADERS)
+    task = opened.json()["task"]
+    follow_up = user_message_v1("more", taskId=task["id"], contextId=task["contextId"])
+    keyed = {**HEADERS, "Idempotency-Key": "turn-2"}
+    first = await http.post(chat, json=follow_up, headers=keyed)
+    again = await http.post(chat, json=follow_up, headers=keyed)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["task"]["id"] == task["id"]
+    stored = await http.get(f"/agents/chat/v1/tasks/{task['id']}", headers=HEADERS)
+    texts = [m["parts"][0]["text"] for m in stored.json()["history"]]
+    assert texts.count("more") == 1  # one turn: the retry added nothing
+    assert stored.json()["status"]["message"]["parts"][0]["text"] == "reply to more"
