@@ -83,3 +83,23 @@ async def test_a_claim_is_released_only_by_its_owner_and_expires(quotas: QuotaSt
     assert await quotas.claim("t1", "echo", "k", b"again", 60_000) is None
     await quotas.release_claim("t1", "echo", "k", b"again")
     assert await quotas.get_claim("t1", "echo", "k") is None
+
+
+async def test_redis_keys_are_the_tenants_own_and_all_expire(
+    stores_factory: Callable[..., Stores],
+) -> None:
+    backend = stores_factory("redis")
+    await backend.start()
+    try:
+        quotas = create_quota_store(backend)
+        await quotas.hit("shop", "rpm", 5, 60_000)
+        await quotas.acquire("shop", "tasks", "h", 5, 30_000)
+        await quotas.claim("shop", "echo", "ab" * 32, b"v", 60_000)
+        client = backend.client  # type: ignore[attr-defined]
+        keys = sorted(k.decode() for k in await client.keys("a2a:{q:*"))
+        assert keys == ["a2a:{q:shop}:idem:echo:" + "ab" * 32, "a2a:{q:shop}:rpm",
+                        "a2a:{q:shop}:tasks"]
+        for key in keys:
+            assert 0 < await client.pttl(key) <= 60_000
+    finally:
+        await backend.close()
