@@ -122,3 +122,30 @@ def test_bad_limits_name_the_field(tmp_path: Path, limits: dict[str, Any]) -> No
     with pytest.raises(ConfigError, match=r"limited.yaml: field 'limits\.") as error:
         load_tenants(directory, ["echo"])
     assert next(iter(limits)) in str(error.value)
+
+
+async def test_jsonrpc_sends_take_task_slots_and_are_refused_with_429(
+    http_for: Callable[..., Any],
+) -> None:
+    http = await http_for(concurrent_tasks=1, open_streams=5)
+    body = user_message_v1("slow please")
+    body["configuration"] = {"returnImmediately": True}
+    first = await http.post("/agents/echo/v1", headers=HEADERS, json={
+        "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": body})
+    assert first.status_code == 200 and "task" in first.json()["result"], first.text
+    for method, params, headers in (
+        ("SendMessage", user_message_v1("hi"), HEADERS),
+        ("SendStreamingMessage", user_message_v1("hi"), HEADERS),
+        ("message/send", {"message": {"kind": "message", "role": "user", "messageId": "m1",
+                                      "parts": [{"kind": "text", "text": "hi"}]}}, LIMITED),
+    ):
+        refused = await http.post("/agents/echo/v1", headers=headers, json={
+            "jsonrpc": "2.0", "id": 2, "method": method, "params": params})
+        assert_429(refused, '"tasks";q=1;qu="concurrent-requests"', "tasks")
+        assert refused.json()["error"]["code"] == -32600
+        assert "1 concurrently running tasks" in refused.json()["error"]["message"]
+    read = await http.post("/agents/echo/v1", headers=HEADERS, json={  # reads take no slot
+        "jsonrpc": "2.0", "id": 3, "method": "GetTask",
+        "params": {"id": first.json()["result"]["task"]["id"]}})
+    assert read.status_code == 200 and "result" in read.json()
+    await http.aclose()
