@@ -127,12 +127,11 @@ class Begun:
         await self._owner.store.put_claim(*self._where, orjson.dumps(record),
                                           self._owner.ttl_ms)
 
-    async def following(self, events: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
+    def following(self, events: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
         """``events``, recording the answer at the first one (or failing the claim)."""
-        if self._owner is None:
-            async for item in events:
-                yield item
-            return
+        return events if self._owner is None else self._following(events)
+
+    async def _following(self, events: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
         first = True
         try:
             async for version, event in events:
@@ -145,14 +144,23 @@ class Begun:
                 await self.failed()
 
 
+_UNKEYED = Begun()  # a send without a key: every method a no-op
+
+
 class Idempotency:
     """The idempotency claims of one app (None store: the feature is off)."""
 
     def __init__(self, store: QuotaStore | None, stores: Stores | None, ttl_seconds: int) -> None:
-        self.store: QuotaStore = store  # type: ignore[assignment]
+        self._store = store
         self._stores = stores
         self.ttl_ms = ttl_seconds * 1000
         self.enabled = store is not None and stores is not None
+
+    @property
+    def store(self) -> QuotaStore:
+        """Where claims are kept (only used when ``enabled``)."""
+        assert self._store is not None
+        return self._store
 
     async def begin(self, params: SendMessageRequest, context: ServerCallContext,
                     history_length: int | None) -> Begun:
@@ -166,7 +174,7 @@ class Idempotency:
         headers = context.state.get("headers") or {}
         key = parse_key(headers.get(HEADER)) if self.enabled else None
         if key is None:
-            return Begun()
+            return _UNKEYED
         scope = scope_of(context)
         where = (scope.tenant, scope.agent, hashlib.sha256(key.encode()).hexdigest())
         body = hashlib.sha256(params.SerializeToString(deterministic=True)).hexdigest()
