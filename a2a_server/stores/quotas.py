@@ -70,6 +70,9 @@ class QuotaStore(ABC):
         """Drop the claim if it still holds ``value`` (the claimant failed before any task)."""
 
 
+_SWEEP_MIN = 1024
+
+
 def _now_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
@@ -81,6 +84,7 @@ class InMemoryQuotaStore(QuotaStore):
         self._windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (count, reset at)
         self._slots: dict[tuple[str, str], dict[str, int]] = {}  # holder -> expiry
         self._claims: dict[tuple[str, str, str], tuple[bytes, int]] = {}  # -> (value, expiry)
+        self._next_sweep = _SWEEP_MIN
 
     async def hit(self, tenant: str, name: str, limit: int, window_ms: int) -> Decision:
         """See ``QuotaStore.hit``."""
@@ -137,8 +141,17 @@ class InMemoryQuotaStore(QuotaStore):
         existing = self._claim(key)
         if existing is not None:
             return existing
+        if len(self._claims) >= self._next_sweep:
+            self._sweep()
         self._claims[key] = (value, _now_ms() + ttl_ms)
         return None
+
+    def _sweep(self) -> None:
+        """Drop expired claims (amortized: when the table doubled since the last sweep)."""
+        now = _now_ms()
+        for key in [k for k, (_, expiry) in self._claims.items() if expiry <= now]:
+            del self._claims[key]
+        self._next_sweep = max(2 * len(self._claims), _SWEEP_MIN)
 
     async def get_claim(self, tenant: str, agent: str, digest: str) -> bytes | None:
         """See ``QuotaStore.get_claim``."""

@@ -103,3 +103,14 @@ async def test_redis_keys_are_the_tenants_own_and_all_expire(
             assert 0 < await client.pttl(key) <= 60_000
     finally:
         await backend.close()
+
+
+async def test_expired_memory_claims_are_swept() -> None:
+    from a2a_server.stores.quotas import InMemoryQuotaStore
+
+    quotas = InMemoryQuotaStore()
+    for i in range(1024):
+        await quotas.claim("t1", "echo", f"old{i}", b"v", 1)
+    await asyncio.sleep(0.01)
+    await quotas.claim("t1", "echo", "new", b"v", 60_000)
+    assert len(quotas._claims) == 1  # the 1024 expired ones went at the sweep
