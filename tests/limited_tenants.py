@@ -15,11 +15,12 @@ LIMITED = {"Tenant-Name": "limited", "X-API-Key": "limited-key"}
 
 
 def tenants_with_limits(directory: Path, **limits: Any) -> Path:
-    """``directory`` with tenant 'limited' (API key 'limited-key', ``limits``) and 'acme'."""
+    """``directory`` with 'acme' and 'limited' (``limits``; keys 'limited-key', 'limited-key-2')."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "tenants" / "acme.yaml", directory / "acme.yaml")
     tenant = {"name": "limited", "agents": "*",
-              "api_keys": [{"name": "test", "sha256": sha256_hex("limited-key")}],
+              "api_keys": [{"name": "test", "sha256": sha256_hex("limited-key")},
+                           {"name": "second", "sha256": sha256_hex("limited-key-2")}],
               "limits": limits}
     (directory / "limited.yaml").write_text(yaml.safe_dump(tenant))
     return directory

@@ -42,9 +42,10 @@ async def jsonrpc(request: Request) -> Response:
     try:
         body = await request.body()
         request_id, tenant = _peek(body)
-        runtime, _, config = admit(request, request.path_params["agent_id"], tenant_hint=tenant)
+        runtime, principal, config = admit(request, request.path_params["agent_id"],
+                                           tenant_hint=tenant)
         await require_json(request)
-        holds = await quotas_of(request).admit_jsonrpc(request, config, body)
+        holds = await quotas_of(request).admit_jsonrpc(request, config, principal, body)
         try:
             response = await runtime.jsonrpc.handle_requests(request)
         finally:

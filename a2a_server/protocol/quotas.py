@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from a2a_server.errors import QuotaExceeded, StoreUnavailable
 from a2a_server.stores.quotas import Decision, QuotaStore
+from a2a_server.tenancy.auth import Principal
 from a2a_server.tenancy.config import TenantConfig
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def _refusal(name: str, limit: int, decision: Decision, *, window: bool) -> Quot
     policy = f'"{name}";q={limit};w=60' if window else \
         f'"{name}";q={limit};qu="concurrent-requests"'
     what = {"requests": f"{limit} requests per minute",
+            "credential": f"{limit} requests per minute for each API key or client",
             "tasks": f"{limit} concurrently running tasks",
             "streams": f"{limit} open streams"}[name]
     return QuotaExceeded(
@@ -161,23 +163,32 @@ class Quotas:
     def __init__(self, store: QuotaStore) -> None:
         self.store = store
 
-    async def check_request(self, tenant: TenantConfig, request: Request | None = None) -> None:
-        """Count one request against ``requests_per_minute``.
+    async def check_request(self, tenant: TenantConfig, principal: Principal,
+                            request: Request) -> None:
+        """Count one request against ``requests_per_minute`` (and per credential).
 
-        An admitted ``request`` remembers the count for ``add_rate_limit_fields``.
+        An admitted request remembers its counts for ``add_rate_limit_fields``.
 
         Raises:
-            QuotaExceeded: the tenant used its requests of this minute.
+            QuotaExceeded: the tenant (or this credential) used its requests of this minute.
         """
         limits = tenant.limits
-        if limits is None or limits.requests_per_minute is None:
+        if limits is None:
             return
-        limit = limits.requests_per_minute
-        decision = await self.store.hit(tenant.name, "rpm", limit, _WINDOW_MS)
-        if not decision.admitted:
-            raise _refusal("requests", limit, decision, window=True)
-        if request is not None:
-            request.scope[_ADMITTED] = (limit, decision)
+        windows: list[tuple[str, int, str]] = []  # (counter, limit, policy name)
+        if limits.requests_per_minute is not None:
+            windows.append(("rpm", limits.requests_per_minute, "requests"))
+        if limits.requests_per_minute_per_credential is not None:
+            windows.append((f"rpm.{principal.subject}", limits.requests_per_minute_per_credential,
+                            "credential"))
+        if not windows:
+            return
+        decisions = await self.store.hit(tenant.name, [(n, q) for n, q, _ in windows], _WINDOW_MS)
+        for (_, limit, policy), decision in zip(windows, decisions, strict=True):
+            if not decision.admitted:
+                raise _refusal(policy, limit, decision, window=True)
+        request.scope[_ADMITTED] = [(policy, limit, decision) for (_, limit, policy), decision
+                                    in zip(windows, decisions, strict=True)]
 
     async def hold_send(self, tenant: TenantConfig, *, stream: bool) -> Holds | None:
         """Take the slots a send needs (None: the tenant limits neither).
@@ -202,7 +213,7 @@ class Quotas:
         holds._token = _current.set(holds)
         return holds
 
-    async def admit_jsonrpc(self, request: Request, tenant: TenantConfig,
+    async def admit_jsonrpc(self, request: Request, tenant: TenantConfig, principal: Principal,
                             body: bytes) -> Holds | None:
         """``check_request``, then ``hold_send`` if the JSON-RPC request is a send.
 
@@ -212,7 +223,7 @@ class Quotas:
         limits = tenant.limits
         if limits is None:
             return None
-        await self.check_request(tenant, request)
+        await self.check_request(tenant, principal, request)
         if limits.concurrent_tasks is None and limits.open_streams is None:
             return None
         method = _method(body)
@@ -247,13 +258,14 @@ _ADMITTED = "a2a_server.ratelimit"
 
 def add_rate_limit_fields(request: Request, response: Response) -> None:
     """``RateLimit`` / ``RateLimit-Policy`` on an admitted request's answer (if counted)."""
-    admitted: tuple[int, Decision] | None = request.scope.get(_ADMITTED)
+    admitted: list[tuple[str, int, Decision]] | None = request.scope.get(_ADMITTED)
     if admitted is None:
         return
-    limit, decision = admitted
-    response.headers["RateLimit-Policy"] = f'"requests";q={limit};w=60'
-    response.headers["RateLimit"] = (
-        f'"requests";r={max(limit - decision.used, 0)};t={_retry_after(decision.reset_ms)}')
+    response.headers["RateLimit-Policy"] = ", ".join(
+        f'"{policy}";q={limit};w=60' for policy, limit, _ in admitted)
+    response.headers["RateLimit"] = ", ".join(
+        f'"{policy}";r={max(limit - d.used, 0)};t={_retry_after(d.reset_ms)}'
+        for policy, limit, d in admitted)
 
 
 def quotas_of(request: Request) -> Quotas:

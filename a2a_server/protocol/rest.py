@@ -57,14 +57,14 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
 
 
 async def _admit(request: Request) -> AgentRuntime:
-    runtime, _, tenant = admit(request, request.path_params["agent_id"])
-    await quotas_of(request).check_request(tenant, request)
+    runtime, principal, tenant = admit(request, request.path_params["agent_id"])
+    await quotas_of(request).check_request(tenant, principal, request)
     return runtime
 
 
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
-    _, _, tenant = admit(request, request.path_params["agent_id"])
-    await quotas_of(request).check_request(tenant, request)
+    _, principal, tenant = admit(request, request.path_params["agent_id"])
+    await quotas_of(request).check_request(tenant, principal, request)
     holds = await quotas_of(request).hold_send(tenant, stream=stream)
     try:
         return await send(request)

@@ -86,7 +86,9 @@ Quotas and idempotency -- hash tag ``{q:<t>}`` (one slot per tenant: one tenant'
 counters never share a key, or a hot slot, with another's)::
 
     a2a:{q:<t>}:rpm              STRING  requests admitted in the current minute (PX: the
-                                       rest of the window); quota_hit.lua
+    a2a:{q:<t>}:rpm.<c>                rest of the window); ``<c>`` one credential (API key
+                                       name or OAuth client id); quota_hit.lua checks and
+                                       counts both in one call
     a2a:{q:<t>}:tasks            ZSET  holder id -> expiry ms (Redis TIME) of each running
     a2a:{q:<t>}:streams                task / open stream; quota_acquire.lua drops expired
                                        members (a dead replica's) before counting; PX = slot
@@ -195,8 +197,8 @@ class KeySchema:
         return ScopeKeys(f"{self.prefix}:{{s:{enc(tenant)}}}:{enc(agent)}")
 
     def quota(self, tenant: str, name: str) -> str:
-        """A tenant's quota counter or slot set (``rpm``, ``tasks``, ``streams``)."""
-        return f"{self.prefix}:{{q:{enc(tenant)}}}:{name}"
+        """A tenant's quota counter or slot set (``rpm``, ``rpm.<credential>``, ``tasks``...)."""
+        return f"{self.prefix}:{{q:{enc(tenant)}}}:{enc(name)}"
 
     def idempotency(self, tenant: str, agent: str, digest: str) -> str:
         """The claim of one Idempotency-Key (``digest``: its SHA-256, hex)."""

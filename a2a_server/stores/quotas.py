@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from a2a_server.stores.base import Stores
@@ -35,8 +36,13 @@ class QuotaStore(ABC):
     """Quota counters and idempotency claims, shared by every replica of a backend."""
 
     @abstractmethod
-    async def hit(self, tenant: str, name: str, limit: int, window_ms: int) -> Decision:
-        """Count one request in the tenant's current window, unless ``limit`` is reached."""
+    async def hit(self, tenant: str, windows: Sequence[tuple[str, int]],
+                  window_ms: int) -> list[Decision]:
+        """Count one request in each of the tenant's ``(name, limit)`` windows, if all have room.
+
+        Each decision's ``admitted`` says whether its window had room; the request was
+        counted (everywhere) only if all did.
+        """
 
     @abstractmethod
     async def acquire(self, tenant: str, name: str, holder: str, limit: int,
@@ -86,16 +92,21 @@ class InMemoryQuotaStore(QuotaStore):
         self._claims: dict[tuple[str, str, str], tuple[bytes, int]] = {}  # -> (value, expiry)
         self._next_sweep = _SWEEP_MIN
 
-    async def hit(self, tenant: str, name: str, limit: int, window_ms: int) -> Decision:
+    async def hit(self, tenant: str, windows: Sequence[tuple[str, int]],
+                  window_ms: int) -> list[Decision]:
         """See ``QuotaStore.hit``."""
         now = _now_ms()
-        count, reset_at = self._windows.get((tenant, name), (0, 0))
-        if reset_at <= now:
-            count, reset_at = 0, now + window_ms
-        if count >= limit:
-            return Decision(False, count, reset_at - now)
-        self._windows[(tenant, name)] = (count + 1, reset_at)
-        return Decision(True, count + 1, reset_at - now)
+        current = []
+        for name, limit in windows:
+            count, reset_at = self._windows.get((tenant, name), (0, 0))
+            if reset_at <= now:
+                count, reset_at = 0, now + window_ms
+            current.append((name, count < limit, count, reset_at))
+        if not all(room for _, room, _, _ in current):
+            return [Decision(room, count, reset - now) for _, room, count, reset in current]
+        for name, _, count, reset_at in current:
+            self._windows[(tenant, name)] = (count + 1, reset_at)
+        return [Decision(True, count + 1, reset - now) for _, _, count, reset in current]
 
     def _live(self, tenant: str, name: str) -> dict[str, int]:
         now = _now_ms()

@@ -8,6 +8,7 @@ Slot expiry uses Redis' clock (``TIME``), so replicas need not agree on theirs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -35,11 +36,12 @@ class RedisQuotaStore(QuotaStore):
                 return await self._redis.pipelined.evalsha(self._fast[name], keys, args)
             return await self._scripts[name](keys=keys, args=args)
 
-    async def hit(self, tenant: str, name: str, limit: int, window_ms: int) -> Decision:
-        """See ``QuotaStore.hit``."""
-        key = self._redis.keys.quota(tenant, name)
-        admitted, used, reset = await self._run("quota_hit", [key], [limit, window_ms])
-        return Decision(bool(admitted), int(used), int(reset))
+    async def hit(self, tenant: str, windows: Sequence[tuple[str, int]],
+                  window_ms: int) -> list[Decision]:
+        """See ``QuotaStore.hit``: one script over the tenant's counters (one hash slot)."""
+        keys = [self._redis.keys.quota(tenant, name) for name, _ in windows]
+        found = await self._run("quota_hit", keys, [window_ms, *(limit for _, limit in windows)])
+        return [Decision(bool(room), int(used), int(reset)) for room, used, reset in found]
 
     async def acquire(self, tenant: str, name: str, holder: str, limit: int,
                       slot_ms: int) -> Decision:

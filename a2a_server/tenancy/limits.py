@@ -4,6 +4,7 @@
 
     limits:
       requests_per_minute: 600    # agent protocol requests (every binding, every agent)
+      requests_per_minute_per_credential: 100   # the same, for each API key / OAuth client
       concurrent_tasks: 20        # sends whose agent is still running
       open_streams: 10            # message:stream responses open at once
 
@@ -22,11 +23,13 @@ class LimitsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     requests_per_minute: int | None = Field(default=None, gt=0, le=1_000_000)
+    requests_per_minute_per_credential: int | None = Field(default=None, gt=0, le=1_000_000)
     concurrent_tasks: int | None = Field(default=None, gt=0, le=100_000)
     open_streams: int | None = Field(default=None, gt=0, le=100_000)
 
     @property
     def any(self) -> bool:
         """Whether anything is limited."""
-        return any(v is not None for v in (self.requests_per_minute, self.concurrent_tasks,
-                                           self.open_streams))
+        return any(v is not None for v in (
+            self.requests_per_minute, self.requests_per_minute_per_credential,
+            self.concurrent_tasks, self.open_streams))

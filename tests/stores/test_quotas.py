@@ -23,18 +23,29 @@ async def quotas(request: pytest.FixtureRequest,
 
 
 async def test_a_window_admits_exactly_its_limit_under_concurrent_hits(quotas: QuotaStore) -> None:
-    decisions = await asyncio.gather(*(quotas.hit("t1", "rpm", 20, 60_000) for _ in range(60)))
+    answers = await asyncio.gather(*(quotas.hit("t1", [("rpm", 20)], 60_000) for _ in range(60)))
+    decisions = [d for (d,) in answers]
     assert sum(d.admitted for d in decisions) == 20
     assert sorted(d.used for d in decisions if d.admitted) == list(range(1, 21))
     assert all(0 < d.reset_ms <= 60_000 for d in decisions)
 
 
+async def test_two_windows_count_a_request_only_if_both_have_room(quotas: QuotaStore) -> None:
+    windows = [("rpm", 5), ("rpm.key-a", 2)]
+    answers = [await quotas.hit("t1", windows, 60_000) for _ in range(4)]
+    assert [[d.admitted for d in a] for a in answers] == [[True, True], [True, True],
+                                                         [True, False], [True, False]]
+    assert [a[0].used for a in answers] == [1, 2, 2, 2]  # the refused ones counted nowhere
+    other_key = await quotas.hit("t1", [("rpm", 5), ("rpm.key-b", 2)], 60_000)
+    assert all(d.admitted for d in other_key) and other_key[0].used == 3
+
+
 async def test_a_window_resets_and_tenants_count_apart(quotas: QuotaStore) -> None:
-    assert (await quotas.hit("t1", "rpm", 1, 200)).admitted
-    assert not (await quotas.hit("t1", "rpm", 1, 200)).admitted
-    assert (await quotas.hit("t2", "rpm", 1, 200)).admitted  # another tenant: its own window
+    assert (await quotas.hit("t1", [("rpm", 1)], 200))[0].admitted
+    assert not (await quotas.hit("t1", [("rpm", 1)], 200))[0].admitted
+    assert (await quotas.hit("t2", [("rpm", 1)], 200))[0].admitted  # another tenant's window
     await asyncio.sleep(0.3)
-    assert (await quotas.hit("t1", "rpm", 1, 200)).admitted
+    assert (await quotas.hit("t1", [("rpm", 1)], 200))[0].admitted
 
 
 async def test_slots_are_exact_under_concurrency_and_come_back_on_release(
@@ -92,13 +103,13 @@ async def test_redis_keys_are_the_tenants_own_and_all_expire(
     await backend.start()
     try:
         quotas = create_quota_store(backend)
-        await quotas.hit("shop", "rpm", 5, 60_000)
+        await quotas.hit("shop", [("rpm", 5), ("rpm.ci key", 5)], 60_000)
         await quotas.acquire("shop", "tasks", "h", 5, 30_000)
         await quotas.claim("shop", "echo", "ab" * 32, b"v", 60_000)
         client = backend.client  # type: ignore[attr-defined]
         keys = sorted(k.decode() for k in await client.keys("a2a:{q:*"))
         assert keys == ["a2a:{q:shop}:idem:echo:" + "ab" * 32, "a2a:{q:shop}:rpm",
-                        "a2a:{q:shop}:tasks"]
+                        "a2a:{q:shop}:rpm.ci%20key", "a2a:{q:shop}:tasks"]
         for key in keys:
             assert 0 < await client.pttl(key) <= 60_000
     finally:

@@ -115,6 +115,23 @@ async def test_a_refused_or_failed_send_holds_no_slot(http_for: Callable[..., An
     await http.aclose()
 
 
+async def test_requests_per_minute_per_credential(http_for: Callable[..., Any]) -> None:
+    http = await http_for(requests_per_minute=10, requests_per_minute_per_credential=2)
+    for remaining in (1, 0):
+        sent = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+        assert sent.headers["ratelimit-policy"] == '"requests";q=10;w=60, "credential";q=2;w=60'
+        assert sent.headers["ratelimit"].split(", ")[1].startswith(
+            f'"credential";r={remaining};t=')
+    refused = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+    assert_429(refused, '"credential";q=2;w=60', "credential")
+    assert "for each API key or client" in refused.json()["error"]["message"]
+    other_key = {**HEADERS, "X-API-Key": "limited-key-2"}  # the tenant's second key
+    sent = await http.post(SEND, json=user_message_v1("hi"), headers=other_key)
+    assert sent.status_code == 200, sent.text
+    assert sent.headers["ratelimit"].startswith('"requests";r=7;')  # the refusal counted nowhere
+    await http.aclose()
+
+
 @pytest.mark.parametrize("limits", [{"requests_per_minute": 0}, {"open_streams": "many"},
                                     {"burst": 3}])
 def test_bad_limits_name_the_field(tmp_path: Path, limits: dict[str, Any]) -> None:
