@@ -179,8 +179,8 @@ class Quotas:
         if limits.requests_per_minute is not None:
             windows.append(("rpm", limits.requests_per_minute, "requests"))
         if limits.requests_per_minute_per_credential is not None:
-            windows.append((f"rpm.{principal.subject}", limits.requests_per_minute_per_credential,
-                            "credential"))
+            credential = f"rpm.{principal.method}.{principal.subject}"  # jwt / api_key apart
+            windows.append((credential, limits.requests_per_minute_per_credential, "credential"))
         if not windows:
             return
         decisions = await self.store.hit(tenant.name, [(n, q) for n, q, _ in windows], _WINDOW_MS)

@@ -86,8 +86,8 @@ Quotas and idempotency -- hash tag ``{q:<t>}`` (one slot per tenant: one tenant'
 counters never share a key, or a hot slot, with another's)::
 
     a2a:{q:<t>}:rpm              STRING  requests admitted in the current minute (PX: the
-    a2a:{q:<t>}:rpm.<c>                rest of the window); ``<c>`` one credential (API key
-                                       name or OAuth client id); quota_hit.lua checks and
+    a2a:{q:<t>}:rpm.<c>                rest of the window); ``<c>`` one credential (``api_key.key:<name>``
+                                       or ``jwt.<client id>``); quota_hit.lua checks and
                                        counts both in one call
     a2a:{q:<t>}:tasks            ZSET  holder id -> expiry ms (Redis TIME) of each running
     a2a:{q:<t>}:streams                task / open stream; quota_acquire.lua drops expired
