@@ -7,18 +7,21 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from a2a_server.agents.registry import load_agents
+from a2a_server.agents.services import AgentServices
+from a2a_server.console import console_routes
 from a2a_server.errors import json_response
 from a2a_server.limits import BodySizeLimit
-from a2a_server.protocol import contexts, public
+from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.idempotency import Idempotency
 from a2a_server.protocol.quotas import Quotas
@@ -35,13 +38,14 @@ from a2a_server.tenancy.tokens import TokenIssuer
 logger = logging.getLogger(__name__)
 
 _GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
+_GRPC_GRACE_SECONDS = 1.0  # calls in flight get this long to finish at shutdown
 
 
-def _routes() -> list[Route]:
+def _routes() -> list[BaseRoute]:
     # Protocol routes first: Starlette matches in order, and these carry the traffic
     # (the fast path in ``routing`` resolves them without Starlette; these serve the rest).
     plain, tenant = agent_routes()
-    routes: list[Route] = [
+    routes: list[BaseRoute] = [
         *plain,
         Route(f"{V1}/contexts/{{context_id}}", contexts.get_context, methods=["GET"]),
         Route(f"{V1}/contexts/{{context_id}}", contexts.delete_context, methods=["DELETE"]),
@@ -54,6 +58,9 @@ def _routes() -> list[Route]:
         Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
         Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents/registry/experts", public.list_experts, methods=["GET"]),
+        Route("/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
+        Route("/agentic/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
         Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
         Route("/healthz", public.healthz, methods=["GET"]),
@@ -68,6 +75,7 @@ def _routes() -> list[Route]:
         Route("/api/v1/tasks/{task_id}", shannon.get_task, methods=["GET"]),
         Route("/api/v1/tasks/{task_id}/cancel", shannon.cancel_task, methods=["POST"]),
         Route("/tasks/{task_id}", agentlin.get_task, methods=["GET"]),
+        *console_routes(),
     ]
     return routes
 
@@ -89,6 +97,19 @@ async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> N
             logger.info("stopped the run of task %s, cancelled on another replica", task_id)
 
 
+async def _start_grpc(settings: Settings, server: ServerState) -> Any:
+    """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
+    if settings.grpc_port is None:
+        return None
+    from a2a_server.protocol.grpc_binding import build_grpc_server, grpc_address
+
+    grpc_server = build_grpc_server(settings, server)
+    await grpc_server.start()
+    logger.info("A2A over gRPC on %s (%s)", grpc_address(settings),
+                "TLS" if settings.grpc_tls_cert_file else "plaintext")
+    return grpc_server
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
 
@@ -106,10 +127,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     server = ServerState(settings, tenants, agents, tokens, Authenticator(tenants, tokens), backend)
     http_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
     quota_store = create_quota_store(backend)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
-            agent, backend, settings.base_url, tokens, http_client, push_policy
+            agent, backend, settings.base_url, tokens, http_client, push_policy,
+            services=services, grpc_url=settings.grpc_url,
         )
         server.runtimes[agent.agent_id].handler.idempotency = Idempotency(
             quota_store, backend, settings.idempotency_ttl_seconds)
@@ -119,6 +142,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         del app
         await backend.start()
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
+        grpc_server = await _start_grpc(settings, server)
         if settings.gc_tuning:
             # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives
             # as long as the process: keep it out of the garbage collector's full passes,
@@ -132,9 +156,14 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
             for runtime in server.runtimes.values():
                 await runtime.aclose()
+                closer = getattr(runtime.handler.agent_executor, "aclose", None)
+                if callable(closer):  # executors holding connections (LLM providers)
+                    await closer()
             await http_client.aclose()
             await backend.close()
 

@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "host": args.host, "port": args.port, "tenants_dir": args.tenants_dir,
         "agents_dir": args.agents_dir, "redis_url": args.redis_url, "public_url": args.public_url,
+        "grpc_port": args.grpc_port,
     }.items() if v is not None}
     try:
         settings = Settings(**overrides)
@@ -38,7 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
     base = settings.base_url
     store = f"Redis at {settings.redis_url}" if settings.redis_url else "the in-memory store"
     print(f"a2a-server listening on http://{settings.host}:{settings.port} "
-          f"(public URL {base}), using {store}")
+          f"(public URL {base}), using {store}"
+          + (f"; gRPC on {settings.grpc_host or settings.host}:{settings.grpc_port}"
+             if settings.grpc_port is not None else ""))
     print("Try it:\n"
           f"  curl -s -X POST {base}/agents/echo/v1/message:send \\\n"
           "    -H 'Tenant-Name: demo' -H 'X-API-Key: demo-key' "
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--agents-dir", type=Path)
     serve.add_argument("--redis-url")
     serve.add_argument("--public-url")
+    serve.add_argument("--grpc-port", type=int,
+                       help="also serve A2A over gRPC for every agent on this port")
     serve.set_defaults(func=_serve)
     hasher = commands.add_parser("hash-secret", help="print the sha256 digest to put in a tenant file")
     hasher.add_argument("secret", nargs="?")

@@ -93,7 +93,10 @@ _GRPC_STATUS = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
-_JSONRPC_CODE = {400: -32600, 401: -32600, 403: -32600, 404: -32600, 413: -32600, 415: -32600, 429: -32600,
+# 415 (a body not declared as JSON): ContentTypeNotSupportedError, as the SDK maps that error
+# to 415 on REST; clients and the TCK read the code, the HTTP status stays 415.
+_JSONRPC_CODE = {400: -32600, 401: -32600, 403: -32600, 404: -32600, 413: -32600, 415: -32005,
+                 429: -32600,
                  500: -32603, 503: -32603}
 
 

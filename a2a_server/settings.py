@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,6 +31,21 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL clients use to reach this server; defaults to http://host:port.",
     )
+    grpc_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="Serve A2A over gRPC (lf.a2a.v1.A2AService) for every agent on this port; "
+        "unset = off (cards then declare no GRPC interface).",
+    )
+    grpc_host: str | None = Field(default=None, description="gRPC listen address; default: host.")
+    grpc_public_address: str | None = Field(
+        default=None,
+        description="host:port clients use for gRPC (the cards' GRPC interface URL); defaults "
+        "to public_url's host name and grpc_port.",
+    )
+    grpc_tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate chain: serve gRPC over TLS (with the key)."
+    )
+    grpc_tls_key_file: Path | None = Field(default=None, description="PEM private key for gRPC TLS.")
     tenants_dir: Path = _REPO_ROOT / "tenants"
     agents_dir: Path = _REPO_ROOT / "agent_cards"
     redis_url: str | None = Field(
@@ -105,6 +121,22 @@ class Settings(BaseSettings):
                 "(A2A_SERVER_DEV_MODE=false)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_grpc_tls(self) -> Settings:
+        if (self.grpc_tls_cert_file is None) != (self.grpc_tls_key_file is None):
+            raise ValueError("grpc_tls_cert_file and grpc_tls_key_file go together: set both")
+        return self
+
+    @property
+    def grpc_url(self) -> str | None:
+        """The GRPC interface URL cards declare (``host:port``), or None when gRPC is off."""
+        if self.grpc_port is None:
+            return None
+        if self.grpc_public_address:
+            return self.grpc_public_address
+        host = urlsplit(self.base_url).hostname or self.host
+        return f"{host}:{self.grpc_port}"
 
     @property
     def base_url(self) -> str:

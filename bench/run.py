@@ -6,7 +6,9 @@ Servers (each a uvicorn subprocess, same settings, pinned to core 0):
   sdk-memory   a2a-sdk reference, InMemoryTaskStore
   sdk-sqlite   a2a-sdk reference, DatabaseTaskStore on SQLite (aiosqlite)
   ceiling      bare Starlette returning a fixed 1 KB body
-Load: wrk, one thread, pinned to core 1, fixed connections, after a warm-up.
+Load: wrk, one thread, pinned to core 1, fixed connections, after a warm-up; scenario
+h (gRPC next to HTTP+JSON, GET and send) uses one Python client for both bindings
+(bench/grpc_load.py), since wrk speaks no gRPC.
 Scenarios run server after server *within* a scenario, so drifting machine noise
 hits every server alike. Output: a markdown table on stdout and
 bench/results/latest.json. See docs/performance.md.
@@ -32,7 +34,7 @@ import httpx
 import orjson
 
 from bench import load
-from bench.servers import CLIENT_CPU, ROOT, Redis, Server, seed
+from bench.servers import CLIENT_CPU, ROOT, Redis, Server, free_port, seed
 
 RESULTS = ROOT / "bench" / "results"
 OURS = ("ours-redis", "ours-memory")
@@ -50,9 +52,11 @@ def _servers(redis_url: str | None, workdir: Path) -> list[Server]:
     if redis_url:
         for name in ("ours-redis", "ours-redis-b"):
             servers.append(Server(name, "bench.ours:create", prefix,
-                                  {**agents, "A2A_SERVER_REDIS_URL": redis_url}))
+                                  {**agents, "A2A_SERVER_REDIS_URL": redis_url,
+                                   "A2A_SERVER_GRPC_PORT": str(free_port())}))
     servers += [
-        Server("ours-memory", "bench.ours:create", prefix, dict(agents)),
+        Server("ours-memory", "bench.ours:create", prefix,
+               {**agents, "A2A_SERVER_GRPC_PORT": str(free_port())}),
         Server("sdk-memory", "bench.sdk_reference:create_memory", ""),
         Server("sdk-sqlite", "bench.sdk_reference:create_sqlite", "",
                {"BENCH_SQLITE_PATH": str(workdir / "sdk.sqlite3")}),
@@ -243,6 +247,46 @@ class Bench:
                 f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
                 f"{res.done_p99_ms:.2f} ms; errors {res.errors}")
 
+    def grpc_scenario(self, names: list[str]) -> None:
+        """(h): gRPC next to HTTP+JSON for GET and send, the same Python client for both."""
+        from bench import grpc_load
+
+        seconds = 2.0 if self.args.quick else self.seconds
+        for mode, what in (("get", "GET small task"), ("send", "message:send (new task)")):
+            title = f"{what}, gRPC vs HTTP+JSON (same Python client)"
+            log(f"scenario h-{mode}: {title}")
+            for name in names:
+                server = self.servers.get(name)
+                port = server.env.get("A2A_SERVER_GRPC_PORT") if server else None
+                for binding, label in (("grpc", "gRPC"), ("http", "HTTP+JSON")):
+                    row: dict[str, Any] = {"scenario": f"h-{mode}", "title": title,
+                                           "server": f"{name} {label}"}
+                    self.rows.append(row)
+                    if server is None or port is None:
+                        row["error"] = "n/a (not started)"
+                        continue
+                    target = f"127.0.0.1:{port}" if binding == "grpc" else server.url
+                    task_id = self.fixtures[name]["small"]
+                    try:
+                        server.wait_idle()
+                        grpc_load.run(binding, mode, target, task_id, 1.0, self.connections)
+                        server.wait_idle()
+                        cpu = server.cpu_seconds()
+                        res = grpc_load.run(binding, mode, target, task_id, seconds,
+                                            self.connections)
+                        server.wait_idle()
+                        cpu_s = server.cpu_seconds() - cpu
+                    except Exception as exc:
+                        row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                        log(f"  {row['server']}: FAILED {row['error']}")
+                        continue
+                    row.update(rps=res.rps, p50_ms=res.p50_ms, p99_ms=res.p99_ms,
+                               errors=res.errors, requests=res.requests,
+                               cpu_us=cpu_s / res.requests * 1e6 if res.requests else None)
+                    log(f"  {row['server']:22s} {res.rps:9.1f} req/s  p50 {res.p50_ms:8.2f} ms"
+                        f"  p99 {res.p99_ms:8.2f} ms  CPU {row['cpu_us'] or 0:.0f} us/req  "
+                        f"errors {res.errors}")
+
     def cross_replica(self) -> None:
         samples = 30 if self.args.quick else 100
         log(f"scenario f: cross-replica delivery, {samples} samples")
@@ -319,6 +363,8 @@ class Bench:
             self.stream_scenario(names)
         if want("f"):
             self.cross_replica()
+        if want("h"):
+            self.grpc_scenario([n for n in OURS if n in self.servers])
 
     def profile(self) -> None:
         """py-spy on our servers and the SDK's in-memory one during extra (unrecorded) runs of
@@ -538,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="",
                         help="comma-separated servers to run (default: all); for quick iteration")
     parser.add_argument("--scenarios", default="",
-                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,e,f,g; default: all)")
+                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,e,f,g,h; "
+                        "default: all)")
     args = parser.parse_args(argv)
     only = {s for s in args.scenarios.split(",") if s}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the A2A TCK (a2aproject/a2a-tck, branch 1.0-dev) against this server's `conformance`
-# agent, on every binding its card declares (JSON-RPC and HTTP+JSON), through the demo
-# tenant's credentials. The suite is cloned OUTSIDE this repository; nothing of it is vendored.
+# agent, on every binding its card declares (JSON-RPC, HTTP+JSON and, served on a second free
+# port, gRPC), through the demo tenant's credentials. The suite is cloned OUTSIDE this repository; nothing of it is vendored.
 #
 # Usage: scripts/run-tck.sh [TCK_SOURCE] [-- extra run_tck.py / pytest arguments]
 #
@@ -15,13 +15,14 @@
 #   TCK_VENV     the TCK's own virtualenv (default /tmp/tck-venv)
 #   PYTHON       interpreter for that venv (default python3; the TCK needs >= 3.11)
 #   PORT         port for the server started here (default: a free one)
+#   GRPC_PORT    its gRPC port (default: a free one; "off" serves no gRPC)
 #   SUT_BASE     test an already running server at this base URL instead of starting one
 #                (e.g. http://127.0.0.1:8080); the SUT is $SUT_BASE/agents/conformance/v1
 #   A2A_TCK_TENANT, A2A_TCK_CLIENT_ID, A2A_TCK_CLIENT_SECRET, A2A_TCK_API_KEY
 #                credentials the TCK's requests carry (see scripts/tck_credentials.py);
 #                default: tenant demo via OAuth2 client demo-client / demo-secret
 #   SERVER_CMD   command that starts the server (default: .venv/bin/a2a-server of this
-#                repository); "serve --port N" is appended
+#                repository); "serve --port N --grpc-port M" is appended
 #   A2A_SERVER_* settings of the server started here; A2A_SERVER_PUSH_URL_ALLOWLIST defaults
 #                to "localhost" (the TCK's webhook receiver listens on localhost)
 #
@@ -66,17 +67,21 @@ trap cleanup EXIT
 if [[ -z "${SUT_BASE:-}" ]]; then
   PORT="${PORT:-$("$TCK_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
   SUT_BASE="http://127.0.0.1:$PORT"
+  FREE_PORT='import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  GRPC_PORT="${GRPC_PORT:-$("$TCK_VENV/bin/python" -c "$FREE_PORT")}"
+  GRPC_ARGS=()
+  if [[ "$GRPC_PORT" != "off" ]]; then GRPC_ARGS=(--grpc-port "$GRPC_PORT"); fi
   export A2A_SERVER_PUSH_URL_ALLOWLIST="${A2A_SERVER_PUSH_URL_ALLOWLIST:-localhost}"
   LOG="${TMPDIR:-/tmp}/a2a-server-tck.log"
   # shellcheck disable=SC2086  # SERVER_CMD may be a command with arguments
-  ${SERVER_CMD:-"$REPO/.venv/bin/a2a-server"} serve --port "$PORT" >"$LOG" 2>&1 &
+  ${SERVER_CMD:-"$REPO/.venv/bin/a2a-server"} serve --port "$PORT" "${GRPC_ARGS[@]}" >"$LOG" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fsS "$SUT_BASE/healthz" >/dev/null 2>&1 && break
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "run-tck: the server died, see $LOG" >&2; exit 2; }
     sleep 0.2
   done
-  echo "run-tck: server pid $SERVER_PID on $SUT_BASE (log $LOG)"
+  echo "run-tck: server pid $SERVER_PID on $SUT_BASE, gRPC ${GRPC_PORT} (log $LOG)"
 fi
 SUT="$SUT_BASE/agents/conformance/v1"
 

@@ -59,3 +59,43 @@ def test_other_origins_get_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     same = httpx.Request("POST", "http://127.0.0.1:8080/agents/conformance/v1/")
     credentials(same)
     assert same.headers["tenant-name"] == "demo" and same.headers["x-api-key"] == "demo-key"
+
+
+def test_the_grpc_channel_gets_metadata_and_the_interface_tenant(
+    live_server_factory: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grpc
+    from a2a.types import a2a_pb2_grpc
+    from a2a.types.a2a_pb2 import GetTaskRequest
+
+    from tests.conftest import free_port
+
+    for name in ("A2A_TCK_TENANT", "A2A_TCK_CLIENT_ID", "A2A_TCK_CLIENT_SECRET",
+                 "A2A_TCK_TOKEN_URL"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    server = live_server_factory("memory", grpc_port=port,
+                                 grpc_public_address=f"127.0.0.1:{port}")
+    credentials = tck_credentials.TenantCredentials(f"{server.url}/agents/conformance/v1")
+    assert credentials.grpc_interface() == (f"127.0.0.1:{port}", "demo/conformance")
+    monkeypatch.setattr(grpc, "insecure_channel", grpc.insecure_channel)  # undone after the test
+    tck_credentials._install_grpc(credentials)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = a2a_pb2_grpc.A2AServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as failed:  # as the TCK sends it: no tenant, no auth
+            stub.GetTask(GetTaskRequest(id="nope"), metadata=(("a2a-version", "1.0"),))
+    # Routed to the conformance agent and authenticated: only the task is unknown.
+    assert failed.value.code() == grpc.StatusCode.NOT_FOUND, failed.value.details()
+    assert "agent" not in (failed.value.details() or "")
+
+
+def test_the_card_fetch_says_it_is_a_10_client(
+    live_server_factory: Callable[..., LiveServer]
+) -> None:
+    server = live_server_factory("memory")
+    credentials = tck_credentials.TenantCredentials(f"{server.url}/agents/conformance/v1")
+    with httpx.Client(event_hooks={"request": [credentials]}) as http:
+        card = http.get(f"{server.url}/agents/conformance/v1/.well-known/agent-card.json")
+        other = http.get(f"{server.url}/agents/conformance/v1/tasks/nope")
+    assert card.request.headers["a2a-version"] == "1.0" and "protocolVersion" not in card.json()
+    assert "a2a-version" not in other.request.headers  # only the card fetch

@@ -5,8 +5,10 @@ The binding lives beside the card as ``agent_cards/<id>.binding.yaml``::
     executor: echo                      # a built-in kind, or "package.module:Class"
     options: {slow_seconds: 3}          # keyword arguments for the executor
 
-Built-in kinds: ``echo`` and ``conformance``. Later kinds (LLM, remote A2A
-proxy, orchestrator with experts) are more entries in ``BUILTIN_EXECUTORS``.
+Built-in kinds: ``echo``, ``conformance``, ``llm`` and ``remote`` (docs/agents.md,
+docs/agents-remote-mcp.md). An executor that defines ``bind(services, agent_id)``
+is given the stores, the tenants, the other agents and the outbound-URL policy
+once it is built (``agents/services.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def _builtin(path: str) -> Callable[..., AgentExecutor]:
 BUILTIN_EXECUTORS: dict[str, str] = {
     "echo": "a2a_server.agents.echo:EchoAgentExecutor",
     "conformance": "a2a_server.agents.conformance:ConformanceAgentExecutor",
+    "llm": "a2a_server.agents.llm:LlmAgentExecutor",
+    "remote": "a2a_server.agents.remote:RemoteAgentExecutor",
 }
 
 
@@ -130,7 +134,9 @@ def _executor_factory(path: Path, binding: Binding) -> Callable[[], AgentExecuto
     try:
         cls(**binding.options)  # fail at start-up, not on the first request
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: field 'options': {exc}") from exc
+        text = str(exc)  # an executor's own message may already name the field
+        where = "" if text.startswith("field '") else "field 'options': "
+        raise ConfigError(f"{path}: {where}{text}") from exc
     return lambda: cls(**binding.options)
 
 

@@ -8,6 +8,7 @@ variable is bound; nothing downstream reads the tenant from headers or bodies.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from a2a.utils.errors import InvalidParamsError, InvalidRequestError, VersionNotSupportedError
@@ -55,19 +56,38 @@ def admit(
         NotFound: the agent does not exist or is not enabled for the tenant.
         StoreUnavailable: the backend is down; nothing was attempted.
     """
-    server = state_of(request)
     hints = (request.path_params.get("tenant"), tenant_hint)
-    principal, tenant = server.auth.authenticate(request.headers, hints)
+    runtime, principal, tenant, scope = admit_call(
+        state_of(request), request.headers, agent_id, hints
+    )
+    request.scope[PRINCIPAL_KEY] = principal
+    request.scope[SCOPE_KEY] = scope
+    return runtime, principal, tenant
+
+
+def admit_call(
+    server: ServerState, headers: Mapping[str, str], agent_id: str,
+    tenant_hints: tuple[str | None, ...],
+) -> tuple[AgentRuntime, Principal, TenantConfig, Scope]:
+    """``admit`` for any binding: credentials and tenant hints to a bound ``Scope``.
+
+    ``headers`` is a lower-case mapping (HTTP headers, gRPC metadata); the
+    ``current_scope`` context variable is bound to the returned scope.
+
+    Raises:
+        AuthError: 401/403 (before anything about the agent is revealed).
+        NotFound: the agent does not exist or is not enabled for the tenant.
+        StoreUnavailable: the backend is down; nothing was attempted.
+    """
+    principal, tenant = server.auth.authenticate(headers, tenant_hints)
     runtime = server.runtimes.get(agent_id)
     if runtime is None or not tenant.allows_agent(agent_id):
         raise NotFound(f"agent '{agent_id}' not found")
     scope = Scope(principal.tenant, agent_id)
-    request.scope[PRINCIPAL_KEY] = principal
-    request.scope[SCOPE_KEY] = scope
     set_current_scope(scope)
     if not server.stores.available:
         raise StoreUnavailable()
-    return runtime, principal, tenant
+    return runtime, principal, tenant, scope
 
 
 def is_v1(request: Request) -> bool:

@@ -8,7 +8,9 @@ only the per-value work, for the same output: the same fields (those
 ``ListFields()`` reports), the same names, enums, int64 strings, base64 bytes
 and well-known types. What is rare or subtle (``Any``, wrappers, floats,
 non-finite numbers in a ``Value``) is handed to protobuf's own printer.
-A test compares both on generated instances of every A2A message type.
+A test compares both on generated instances of every A2A message type. One
+difference on purpose: an integral number in a ``Struct``/``Value``
+(``metadata``, data parts) is printed as an integer (``42``, not ``42.0``).
 
 ``to_jsonable`` is the same for printing with orjson, except that A2A
 ``Message``s come out as ``orjson.Fragment``s of their JSON, kept in a bounded
@@ -40,6 +42,7 @@ _AS_STRING = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration",
 _CACHED = frozenset({a2a_pb2.Message.DESCRIPTOR.full_name})
 _CACHE_ENTRIES = 16_384
 _CACHE_MAX_BYTES = 4_096  # larger messages are printed every time
+_EXACT = 2.0**53  # doubles beyond this are not exact integers: print them as they are
 
 Convert = Callable[[Any], Any]
 
@@ -192,7 +195,19 @@ def _value(message: Any) -> Any:
         return _struct(message.struct_value)
     if kind == "list_value":
         return _list_value(message.list_value)
-    number = message.number_value
-    if math.isinf(number) or math.isnan(number):
+    return integral(message.number_value, message)
+
+
+def integral(number: float, message: Any = None) -> Any:
+    """A ``Value``'s number as JSON clients expect it: ``42``, not ``42.0``.
+
+    ``Struct`` has only doubles, so every integer a client put in ``metadata`` or
+    a data part comes back as a float; one that is integral (and exact as a
+    double) is printed as the integer it was. Non-finite numbers go to
+    protobuf's printer (which refuses them) when ``message`` is given.
+    """
+    if number.is_integer():
+        return int(number) if -_EXACT <= number <= _EXACT else number
+    if message is not None and (math.isinf(number) or math.isnan(number)):
         return _PRINTER._ValueMessageToJsonObject(message)
     return number

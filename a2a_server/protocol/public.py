@@ -11,9 +11,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.agents.cards import card_to_json, if_none_match_hits
+from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
 from a2a_server.errors import NotFound, json_response
-from a2a_server.protocol.gate import parse_non_negative, state_of
+from a2a_server.protocol.gate import VERSION_HEADER, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER
 
@@ -51,13 +51,15 @@ async def agent_card(request: Request) -> Response:
     card = runtime.card_for(tenant)
     if request.url.path.startswith("/agentic/"):  # Corti v2: interfaces on the v2 paths
         for interface in card.supported_interfaces:
-            interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
-    body, etag = card_to_json(card)
+            if interface.protocol_binding != GRPC:
+                interface.url = f"{runtime.base_url}/agentic/agents/{agent_id}/a2a"
+    version = request.headers.get(VERSION_HEADER) or request.query_params.get("A2A-Version", "")
+    body, etag = card_to_json(card, v1_only=version.strip().split(".")[0] == "1")
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(runtime.card_last_modified, usegmt=True),
         "Cache-Control": f"public, max-age={server.settings.card_max_age_seconds}",
-        "Vary": "Authorization, X-API-Key, Tenant-Name",
+        "Vary": "Authorization, X-API-Key, Tenant-Name, A2A-Version",
     }
     if if_none_match_hits(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
@@ -85,6 +87,22 @@ async def list_agents(request: Request) -> Response:
     limit = 100 if limit is None else min(limit, 1000)
     enabled = [server.runtimes[a] for a in server.agents.ids() if tenant.allows_agent(a)]
     return json_response([_agent_object(r) for r in enabled[offset : offset + limit]])
+
+
+@rest_endpoint
+async def list_experts(request: Request) -> Response:
+    """GET /agents/registry/experts: what the tenant may use as experts (``limit``, ``offset``)."""
+    from a2a_server.agents.experts import experts_registry
+    from a2a_server.agents.services import AgentServices
+
+    server = state_of(request)
+    principal, _ = server.auth.authenticate(request.headers)
+    limit = parse_non_negative(request.query_params.get("limit"), "limit")
+    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
+    limit = 100 if limit is None else min(limit, 1000)
+    services = AgentServices(server.stores, server.runtimes, server.tenants)
+    experts = experts_registry(services, principal.tenant)
+    return json_response({"experts": experts[offset : offset + limit]})
 
 
 @rest_endpoint

@@ -28,11 +28,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import StoreUnavailable, json_response, rest_error
+from a2a_server.errors import NotFound, StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, require_json, state_of
 from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
+from a2a_server.tenancy.auth import AuthError, Principal
+from a2a_server.tenancy.config import TenantConfig
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -50,20 +52,55 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
             # The SDK's RestDispatcher renders every non-A2A error (our StoreUnavailable
             # too) as a 500; the store marked itself down, so say what happened.
             return rest_error(StoreUnavailable())
+        if response.media_type == A2A_JSON and _wants_plain_json(request):
+            response.headers["content-type"] = "application/json"
         add_rate_limit_fields(request, response)
         return response
 
     return wrapper
 
 
+def _wants_plain_json(request: Request) -> bool:
+    """The request speaks ``application/json``: its body, or (no body) its Accept header.
+
+    A2A 1.0 answers are ``application/a2a+json`` (v1.0.1, 11.1), but v1.0.0 said
+    ``application/json`` and clients written to it check for that; the answer
+    follows the request: ``application/json`` in, ``application/json`` out.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type:
+        return content_type.split(";")[0].strip().lower() == "application/json"
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and A2A_JSON not in accept
+
+
+_LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/message:send
+
+
 async def _admit(request: Request) -> AgentRuntime:
-    runtime, principal, tenant = admit(request, request.path_params["agent_id"])
+    runtime, principal, tenant = _admitted(request)
     await quotas_of(request).check_request(tenant, principal, request)
     return runtime
 
 
+def _admitted(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
+    try:
+        return admit(request, request.path_params["agent_id"])
+    except AuthError as exc:
+        # An A2A 0.3 REST client puts /v1/ under the interface URL, read here as the
+        # /{tenant}/ segment: answer what is wrong, not "another tenant".
+        if exc.status == 403 and request.path_params.get("tenant") == _LEGACY_REST_SEGMENT:
+            raise NotFound(
+                "this is the A2A 0.3 HTTP+JSON path form ({interface url}/v1/...), which this "
+                "server does not serve; call the interface URL itself ({interface url}/"
+                "message:send, /tasks/{id}...: A2A 1.0 with A2A-Version: 1.0, or 0.3 JSON "
+                "without it) or its JSON-RPC interface"
+            ) from exc
+        raise
+
+
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
-    _, principal, tenant = admit(request, request.path_params["agent_id"])
+    _, principal, tenant = _admitted(request)
     await quotas_of(request).check_request(tenant, principal, request)
     holds = await quotas_of(request).hold_send(tenant, stream=stream)
     try:

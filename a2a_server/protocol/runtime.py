@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.server.routes.common import ServerCallContextBuilder
-from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.server.routes.jsonrpc_dispatcher import (  # type: ignore[attr-defined] # SDK import order
+    JSONRPC03Adapter,
+    JsonRpcDispatcher,
+)
 from a2a.server.routes.rest_dispatcher import RestDispatcher
 from a2a.server.tasks import BasePushNotificationSender
 from a2a.types.a2a_pb2 import AgentCard
+from pydantic import create_model
+from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from a2a_server.agents.cards import render_card
 from a2a_server.agents.registry import AgentDefinition
+from a2a_server.agents.services import AgentServices
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
@@ -66,6 +75,55 @@ class PrincipalContextBuilder(ServerCallContextBuilder):
         return build_call_context(request)
 
 
+def _null_id_model(model: Any) -> Any:
+    return create_model(model.__name__, __base__=model, id=(str | int | None, None))
+
+
+class NullIdJsonRpc03Adapter(JSONRPC03Adapter):
+    """The SDK's 0.3 JSON-RPC adapter, accepting ``"id": null`` as JSON-RPC 2.0 does.
+
+    The SDK's 0.3 request models require a string or integer id (its 1.0 path
+    accepts null), and its 0.3 answers leave a null id out (``exclude_none``);
+    clients such as fasta2a send null and expect it back.
+    """
+
+    METHOD_TO_MODEL = {
+        method: _null_id_model(model) for method, model in JSONRPC03Adapter.METHOD_TO_MODEL.items()
+    }
+
+    async def handle_request(self, request_id: str | int | None, method: str, body: dict[str, Any],
+                             request: Request) -> Any:
+        """See ``JSONRPC03Adapter.handle_request``; a null id is echoed as null."""
+        response = await super().handle_request(request_id, method, body, request)
+        if request_id is not None:
+            return response
+        if isinstance(response, EventSourceResponse):
+            response.body_iterator = _with_null_ids(response.body_iterator)
+        elif isinstance(response, JSONResponse):
+            answer = orjson.loads(bytes(response.body))
+            if isinstance(answer, dict) and "id" not in answer:
+                response = JSONResponse({**answer, "id": None}, status_code=response.status_code)
+        return response
+
+
+async def _with_null_ids(events: Any) -> AsyncIterator[Any]:
+    async for event in events:
+        if isinstance(event, dict) and isinstance(event.get("data"), str):
+            answer = orjson.loads(event["data"])
+            if isinstance(answer, dict) and "id" not in answer:
+                event = {**event, "data": orjson.dumps({**answer, "id": None}).decode()}
+        yield event
+
+
+def _jsonrpc_dispatcher(handler: ServerRequestHandler,
+                        builder: ServerCallContextBuilder) -> JsonRpcDispatcher:
+    dispatcher = JsonRpcDispatcher(handler, builder, enable_v0_3_compat=True)
+    dispatcher._v03_adapter = NullIdJsonRpc03Adapter(
+        http_handler=handler, context_builder=builder
+    )
+    return dispatcher
+
+
 class AgentRuntime:
     """The SDK machinery serving one agent for every tenant."""
 
@@ -77,16 +135,23 @@ class AgentRuntime:
         tokens: TokenIssuer,
         http_client: httpx.AsyncClient,
         push_policy: PushUrlPolicy | None = None,
+        services: AgentServices | None = None,
+        grpc_url: str | None = None,
     ) -> None:
         self.agent = agent
         self.base_url = base_url
+        self.grpc_url = grpc_url
         self.card_last_modified = datetime.now(UTC)  # the card is rendered from here on
         self._tokens = tokens
         card = self.card_for(None)
         push = agent.card.capabilities.push_notifications
         policy = push_policy or PushUrlPolicy()
+        executor = agent.make_executor()
+        bind = getattr(executor, "bind", None)
+        if services is not None and callable(bind):  # executors that reach stores or agents
+            bind(services, agent.agent_id)
         self.handler = ServerRequestHandler(
-            agent_executor=agent.make_executor(),
+            agent_executor=executor,
             task_store=stores.tasks,
             agent_card=card,
             push_config_store=stores.push_configs if push else None,
@@ -102,7 +167,7 @@ class AgentRuntime:
             stores=stores,
         )
         builder = PrincipalContextBuilder()
-        self.jsonrpc = JsonRpcDispatcher(self.handler, builder, enable_v0_3_compat=True)
+        self.jsonrpc = _jsonrpc_dispatcher(self.handler, builder)
         self.rest = RestDispatcher(self.handler, builder)
 
     def card_for(self, tenant: str | None) -> AgentCard:
@@ -113,6 +178,7 @@ class AgentRuntime:
             base_url=self.base_url,
             tenant=tenant,
             token_url=self._tokens.token_url(tenant) if tenant else None,
+            grpc_url=self.grpc_url,
         )
 
     async def _extended_card(self, card: AgentCard, context: ServerCallContext) -> AgentCard:

@@ -67,6 +67,15 @@ Indexes live in another slot than the task. What runs depends on the mode:
 Either way an index entry whose task expired (retention) is removed when a
 listing finds it gone.
 
+Usage counters -- hash tag ``{u:<t>}`` (one slot per tenant, so a range of days is one
+script)::
+
+    a2a:{u:<t>}:<a>:usage:<day>  HASH  one UTC day (YYYY-MM-DD) of an agent's model calls,
+                                       counted with HINCRBY (exact across replicas): in, out
+                                       (tokens), calls, cost (estimated, in 1e-9 of the
+                                       currency), cur (currency), m:<model>:in|out|calls.
+                                       Expires 400 days after its last call.
+
 Process-wide -- no tenant::
 
     a2a:{leases}                 ZSET  ``<t>\\x1f<a>\\x1f<id>`` scored by lease expiry (ms);
@@ -203,6 +212,10 @@ class KeySchema:
     def idempotency(self, tenant: str, agent: str, digest: str) -> str:
         """The claim of one Idempotency-Key (``digest``: its SHA-256, hex)."""
         return f"{self.prefix}:{{q:{enc(tenant)}}}:idem:{enc(agent)}:{digest}"
+
+    def usage(self, tenant: str, agent: str, day: str) -> str:
+        """One day's usage counters of a scope."""
+        return f"{self.prefix}:{{u:{enc(tenant)}}}:{enc(agent)}:usage:{day}"
 
     @property
     def leases(self) -> str:

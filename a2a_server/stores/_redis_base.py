@@ -40,7 +40,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
-            "lease_claim", "lease_release")
+            "lease_claim", "lease_release", "usage_add", "usage_get")
 
 
 def _commit(lua: Any) -> str:

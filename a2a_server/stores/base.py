@@ -13,6 +13,7 @@
   ``get_info_for_dispatch`` sees every owner's configs.
 - ``contexts``: a context's tasks and direct messages, in order.
 - ``leases``: which replica runs which task; expired leases fail the task.
+- ``usage``: model usage counters per scope and UTC day (``stores/usage.py``).
 
 Scoping: every record belongs to a ``Scope`` (authenticated tenant, agent id).
 SDK calls that carry a ``ServerCallContext`` read it from
@@ -28,6 +29,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from a2a.server.cluster import (
     StoredTask,
@@ -40,6 +42,9 @@ from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.tasks import PushNotificationConfigStore
 from a2a.types.a2a_pb2 import Message, Task, TaskState
+
+if TYPE_CHECKING:
+    from a2a_server.stores.usage import UsageCounters
 
 SCOPE_KEY = "a2a_server.scope"
 
@@ -253,6 +258,7 @@ class Stores(ABC):
     push_configs: PushNotificationConfigStore
     contexts: ContextStore
     leases: LeaseManager
+    usage: UsageCounters
     name: str
 
     @property

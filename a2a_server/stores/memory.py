@@ -41,6 +41,7 @@ from a2a_server.stores.base import (
     current_scope,
     scope_of,
 )
+from a2a_server.stores.usage import InMemoryUsageCounters
 
 _MAX_EVENTS_PER_TASK = 10_000
 
@@ -363,6 +364,7 @@ class InMemoryStores(Stores):
         self.tasks = InMemoryScopedTaskStore(self.contexts, self.events)
         self.push_configs = InMemoryPushConfigStore()
         self.leases = InMemoryLeaseManager()
+        self.usage = InMemoryUsageCounters()
 
     async def ready(self) -> tuple[bool, str]:
         """Always ready."""

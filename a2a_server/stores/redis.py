@@ -32,6 +32,7 @@ from a2a_server.stores.base import Stores
 from a2a_server.stores.redis_records import RedisContextStore, RedisPushConfigStore
 from a2a_server.stores.redis_streams import RedisEventStream, RedisLeaseManager
 from a2a_server.stores.redis_tasks import RedisTaskStore
+from a2a_server.stores.redis_usage import RedisUsageCounters
 
 __all__ = ["RedisStores", "create_redis_client", "create_redis_stores", "map_redis_errors"]
 
@@ -83,6 +84,7 @@ class RedisStores(Stores):
         self.events = RedisEventStream(self.redis)
         self.push_configs = RedisPushConfigStore(self.redis)
         self.contexts = RedisContextStore(self.redis)
+        self.usage = RedisUsageCounters(self.redis)
         self.leases = RedisLeaseManager(self.redis, self.tasks, replica_id or default_replica_id(),
                                         lease_seconds)
         self._loops: list[asyncio.Task[None]] = []

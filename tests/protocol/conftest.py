@@ -17,6 +17,11 @@ from tests.conftest import DEMO, REPO, running_app, user_message_v03
 
 @pytest.fixture
 def agents_dir(tmp_path: Path) -> Path:
+    return make_agents_dir(tmp_path)
+
+
+def make_agents_dir(tmp_path: Path) -> Path:
+    """The shipped agents plus the test agents chat and direct, in ``tmp_path/agents``."""
     directory = tmp_path / "agents"
     shutil.copytree(REPO / "agent_cards", directory)
     card = json.loads((REPO / "agent_cards" / "echo.json").read_text())

@@ -99,7 +99,7 @@ async def test_jsonrpc_missing_message_is_invalid_params(http: httpx.AsyncClient
 async def test_jsonrpc_wrong_content_type(http: httpx.AsyncClient) -> None:
     headers = {**DEMO, "Content-Type": "text/plain"}
     response = await http.post(RPC, content=b'{"jsonrpc":"2.0"}', headers=headers)
-    rpc_error(response, -32600, status=415)
+    rpc_error(response, -32005, status=415)  # ContentTypeNotSupportedError
 
 
 async def test_oversize_body_is_413_in_each_binding(http: httpx.AsyncClient) -> None:

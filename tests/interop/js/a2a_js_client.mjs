@@ -50,18 +50,23 @@ await step("discover", async () => {
 });
 if (!card) process.exit(1);
 
-// Credentials, as the card's security schemes describe them.
+// Credentials, as the card's security schemes describe them. The resolver hands over a pure
+// A2A 1.0 card (ProtoJSON, sent for A2A-Version: 1.0) in the SDK's own model, where a scheme
+// is {scheme: {$case, value}}; a card with the JSON-Schema "type" keys stays as served.
+const schemeOf = (s, kind) => s[kind] ?? (s.scheme?.$case === kind ? s.scheme.value : undefined);
+const findScheme = (kind) => Object.values(card.securitySchemes).map((s) => schemeOf(s, kind)).find(Boolean);
 let authHeaders;
 if (auth.startsWith("apikey:")) {
-  const name = Object.values(card.securitySchemes).find((s) => s.apiKeySecurityScheme)?.apiKeySecurityScheme.name;
+  const name = findScheme("apiKeySecurityScheme")?.name;
   check(name, "the card declares no API-key scheme");
   authHeaders = { [name]: auth.slice("apikey:".length) };
 } else {
   const [, clientId, clientSecret] = auth.split(":");
   let token;
   await step("oauth2 token (token URL from the card)", async () => {
-    const scheme = Object.values(card.securitySchemes).find((s) => s.oauth2SecurityScheme);
-    const tokenUrl = scheme?.oauth2SecurityScheme.flows?.clientCredentials?.tokenUrl;
+    const flows = findScheme("oauth2SecurityScheme")?.flows;
+    const tokenUrl = (flows?.clientCredentials ?? (flows?.flow?.$case === "clientCredentials"
+      ? flows.flow.value : undefined))?.tokenUrl;
     check(tokenUrl, "the card declares no client-credentials flow");
     const res = await fetch(tokenUrl, {
       method: "POST",

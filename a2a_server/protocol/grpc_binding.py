@@ -1,0 +1,206 @@
+"""A2A 1.0 over gRPC: one ``grpc.aio`` server for every agent of every tenant.
+
+A gRPC service has no URL path to name the agent, so the router reads what
+A2A 1.0 gives every request: the interface's ``tenant`` value, which a client
+copies from the card into each request. Cards declare it as
+``{tenant}/{agent}`` (``{agent}`` on a card rendered for no tenant); a request
+whose ``tenant`` is empty may name the agent in the ``x-agent-id`` metadata.
+Credentials come from metadata (``authorization``, ``x-api-key``,
+``tenant-name``) and go through the same gate as HTTP (``gate.admit_call``):
+401/403 become UNAUTHENTICATED/PERMISSION_DENIED, an unknown or disabled agent
+NOT_FOUND, a store outage UNAVAILABLE; another tenant's task is NOT_FOUND like
+a missing one. An ``a2a-version`` other than 1.x is UNIMPLEMENTED
+(VersionNotSupportedError); none means 1.0 (this is the 1.0 service).
+
+The call is then served by the SDK's ``GrpcHandler`` over the agent's own
+``ServerRequestHandler``, the one HTTP uses: sends go to the agent's task
+runner, reads, cancels, resubscriptions and push configs to the same SDK
+handler on the same stores.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers.grpc_handler import (
+    DefaultGrpcServerCallContextBuilder,
+    GrpcHandler,
+)
+from a2a.types import a2a_pb2, a2a_pb2_grpc
+from a2a.utils.errors import A2A_ERROR_REASONS, VersionNotSupportedError
+from a2a.utils.grpc_status import status_to_grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from a2a_server.errors import NotFound, StoreUnavailable
+from a2a_server.protocol.gate import VERSION_HEADER, ServerState, admit_call
+from a2a_server.protocol.runtime import PRINCIPAL_KEY, PrincipalUser
+from a2a_server.settings import Settings
+from a2a_server.stores.base import SCOPE_KEY, Scope
+from a2a_server.tenancy.auth import AuthError, Principal
+
+logger = logging.getLogger(__name__)
+
+AGENT_METADATA = "x-agent-id"
+SERVICE = a2a_pb2.DESCRIPTOR.services_by_name["A2AService"]
+
+_admitted: contextvars.ContextVar[tuple[Principal, Scope, dict[str, str]] | None] = (
+    contextvars.ContextVar("a2a_server_grpc_admitted", default=None)
+)
+_AUTH_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+
+
+def parse_tenant(value: str, metadata: dict[str, str]) -> tuple[str | None, str]:
+    """(tenant named, agent) from a request's ``tenant`` value or the metadata."""
+    if not value:
+        return None, metadata.get(AGENT_METADATA, "")
+    tenant, _, agent = value.rpartition("/")  # see cards.grpc_interface_tenant
+    return tenant or None, agent
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if not key.endswith("-bin"):
+            metadata[key.lower()] = value if isinstance(value, str) else value.decode()
+    return metadata
+
+
+class _AdmittedContextBuilder(DefaultGrpcServerCallContextBuilder):
+    """The SDK call context from what the router admitted (never from the body)."""
+
+    def build(self, context: grpc.aio.ServicerContext[Any, Any]) -> ServerCallContext:
+        """The principal and scope of this call, as HTTP's ``build_call_context`` has them."""
+        call = super().build(context)
+        admitted = _admitted.get()
+        assert admitted is not None, "the router admits every call before the SDK builds it"
+        principal, scope, metadata = admitted
+        call.user = PrincipalUser(principal)
+        call.state.update({"headers": metadata, SCOPE_KEY: scope, PRINCIPAL_KEY: principal})
+        return call
+
+
+class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
+    """The one ``A2AService`` servicer: admits each call, then hands it to its agent's handler."""
+
+    def __init__(self, server: ServerState) -> None:
+        self._server = server
+        builder = _AdmittedContextBuilder()
+        self._handlers = {agent_id: GrpcHandler(runtime.handler, builder)
+                          for agent_id, runtime in server.runtimes.items()}
+
+    async def admit(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> GrpcHandler:
+        """Authenticate and resolve the agent, or abort the call with the matching status."""
+        metadata = _metadata(context)
+        tenant, agent_id = parse_tenant(getattr(request, "tenant", ""), metadata)
+        try:
+            _, principal, _, scope = admit_call(self._server, metadata, agent_id, (tenant,))
+        except AuthError as exc:
+            await context.abort(_AUTH_CODES.get(exc.status, grpc.StatusCode.UNAUTHENTICATED),
+                                exc.message)
+        except NotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+        except StoreUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        version = metadata.get(VERSION_HEADER, "").strip()
+        if version and version.split(".")[0] != "1":
+            await _abort_version(context, version)
+        _admitted.set((principal, scope, metadata))
+        return self._handlers[agent_id]
+
+
+async def _abort_version(context: grpc.aio.ServicerContext[Any, Any], version: str) -> None:
+    """VersionNotSupportedError as A2A 1.0 maps it for gRPC (5.4): UNIMPLEMENTED + ErrorInfo.
+
+    (The SDK's gRPC handler maps it to FAILED_PRECONDITION.)
+    """
+    message = f"A2A version '{version}' is not supported on gRPC; use 1.0"
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(
+        reason=A2A_ERROR_REASONS.get(VersionNotSupportedError, "VERSION_NOT_SUPPORTED"),
+        domain="a2a-protocol.org",
+    ))
+    status = status_pb2.Status(code=grpc.StatusCode.UNIMPLEMENTED.value[0], message=message,
+                               details=[info])
+    rich = status_to_grpc(status)
+    context.set_trailing_metadata(tuple(rich.trailing_metadata))
+    await context.abort(rich.code, rich.details)
+
+
+async def _unexpected(context: grpc.aio.ServicerContext[Any, Any], server: ServerState,
+                      exc: Exception) -> None:
+    if isinstance(exc, StoreUnavailable) or not server.stores.available:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, StoreUnavailable().message)
+    logger.exception("gRPC call failed")
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _forward(name: str, streaming: bool) -> Callable[..., Any]:
+    """A router method that admits the call and delegates to the SDK handler's ``name``."""
+
+    async def unary(self: GrpcRouter, request: Any,
+                    context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        handler = await self.admit(request, context)
+        method: Callable[..., Awaitable[Any]] = getattr(handler, name)
+        try:
+            return await method(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
+            await _unexpected(context, self._server, exc)
+
+    async def stream(self: GrpcRouter, request: Any,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        handler = await self.admit(request, context)
+        try:
+            async for item in getattr(handler, name)(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
+            await _unexpected(context, self._server, exc)
+
+    chosen = stream if streaming else unary
+    chosen.__name__ = name
+    chosen.__doc__ = f"``{name}``, admitted, on the agent's own handler."
+    return chosen
+
+
+for _method in SERVICE.methods:
+    setattr(GrpcRouter, _method.name, _forward(_method.name, _method.server_streaming))
+
+
+def grpc_address(settings: Settings) -> str:
+    """Where the gRPC server listens: ``host:port``."""
+    return f"{settings.grpc_host or settings.host}:{settings.grpc_port}"
+
+
+def build_grpc_server(settings: Settings, server: ServerState) -> grpc.aio.Server:
+    """A ``grpc.aio`` server with the router registered and its port bound (not started).
+
+    Raises:
+        RuntimeError: the port could not be bound.
+    """
+    grpc_server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", settings.max_body_bytes),
+    ])
+    a2a_pb2_grpc.add_A2AServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        GrpcRouter(server), grpc_server
+    )
+    address = grpc_address(settings)
+    if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:
+        credentials = grpc.ssl_server_credentials([(
+            settings.grpc_tls_key_file.read_bytes(), settings.grpc_tls_cert_file.read_bytes()
+        )])
+        bound = grpc_server.add_secure_port(address, credentials)
+    else:
+        bound = grpc_server.add_insecure_port(address)
+    if not bound:
+        raise RuntimeError(f"could not bind the gRPC port {address}")
+    return grpc_server
