@@ -179,7 +179,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
-    app.state.quotas = Quotas(quota_store)
+    app.state.quotas = server.quotas = Quotas(quota_store)
     app.router.routes.extend(_routes())
 
     async def http_error(request: Request, exc: Exception) -> Response:

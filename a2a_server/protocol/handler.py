@@ -123,6 +123,8 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
             await begun.ended_without_answer(run.task is not None)
             raise
         await begun.answered(result)
+        if not params.configuration.return_immediately:
+            quotas.run_answered()
         if isinstance(result, Message):
             await self._record_direct(params, result, context)
         return result

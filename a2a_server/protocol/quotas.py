@@ -74,7 +74,7 @@ class Slot:
     def __init__(self, store: QuotaStore, tenant: str, name: str) -> None:
         self.store, self.tenant, self.name = store, tenant, name
         self.holder = uuid.uuid4().hex
-        self.released = False
+        self._released: asyncio.Future[None] | None = None
 
     def keep_until(self, done: asyncio.Event) -> None:
         """Renew the slot until ``done`` is set, then give it back."""
@@ -96,10 +96,13 @@ class Slot:
             await self.release()
 
     async def release(self) -> None:
-        """Give the slot back, once (an outage leaves it to expire)."""
-        if self.released:
-            return
-        self.released = True
+        """Give the slot back, once; every caller returns when it is back."""
+        if self._released is None:
+            self._released = asyncio.ensure_future(self._release())
+        await asyncio.shield(self._released)
+
+    async def _release(self) -> None:
+        """(An outage leaves the slot to expire.)"""
         try:
             await self.store.release(self.tenant, self.name, self.holder)
         except StoreUnavailable:
@@ -113,6 +116,7 @@ class Holds:
         self.task: Slot | None = None
         self.stream: Slot | None = None
         self.run: tuple[Slot, asyncio.Event] | None = None
+        self.answered = False  # a blocking send's answer is final: its run is ending
         self._token: contextvars.Token[Holds | None] | None = None
 
     async def settle(self) -> None:
@@ -123,9 +127,9 @@ class Holds:
         for slot in (self.task, self.stream):
             if slot is not None:
                 await slot.release()
-        if self.run is not None and self.run[1].is_set():
-            # The run ended before the answer went out (a blocking send): give its slot
-            # back now, so the client's next send finds it free.
+        if self.run is not None and (self.answered or self.run[1].is_set()):
+            # A blocking send's run ends with its answer: give its slot back now (not when
+            # the keeper sees the run's end), so the client's next send finds it free.
             await self.run[0].release()
         self.task = self.stream = self.run = None
 
@@ -136,6 +140,13 @@ def attach_run(finished: asyncio.Event) -> None:
     if holds is not None and holds.task is not None:
         holds.task.keep_until(finished)
         holds.run, holds.task = (holds.task, finished), None
+
+
+def run_answered() -> None:
+    """The current blocking send has its final (or interrupted) answer: its run is ending."""
+    holds = _current.get()
+    if holds is not None:
+        holds.answered = True
 
 
 def attach_stream(events: AsyncIterator[_T]) -> AsyncIterator[_T]:
@@ -164,7 +175,7 @@ class Quotas:
         self.store = store
 
     async def check_request(self, tenant: TenantConfig, principal: Principal,
-                            request: Request) -> None:
+                            request: Request | None) -> None:
         """Count one request against ``requests_per_minute`` (and per credential).
 
         An admitted request remembers its counts for ``add_rate_limit_fields``.
@@ -187,6 +198,8 @@ class Quotas:
         for (_, limit, policy), decision in zip(windows, decisions, strict=True):
             if not decision.admitted:
                 raise _refusal(policy, limit, decision, window=True)
+        if request is None:
+            return
         request.scope[_ADMITTED] = [(policy, limit, decision) for (_, limit, policy), decision
                                     in zip(windows, decisions, strict=True)]
 
@@ -227,6 +240,20 @@ class Quotas:
         if limits.concurrent_tasks is None and limits.open_streams is None:
             return None
         method = _method(body)
+        if method not in _SENDS:
+            return None
+        return await self.hold_send(tenant, stream=method in _STREAMS)
+
+    async def admit_call(self, tenant: TenantConfig, principal: Principal,
+                         method: str) -> Holds | None:
+        """``check_request`` and, for a send ``method`` (by name), ``hold_send``: other bindings.
+
+        Raises:
+            QuotaExceeded: as ``check_request`` and ``hold_send``.
+        """
+        if tenant.limits is None:
+            return None
+        await self.check_request(tenant, principal, None)
         if method not in _SENDS:
             return None
         return await self.hold_send(tenant, stream=method in _STREAMS)
