@@ -179,7 +179,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
-    app.state.quotas = server.quotas = Quotas(quota_store)
+    llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
+    app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
     app.router.routes.extend(_routes())
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -105,7 +105,7 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         if quotas is None or tenant is None or tenant.limits is None:
             return None
         try:
-            return await quotas.admit_call(tenant, admitted[0], method)
+            return await quotas.admit_call(tenant, admitted[0], method, admitted[1].agent)
         except QuotaExceeded as exc:
             context.set_trailing_metadata(tuple((k.lower(), v) for k, v in exc.headers.items()))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)

@@ -45,7 +45,8 @@ async def jsonrpc(request: Request) -> Response:
         runtime, principal, config = admit(request, request.path_params["agent_id"],
                                            tenant_hint=tenant)
         await require_json(request)
-        holds = await quotas_of(request).admit_jsonrpc(request, config, principal, body)
+        holds = await quotas_of(request).admit_jsonrpc(request, config, principal, body,
+                                                   request.path_params["agent_id"])
         try:
             response = await runtime.jsonrpc.handle_requests(request)
         finally:

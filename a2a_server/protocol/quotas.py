@@ -28,6 +28,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
 import orjson
@@ -35,7 +36,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import QuotaExceeded, StoreUnavailable
+from a2a_server.stores.base import Scope
 from a2a_server.stores.quotas import Decision, QuotaStore
+from a2a_server.stores.usage import UsageCounters, today
 from a2a_server.tenancy.auth import Principal
 from a2a_server.tenancy.config import TenantConfig
 
@@ -61,6 +64,7 @@ def _refusal(name: str, limit: int, decision: Decision, *, window: bool) -> Quot
     what = {"requests": f"{limit} requests per minute",
             "credential": f"{limit} requests per minute for each API key or client",
             "tasks": f"{limit} concurrently running tasks",
+            "tokens": f"{limit} model tokens per day (UTC) for its LLM agents",
             "streams": f"{limit} open streams"}[name]
     return QuotaExceeded(
         f"rate limit exceeded: this tenant is allowed {what}; retry after {reset} s",
@@ -171,8 +175,39 @@ async def _holding(slot: Slot, events: AsyncIterator[_T]) -> AsyncIterator[_T]:
 class Quotas:
     """The quota checks of one app."""
 
-    def __init__(self, store: QuotaStore) -> None:
+    def __init__(self, store: QuotaStore, usage: UsageCounters | None = None,
+                 llm_agents: frozenset[str] = frozenset()) -> None:
         self.store = store
+        self._usage = usage
+        self._llm_agents = llm_agents
+
+    async def check_tokens(self, tenant: TenantConfig, agent: str) -> None:
+        """Refuse a send to an LLM agent once the tenant used ``tokens_per_day`` today (UTC).
+
+        The enforcement hook on the usage counters: it reads today's counters of the
+        tenant's LLM agents (one read per agent). Runs already going on are not stopped, so
+        the day's total may end a little above the limit.
+
+        Raises:
+            QuotaExceeded: the day's tokens are used; retry after the next UTC midnight.
+        """
+        limits = tenant.limits
+        if (limits is None or limits.tokens_per_day is None or self._usage is None
+                or agent not in self._llm_agents):
+            return
+        day = today()
+        used = 0
+        for other in sorted(self._llm_agents):
+            if tenant.allows_agent(other):
+                for counted in await self._usage.days(Scope(tenant.name, other), day, day):
+                    used += counted.input_tokens + counted.output_tokens
+        if used >= limits.tokens_per_day:
+            midnight = datetime.combine(day + timedelta(days=1), time.min, UTC)
+            reset_ms = int((midnight - datetime.now(UTC)).total_seconds() * 1000)
+            refusal = _refusal("tokens", limits.tokens_per_day, Decision(False, used, reset_ms),
+                               window=True)
+            refusal.headers["RateLimit-Policy"] = f'"tokens";q={limits.tokens_per_day};w=86400'
+            raise refusal
 
     async def check_request(self, tenant: TenantConfig, principal: Principal,
                             request: Request | None) -> None:
@@ -203,7 +238,8 @@ class Quotas:
         request.scope[_ADMITTED] = [(policy, limit, decision) for (_, limit, policy), decision
                                     in zip(windows, decisions, strict=True)]
 
-    async def hold_send(self, tenant: TenantConfig, *, stream: bool) -> Holds | None:
+    async def hold_send(self, tenant: TenantConfig, *, stream: bool,
+                        agent: str = "") -> Holds | None:
         """Take the slots a send needs (None: the tenant limits neither).
 
         Raises:
@@ -211,8 +247,10 @@ class Quotas:
                 ``open_streams`` streams already; nothing is held.
         """
         limits = tenant.limits
-        if limits is None or (limits.concurrent_tasks is None
-                              and (not stream or limits.open_streams is None)):
+        if limits is None:
+            return None
+        await self.check_tokens(tenant, agent)
+        if limits.concurrent_tasks is None and (not stream or limits.open_streams is None):
             return None
         holds = Holds()
         try:
@@ -227,7 +265,7 @@ class Quotas:
         return holds
 
     async def admit_jsonrpc(self, request: Request, tenant: TenantConfig, principal: Principal,
-                            body: bytes) -> Holds | None:
+                            body: bytes, agent: str) -> Holds | None:
         """``check_request``, then ``hold_send`` if the JSON-RPC request is a send.
 
         Raises:
@@ -237,15 +275,16 @@ class Quotas:
         if limits is None:
             return None
         await self.check_request(tenant, principal, request)
-        if limits.concurrent_tasks is None and limits.open_streams is None:
+        if (limits.concurrent_tasks is None and limits.open_streams is None
+                and limits.tokens_per_day is None):
             return None
         method = _method(body)
         if method not in _SENDS:
             return None
-        return await self.hold_send(tenant, stream=method in _STREAMS)
+        return await self.hold_send(tenant, stream=method in _STREAMS, agent=agent)
 
     async def admit_call(self, tenant: TenantConfig, principal: Principal,
-                         method: str) -> Holds | None:
+                         method: str, agent: str) -> Holds | None:
         """``check_request`` and, for a send ``method`` (by name), ``hold_send``: other bindings.
 
         Raises:
@@ -256,7 +295,7 @@ class Quotas:
         await self.check_request(tenant, principal, None)
         if method not in _SENDS:
             return None
-        return await self.hold_send(tenant, stream=method in _STREAMS)
+        return await self.hold_send(tenant, stream=method in _STREAMS, agent=agent)
 
     async def _acquire(self, tenant: str, name: str, limit: int) -> Slot:
         slot = Slot(self.store, tenant, name)

@@ -102,7 +102,8 @@ def _admitted(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
     _, principal, tenant = _admitted(request)
     await quotas_of(request).check_request(tenant, principal, request)
-    holds = await quotas_of(request).hold_send(tenant, stream=stream)
+    holds = await quotas_of(request).hold_send(tenant, stream=stream,
+                                               agent=request.path_params["agent_id"])
     try:
         return await send(request)
     finally:
