@@ -34,6 +34,8 @@ from a2a_server.observability.tracing import Tracing
 from a2a_server.openapi.routes import docs_routes
 from a2a_server.protocol import contexts, public, usage
 from a2a_server.protocol.gate import ServerState
+from a2a_server.protocol.idempotency import Idempotency
+from a2a_server.protocol.quotas import Quotas
 from a2a_server.protocol.routing import V1, A2AServerApp, agent_routes
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push import api as push_api
@@ -43,6 +45,7 @@ from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.seeds import agentlin, shannon
 from a2a_server.settings import Settings
 from a2a_server.stores.base import Stores
+from a2a_server.stores.quotas import create_quota_store
 from a2a_server.tenancy import Authenticator, load_tenants
 from a2a_server.tenancy.config import ConfigError, TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer
@@ -244,12 +247,15 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         tracing.instrument_httpx(http_client)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
     services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
+    quota_store = create_quota_store(backend)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
             agent, backend, settings.base_url, tokens, http_client, push_policy,
             services=services, grpc_url=settings.grpc_url,
             metrics=metrics, tracing=tracing,
         )
+        server.runtimes[agent.agent_id].handler.idempotency = Idempotency(
+            quota_store, backend, settings.idempotency_ttl_seconds)
 
     pushing = any(agent.card.capabilities.push_notifications for agent in agents)
     configured = _configured_signer(settings, pushing)
@@ -294,6 +300,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     )
     app.state.server = server
     app.state.metrics = metrics
+    llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
+    app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
     app.router.routes.extend(_routes())
     if metrics is not None:
         app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),

@@ -16,6 +16,7 @@ no class for, and renders every error in the binding's own format::
      │    └── TaskLost                      a running task vanished from the store: 503
      ├── UnreadableRecord                   one stored record cannot be rendered: 500 for that
      │                                      record only (lists leave it out and log it)
+     ├── QuotaExceeded                      a tenant limit (protocol/quotas.py): 429 + its headers
      └── anything else                      500, logged; the client sees a generic message
 
 REST bodies follow google.rpc.Status (``{"error": {code, status, message, details}}``);
@@ -96,6 +97,13 @@ class TaskLost(StoreUnavailable):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"the task store lost task {task_id} while it ran (a store without "
                          "persistence restarted, or a failover lost writes); send it again")
+class QuotaExceeded(Exception):
+    """A tenant is over one of its limits: 429 with Retry-After and RateLimit fields."""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
 
 
 _GRPC_STATUS = {
@@ -106,12 +114,14 @@ _GRPC_STATUS = {
     405: "UNIMPLEMENTED",
     413: "INVALID_ARGUMENT",
     415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
 # 415 (a body not declared as JSON): ContentTypeNotSupportedError, as the SDK maps that error
 # to 415 on REST; clients and the TCK read the code, the HTTP status stays 415.
 _JSONRPC_CODE = {400: -32600, 401: -32600, 403: -32600, 404: -32600, 413: -32600, 415: -32005,
+                 429: -32600,
                  500: -32603, 503: -32603}
 
 
@@ -135,11 +145,15 @@ def _classify(exc: Exception) -> tuple[int, str]:
         return 503, exc.message
     if isinstance(exc, UnreadableRecord):  # logged where it was found
         return 500, exc.message
+    if isinstance(exc, QuotaExceeded):
+        return 429, exc.message
     logger.error("unhandled error", exc_info=exc)
     return 500, "internal server error"
 
 
-def _headers(status: int) -> dict[str, str] | None:
+def _headers(status: int, exc: Exception | None = None) -> dict[str, str] | None:
+    if isinstance(exc, QuotaExceeded):
+        return exc.headers
     if status == 401:
         return {"WWW-Authenticate": WWW_AUTHENTICATE}
     if status == 503:
@@ -155,7 +169,7 @@ def rest_error(exc: Exception) -> Response:
     status, message = _classify(exc)
     body = {"error": {"code": status, "status": _GRPC_STATUS.get(status, "UNKNOWN"),
                       "message": message}}
-    return json_response(body, status=status, headers=_headers(status))
+    return json_response(body, status=status, headers=_headers(status, exc))
 
 
 def jsonrpc_error(request_id: str | int | None, exc: Exception) -> Response:
@@ -169,4 +183,4 @@ def jsonrpc_error(request_id: str | int | None, exc: Exception) -> Response:
         return json_response(build_error_response(request_id, InternalError(message=message)))
     body = {"jsonrpc": "2.0", "id": request_id,
             "error": {"code": _JSONRPC_CODE.get(status, -32603), "message": message}}
-    return json_response(body, status=status, headers=_headers(status))
+    return json_response(body, status=status, headers=_headers(status, exc))

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="How long a finished task's event log is kept for Last-Event-ID resumes "
         "(Redis; 0 = as long as the task). After it, a resume gets the final task instead.",
     )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, gt=0, le=30 * 86_400,
+        description="How long an Idempotency-Key is remembered: a retry with it within this "
+        "time gets the first request's task instead of running the agent again.",
+    )
     replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
     log_level: str = "info"
     access_log: bool = Field(default=True, description="uvicorn's per-request access log.")

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from a2a_server.agents.registry import AgentRegistry
 from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
+from a2a_server.protocol.quotas import Quotas
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime
 from a2a_server.settings import Settings
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, set_current_scope
@@ -39,6 +40,7 @@ class ServerState:
     auth: Authenticator
     stores: Stores
     runtimes: dict[str, AgentRuntime] = field(default_factory=dict)
+    quotas: Quotas | None = None  # tenant limits (protocol/quotas.py), set by create_app
 
 
 def state_of(request: Request) -> ServerState:

@@ -38,8 +38,9 @@ from a2a.utils.grpc_status import status_to_grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from a2a_server.errors import NotFound, StoreUnavailable
+from a2a_server.errors import NotFound, QuotaExceeded, StoreUnavailable
 from a2a_server.protocol.gate import VERSION_HEADER, ServerState, admit_call
+from a2a_server.protocol.quotas import Holds
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, PrincipalUser
 from a2a_server.settings import Settings
 from a2a_server.stores.base import SCOPE_KEY, Scope
@@ -95,6 +96,21 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         self._handlers = {agent_id: GrpcHandler(runtime.handler, builder)
                           for agent_id, runtime in server.runtimes.items()}
 
+    async def limit(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Holds | None:
+        """The tenant's limits for this call, as HTTP's (protocol/quotas.py); over one: abort
+        RESOURCE_EXHAUSTED with the Retry-After and RateLimit fields as trailing metadata."""
+        admitted, quotas = _admitted.get(), self._server.quotas
+        assert admitted is not None
+        tenant = self._server.tenants.get(admitted[0].tenant)
+        if quotas is None or tenant is None or tenant.limits is None:
+            return None
+        try:
+            return await quotas.admit_call(tenant, admitted[0], method, admitted[1].agent)
+        except QuotaExceeded as exc:
+            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in exc.headers.items()))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
+        return None  # not reached: abort raises
+
     async def admit(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> GrpcHandler:
         """Authenticate and resolve the agent, or abort the call with the matching status."""
         metadata = _metadata(context)
@@ -147,6 +163,7 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
     async def unary(self: GrpcRouter, request: Any,
                     context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         handler = await self.admit(request, context)
+        holds = await self.limit(name, context)
         method: Callable[..., Awaitable[Any]] = getattr(handler, name)
         try:
             return await method(request, context)
@@ -154,10 +171,14 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
             await _unexpected(context, self._server, exc)
+        finally:
+            if holds is not None:
+                await holds.settle()
 
     async def stream(self: GrpcRouter, request: Any,
                      context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         handler = await self.admit(request, context)
+        holds = await self.limit(name, context)
         try:
             async for item in getattr(handler, name)(request, context):
                 yield item
@@ -165,6 +186,9 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
             await _unexpected(context, self._server, exc)
+        finally:
+            if holds is not None:
+                await holds.settle()
 
     chosen = stream if streaming else unary
     chosen.__name__ = name

@@ -39,6 +39,8 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import validate_history_length
 
+from a2a_server.protocol import quotas
+from a2a_server.protocol.idempotency import Idempotency
 from a2a_server.protocol.validation import validate_send
 from a2a_server.push_policy import check_config_fields
 from a2a_server.runs.apply import view
@@ -59,6 +61,10 @@ def _history_length(params: SendMessageRequest) -> int | None:
     return configuration.history_length if configuration.HasField("history_length") else None
 
 
+async def _once(item: Tagged) -> AsyncIterator[Tagged]:
+    yield item
+
+
 class ServerRequestHandler(DefaultRequestHandlerV2):
     """``DefaultRequestHandlerV2`` bound to this server's stores and task runner."""
 
@@ -66,16 +72,18 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._stores = stores
         self.runner = TaskRunner(self.agent_executor, stores)
+        self.idempotency = Idempotency(None, None, 0)  # app.py wires the store
 
     async def _start(self, params: SendMessageRequest, context: ServerCallContext,
-                     listen: bool) -> tuple[TaskRun, AsyncIterator[Tagged] | None]:
+                     listen: bool, new_task_id: str | None = None,
+                     ) -> tuple[TaskRun, AsyncIterator[Tagged] | None]:
         """Check the request, take the task's turn, start the run (listening from its start)."""
         validate_history_length(params.configuration)
         scope = scope_of(context)
         stored, turn = await self.runner.load(scope, params)
         try:
             if stored is None:
-                params.message.task_id = str(uuid.uuid4())
+                params.message.task_id = new_task_id or str(uuid.uuid4())
             elif not params.message.context_id:
                 params.message.context_id = stored.task.context_id
             if self._push_config_store and params.configuration.HasField(
@@ -111,8 +119,23 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
     ) -> Message | Task:
         """Run the agent; answer with the task once it settles (or the agent's Message)."""
         validate_send(params)
-        run, _ = await self._start(params, context, listen=False)
-        result = await run.outcome()
+        begun = await self.idempotency.begin(params, context, _history_length(params))
+        if begun.replay is not None:
+            return begun.replay
+        try:
+            run, _ = await self._start(params, context, listen=False, new_task_id=begun.task_id)
+        except BaseException:
+            await begun.failed()
+            raise
+        quotas.attach_run(run.finished)
+        try:
+            result = await run.outcome()
+        except BaseException:
+            await begun.ended_without_answer(run.task is not None)
+            raise
+        await begun.answered(result)
+        if not params.configuration.return_immediately:
+            quotas.run_answered()
         if isinstance(result, Message):
             await self._record_direct(params, result, context)
         return result
@@ -128,9 +151,18 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
         if not self._agent_card.capabilities.streaming:
             raise UnsupportedOperationError(message="Streaming is not supported by the agent")
         validate_send(params)
-        _, events = await self._start(params, context, listen=True)
+        begun = await self.idempotency.begin(params, context, _history_length(params))
+        if begun.tagged is not None:
+            return _once(begun.tagged)
+        try:
+            run, events = await self._start(params, context, listen=True,
+                                            new_task_id=begun.task_id)
+        except BaseException:
+            await begun.failed()
+            raise
         assert events is not None
-        return self._recording(params, context, events)
+        quotas.attach_run(run.finished)
+        return quotas.attach_stream(begun.following(self._recording(params, context, events)))
 
     async def _recording(self, params: SendMessageRequest, context: ServerCallContext,
                          events: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:

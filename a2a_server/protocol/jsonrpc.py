@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from a2a_server.errors import MalformedJSON, StoreUnavailable, jsonrpc_error
 from a2a_server.protocol.gate import admit, is_v1, require_json, state_of
+from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 
 INTERNAL_ERROR = -32603
 MAX_DEPTH = 200
@@ -84,21 +85,30 @@ async def jsonrpc(request: Request) -> Response:
     """POST /agents/{agent_id}/v1 (and with a trailing slash)."""
     request_id = None
     try:
-        parsed, problem = _parse(await request.body())
+        body = await request.body()
+        parsed, problem = _parse(body)
         request_id = _request_id(parsed)
-        runtime, _, _ = admit(request, request.path_params["agent_id"], tenant_hint=_tenant(parsed))
+        runtime, principal, config = admit(request, request.path_params["agent_id"],
+                                           tenant_hint=_tenant(parsed))
         await require_json(request)  # credentials first, then the body
         if problem is not None:
             raise problem
         _check_version(request, parsed)
+        holds = await quotas_of(request).admit_jsonrpc(request, config, principal, body,
+                                                   request.path_params["agent_id"])
         request._json = parsed  # Starlette's cache of request.json(): the dispatcher reads it
-        response = await runtime.jsonrpc.handle_requests(request)
+        try:
+            response = await runtime.jsonrpc.handle_requests(request)
+        finally:
+            if holds is not None:
+                await holds.settle()
     except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
         return jsonrpc_error(request_id, exc)
     if not state_of(request).stores.available and _is_internal_error(response):
         # The SDK's dispatcher renders a store outage as InternalError on HTTP 200; the store
         # marked itself down, so answer what happened: 503, retry shortly.
         return jsonrpc_error(request_id, StoreUnavailable())
+    add_rate_limit_fields(request, response)
     return response
 
 

@@ -40,9 +40,11 @@ from a2a_server.protocol.gate import (
     require_json,
     state_of,
 )
+from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 from a2a_server.push.api import get_deliveries
-from a2a_server.tenancy.auth import AuthError
+from a2a_server.tenancy.auth import AuthError, Principal
+from a2a_server.tenancy.config import TenantConfig
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -62,6 +64,7 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
             return rest_error(StoreUnavailable())
         if response.media_type == A2A_JSON and _wants_plain_json(request):
             response.headers["content-type"] = "application/json"
+        add_rate_limit_fields(request, response)
         return response
 
     return wrapper
@@ -84,9 +87,15 @@ def _wants_plain_json(request: Request) -> bool:
 _LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/message:send
 
 
-def _admit(request: Request) -> AgentRuntime:
+async def _admit(request: Request) -> AgentRuntime:
+    runtime, principal, tenant = _admitted(request)
+    await quotas_of(request).check_request(tenant, principal, request)
+    return runtime
+
+
+def _admitted(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
     try:
-        runtime, _, _ = admit(request, request.path_params["agent_id"])
+        return admit(request, request.path_params["agent_id"])
     except AuthError as exc:
         # An A2A 0.3 REST client puts /v1/ under the interface URL, read here as the
         # /{tenant}/ segment: answer what is wrong, not "another tenant".
@@ -98,7 +107,18 @@ def _admit(request: Request) -> AgentRuntime:
                 "without it) or its JSON-RPC interface"
             ) from exc
         raise
-    return runtime
+
+
+async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
+    _, principal, tenant = _admitted(request)
+    await quotas_of(request).check_request(tenant, principal, request)
+    holds = await quotas_of(request).hold_send(tenant, stream=stream,
+                                               agent=request.path_params["agent_id"])
+    try:
+        return await send(request)
+    finally:
+        if holds is not None:
+            await holds.settle()
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -126,7 +146,11 @@ def _send_request_v03(body: dict[str, Any]) -> Any:
 @rest_endpoint
 async def send_message(request: Request) -> Response:
     """POST .../message:send"""
-    runtime = _admit(request)
+    return await _send(request, False, _send_message)
+
+
+async def _send_message(request: Request) -> Response:
+    runtime = state_of(request).runtimes[request.path_params["agent_id"]]
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
@@ -143,7 +167,11 @@ async def send_message(request: Request) -> Response:
 @rest_endpoint
 async def stream_message(request: Request) -> Response:
     """POST .../message:stream (SSE)"""
-    runtime = _admit(request)
+    return await _send(request, True, _stream_message)
+
+
+async def _stream_message(request: Request) -> Response:
+    runtime = state_of(request).runtimes[request.path_params["agent_id"]]
     v1 = is_v1(request)
     if v1:
         params = streaming.send_request_v1(await require_json(request))
@@ -159,7 +187,7 @@ async def stream_message(request: Request) -> Response:
 @rest_endpoint
 async def get_task(request: Request) -> Response:
     """GET .../tasks/{id}?historyLength=N, served from the store's trimmed view."""
-    _admit(request)
+    await _admit(request)
     v1 = is_v1(request)
     length = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
     if not v1 and length == 0:
@@ -177,7 +205,7 @@ async def get_task(request: Request) -> Response:
 @rest_endpoint
 async def cancel_task(request: Request) -> Response:
     """POST .../tasks/{id}:cancel"""
-    runtime = _admit(request)
+    runtime = await _admit(request)
     if is_v1(request):
         return await runtime.rest.on_cancel_task(request)
     task = await runtime.handler.on_cancel_task(
@@ -191,7 +219,7 @@ async def cancel_task(request: Request) -> Response:
 @rest_endpoint
 async def subscribe_task(request: Request) -> Response:
     """GET|POST .../tasks/{id}:subscribe (SSE)"""
-    _admit(request)
+    await _admit(request)
     v1 = is_v1(request)
     last = streaming.parse_last_event_id(request.headers.get(streaming.LAST_EVENT_ID))
     events = await streaming.subscribe_events(state_of(request).stores, request.path_params["id"],
@@ -223,7 +251,7 @@ async def list_tasks(request: Request) -> Response:
 
     Each task is rendered on its own: one that cannot be is logged and left out.
     """
-    runtime = _admit(request)
+    runtime = await _admit(request)
     _check_list_filters(request)
     v1 = is_v1(request)
     params = ListTasksRequest()
@@ -261,7 +289,7 @@ def _list_item_v1(include_artifacts: bool) -> Callable[[Task], dict[str, Any]]:
 def _v1_only(method_name: str) -> Endpoint:
     @rest_endpoint
     async def endpoint(request: Request) -> Response:
-        runtime = _admit(request)
+        runtime = await _admit(request)
         return await getattr(runtime.rest, method_name)(request)
 
     endpoint.__name__ = method_name
@@ -271,7 +299,7 @@ def _v1_only(method_name: str) -> Endpoint:
 @rest_endpoint
 async def set_push_config(request: Request) -> Response:
     """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
-    runtime = _admit(request)
+    runtime = await _admit(request)
     body = await _json_body(request)
     check_body_tenant(request, body.get("tenant"))
     return await runtime.rest.set_push_notification(request)

@@ -114,6 +114,20 @@ two calls, the ``:lease`` first.
                                        replica from its position at start-up (MAXLEN ~1000,
                                        expires a day after the last cancel)
 
+Quotas and idempotency -- hash tag ``{q:<t>}`` (one slot per tenant: one tenant's
+counters never share a key, or a hot slot, with another's)::
+
+    a2a:{q:<t>}:rpm              STRING  requests admitted in the current minute (PX: the
+    a2a:{q:<t>}:rpm.<c>                rest of the window); ``<c>`` one credential (``api_key.key:<name>``
+                                       or ``jwt.<client id>``); quota_hit.lua checks and
+                                       counts both in one call
+    a2a:{q:<t>}:tasks            ZSET  holder id -> expiry ms (Redis TIME) of each running
+    a2a:{q:<t>}:streams                task / open stream; quota_acquire.lua drops expired
+                                       members (a dead replica's) before counting; PX = slot
+    a2a:{q:<t>}:idem:<a>:<sha>   STRING  an Idempotency-Key's claim (JSON: body digest, task
+                                       id or direct reply), ``<sha>`` the key's SHA-256;
+                                       SET NX GET PX (idempotency_ttl_seconds)
+
 Retention: when a task reaches a terminal state and its tenant has
 ``retention_seconds``, the save script PEXPIREs :task, :hist, :events, :push and :outbox
 together (notifications still pending when a task expires are dropped with it); the
@@ -218,6 +232,14 @@ class KeySchema:
 
     def _scope_keys(self, tenant: str, agent: str) -> ScopeKeys:
         return ScopeKeys(f"{self.prefix}:{{s:{enc(tenant)}}}:{enc(agent)}")
+
+    def quota(self, tenant: str, name: str) -> str:
+        """A tenant's quota counter or slot set (``rpm``, ``rpm.<credential>``, ``tasks``...)."""
+        return f"{self.prefix}:{{q:{enc(tenant)}}}:{enc(name)}"
+
+    def idempotency(self, tenant: str, agent: str, digest: str) -> str:
+        """The claim of one Idempotency-Key (``digest``: its SHA-256, hex)."""
+        return f"{self.prefix}:{{q:{enc(tenant)}}}:idem:{enc(agent)}:{digest}"
 
     def usage(self, tenant: str, agent: str, day: str) -> str:
         """One day's usage counters of a scope."""

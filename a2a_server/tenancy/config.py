@@ -12,6 +12,8 @@ A file looks like::
         sha256: <hex sha256 of the key>
     retention_seconds: null       # TTL of finished tasks and contexts (Redis); null = keep
     default_agent: echo           # optional: the agent Shannon's and agentlin's task APIs use
+    limits:                       # optional quotas (tenancy/limits.py, docs/tenants.md)
+      requests_per_minute: 600
 
 Secrets are only ever stored as SHA-256 digests. ``a2a-server hash-secret`` prints one.
 """
@@ -31,6 +33,8 @@ from typing import Literal
 import yaml
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from a2a_server.tenancy.limits import LimitsConfig
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 logger = logging.getLogger(__name__)
@@ -81,6 +85,7 @@ class TenantConfig(BaseModel):
     api_keys: list[ApiKeyConfig] = []
     retention_seconds: int | None = Field(default=None, gt=0)
     default_agent: str | None = None
+    limits: LimitsConfig | None = None
 
     @field_validator("name")
     @classmethod
