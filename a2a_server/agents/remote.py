@@ -90,6 +90,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, TokenError
 from a2a_server.agents.services import AgentServices
+from a2a_server.observability.tracing import async_inject_trace_headers
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import scope_of
@@ -271,7 +272,9 @@ class RemoteAgentExecutor(AgentExecutor):
         options = self.options
         return httpx.AsyncClient(
             headers=headers, follow_redirects=False,
-            timeout=httpx.Timeout(options.connect_timeout_seconds, read=options.read_timeout_seconds))
+            timeout=httpx.Timeout(options.connect_timeout_seconds, read=options.read_timeout_seconds),
+            # W3C trace context of the run (nothing when tracing is off): the remote continues it
+            event_hooks={"request": [async_inject_trace_headers]})
 
     async def _agent_card(self, http: httpx.AsyncClient) -> AgentCard:
         cached = self._card
