@@ -90,8 +90,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, TokenError
 from a2a_server.agents.services import AgentServices
-from a2a_server.observability.tracing import async_inject_trace_headers
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE
+from a2a_server.observability.tracing import async_inject_trace_headers
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import scope_of
 
