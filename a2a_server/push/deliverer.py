@@ -104,6 +104,22 @@ class AttemptEvent:
 Observer = Callable[[AttemptEvent], None]
 
 
+async def _wait_or_timeout(event: asyncio.Event, seconds: float) -> None:
+    """``event.wait()`` for at most ``seconds``; a cancellation is never swallowed.
+
+    On Python 3.11, a ``cancel()`` landing as ``asyncio.timeout`` expires can come out as
+    ``TimeoutError``: suppressed, it left the deliverer's loop running and ``aclose``
+    waiting for it forever (seen as a hung shutdown).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from None
+
+
 def retry_after(value: str | None, now: float) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP date), None if absent or bad."""
     if not value:
@@ -206,9 +222,7 @@ class PushDeliverer:
                 await self._poll()
             except Exception:  # the store is down, or a bug: keep the loop alive
                 logger.warning("push delivery: cannot read the outbox", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.poll_s):
-                    await outbox.wakeup.wait()
+            await _wait_or_timeout(outbox.wakeup, self.options.poll_s)
             outbox.wakeup.clear()
 
     async def _poll(self) -> None:
