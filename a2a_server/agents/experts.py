@@ -63,7 +63,22 @@ def _question(arguments: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-class AgentExpert:
+_NO_QUESTION = ToolResult("error: give the expert a 'message' (a non-empty string)",
+                          is_error=True)
+
+
+class _Expert:
+    """What both kinds of expert share: a tool with one ``message`` argument."""
+
+    _spec: ToolSpec
+
+    @property
+    def spec(self) -> ToolSpec:
+        """One ``message`` argument."""
+        return self._spec
+
+
+class AgentExpert(_Expert):
     """Another agent of the tenant, called in-process."""
 
     def __init__(self, options: ExpertOptions, services: AgentServices, caller: str) -> None:
@@ -73,17 +88,11 @@ class AgentExpert:
         self._caller = caller
         self._spec = _spec(options, f"Ask the '{options.agent}' agent.")
 
-    @property
-    def spec(self) -> ToolSpec:
-        """One ``message`` argument."""
-        return self._spec
-
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         """Send the question as a new task of the expert agent; its answer is the output."""
         question = _question(arguments)
         if question is None:
-            return ToolResult("error: give the expert a 'message' (a non-empty string)",
-                              is_error=True)
+            return _NO_QUESTION
         handler = self._services.handler(context.scope.tenant, self._agent)
         if handler is None:
             return ToolResult(f"error: the expert agent '{self._agent}' is not available",
@@ -131,7 +140,7 @@ def _result_of(result: Task | Message) -> ToolResult:
                       reference_task_id=result.id)
 
 
-class InlineExpert:
+class InlineExpert(_Expert):
     """A model with its own system prompt, asked directly."""
 
     def __init__(self, options: ExpertOptions) -> None:
@@ -142,17 +151,11 @@ class InlineExpert:
         self._provider = ProviderClient(self._llm, key) if key else None
         self._spec = _spec(options, f"Ask the {options.name} expert.")
 
-    @property
-    def spec(self) -> ToolSpec:
-        """One ``message`` argument."""
-        return self._spec
-
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         """One completion with the expert's system prompt."""
         question = _question(arguments)
         if question is None:
-            return ToolResult("error: give the expert a 'message' (a non-empty string)",
-                              is_error=True)
+            return _NO_QUESTION
         if self._provider is None:
             return ToolResult(f"error: the expert's provider is not configured (set "
                               f"{self._llm.api_key_env})", is_error=True)
