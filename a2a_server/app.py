@@ -32,7 +32,7 @@ from a2a_server.observability.push import PushMetrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
 from a2a_server.openapi.routes import docs_routes
-from a2a_server.protocol import contexts, public, usage
+from a2a_server.protocol import contexts, public, sdk_printing, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.idempotency import Idempotency
 from a2a_server.protocol.quotas import Quotas
@@ -231,6 +231,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     agents = load_agents(settings.agents_dir)
     tenants = load_tenants(settings.tenants_dir, agents.ids(), settings.credential_cache_size)
     outage_logs.install()
+    sdk_printing.install()
     metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None
     tracing = Tracing.from_settings(settings, tracer_provider)
     tokens, auth = _credentials(settings, tenants, metrics)

@@ -57,6 +57,59 @@ def to_jsonable(message: Message) -> Any:
     return _message_converter(message.DESCRIPTOR, True)(message)
 
 
+_DEFAULTS = ({}, {"preserving_proto_field_name": False})
+_STRUCTS = frozenset({"google.protobuf.Struct", "google.protobuf.Value",
+                      "google.protobuf.ListValue"})
+
+
+def message_to_dict(message: Message, **options: Any) -> Any:
+    """``MessageToDict(message, **options)``, integral numbers in Structs as integers.
+
+    The drop-in for protobuf's printer wherever an A2A object is printed for a client
+    (``sdk_printing`` puts it in the SDK's handlers). With the default options it is
+    ``to_dict``; with others, protobuf's output with its integral floats made integers,
+    which is exact for a type whose only floating-point field is ``Value``'s number.
+    """
+    descriptor = message.DESCRIPTOR
+    if options in _DEFAULTS and (descriptor.file is a2a_pb2.DESCRIPTOR
+                                 or descriptor.full_name in _STRUCTS):
+        return to_dict(message)
+    printed = json_format.MessageToDict(message, **options)
+    return integral_numbers(printed) if _doubles_only_in_values(descriptor) else printed
+
+
+def integral_numbers(value: Any) -> Any:
+    """``value`` (printed JSON) with every integral float an integer (``integral``)."""
+    if isinstance(value, float):
+        return integral(value)
+    if isinstance(value, dict):
+        return {key: integral_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers(item) for item in value]
+    return value
+
+
+_FLOATING = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
+
+
+@functools.cache
+def _doubles_only_in_values(descriptor: Descriptor) -> bool:
+    """Whether every floating-point field reachable from ``descriptor`` is ``Value``'s."""
+    seen: set[str] = set()
+    pending = [descriptor]
+    while pending:
+        current = pending.pop()
+        if current.full_name in seen or current.full_name in _STRUCTS:
+            continue
+        seen.add(current.full_name)
+        for field in current.fields:
+            if field.type in _FLOATING:
+                return False
+            if field.message_type is not None:
+                pending.append(field.message_type)
+    return True
+
+
 @functools.cache
 def _message_converter(descriptor: Descriptor, fragments: bool) -> Convert:
     name = descriptor.full_name

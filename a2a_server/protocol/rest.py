@@ -24,7 +24,6 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils import proto_utils
 from a2a.utils.constants import A2A_JSON_MEDIA_TYPE as A2A_JSON
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, TaskNotFoundError
-from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +39,7 @@ from a2a_server.protocol.gate import (
     require_json,
     state_of,
 )
+from a2a_server.protocol.protojson import message_to_dict
 from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 from a2a_server.protocol.runtime import AgentRuntime, build_call_context
 from a2a_server.push.api import get_deliveries
@@ -277,7 +277,7 @@ def _list_item_v1(include_artifacts: bool) -> Callable[[Task], dict[str, Any]]:
     """A task as the SDK's REST ListTasks prints it (every field, artifacts on request)."""
 
     def render(task: Task) -> dict[str, Any]:
-        item = MessageToDict(task, always_print_fields_with_no_presence=True)
+        item = message_to_dict(task, always_print_fields_with_no_presence=True)
         if not include_artifacts:
             item.pop("artifacts", None)
         orjson.dumps(item)  # a value orjson cannot print fails here, for this task only

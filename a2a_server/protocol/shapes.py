@@ -1,8 +1,9 @@
 """JSON shapes on the wire: A2A 1.0 ProtoJSON, or the A2A 0.3 JSON that Corti clients parse.
 
-0.3 objects are produced with the SDK's own ``a2a.compat.v0_3`` conversions,
-never by hand. 1.0 objects are ``protojson.to_jsonable``'s: for orjson (they may
-hold ``orjson.Fragment``s), never to be mutated.
+0.3 objects are produced with the SDK's own ``a2a.compat.v0_3`` conversions, never
+by hand (their Structs printed by ``protojson.message_to_dict``: ``sdk_printing``).
+1.0 objects are ``protojson.to_jsonable``'s: for orjson (they may hold
+``orjson.Fragment``s), never to be mutated.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from a2a.utils.proto_utils import to_stream_response
 from pydantic import BaseModel
 
 from a2a_server.errors import UnreadableRecord
-from a2a_server.protocol.protojson import integral, to_jsonable
+from a2a_server.protocol import sdk_printing
+from a2a_server.protocol.protojson import to_jsonable
 
 logger = logging.getLogger(__name__)
+sdk_printing.install()  # the 0.3 conversions below print Structs' integers as integers
 _Item = TypeVar("_Item", Task, Message)
 _Rendered = TypeVar("_Rendered")
 
@@ -61,66 +64,10 @@ def _dump03(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-# The 0.3 conversions print Structs with MessageToDict (integers as 42.0); these walk
-# only where a Struct was printed (metadata, data parts) and print integral numbers as
-# integers, like the 1.0 renderer.
-def _ints(value: Any) -> Any:
-    if isinstance(value, float):
-        return integral(value)
-    if isinstance(value, dict):
-        return {key: _ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_ints(item) for item in value]
-    return value
-
-
-def _metadata03(obj: dict[str, Any]) -> None:
-    if "metadata" in obj:
-        obj["metadata"] = _ints(obj["metadata"])
-
-
-def _parts03(obj: dict[str, Any]) -> None:
-    _metadata03(obj)
-    for part in obj.get("parts", ()):
-        _metadata03(part)
-        if "data" in part:
-            part["data"] = _ints(part["data"])
-
-
-def _status03(obj: dict[str, Any]) -> None:
-    message = obj.get("status", {}).get("message")
-    if message is not None:
-        _parts03(message)
-
-
-def _task03(task: dict[str, Any]) -> dict[str, Any]:
-    _metadata03(task)
-    _status03(task)
-    for message in task.get("history", ()):
-        _parts03(message)
-    for artifact in task.get("artifacts", ()):
-        _parts03(artifact)
-    return task
-
-
-def _event03(event: dict[str, Any]) -> dict[str, Any]:
-    kind = event.get("kind")
-    if kind == "task":
-        return _task03(event)
-    if kind == "message":
-        _parts03(event)
-        return event
-    _metadata03(event)
-    _status03(event)
-    if "artifact" in event:
-        _parts03(event["artifact"])
-    return event
-
-
 def task_json(task: Task, v03: bool) -> dict[str, Any]:
     """A Task in the requested version's shape."""
     if v03:
-        return _task03(_dump03(conversions.to_compat_task(task)))
+        return _dump03(conversions.to_compat_task(task))
     return to_jsonable(task)
 
 
@@ -169,9 +116,7 @@ def stored_task_json_bytes(serialized: bytes, v03: bool) -> bytes:
 def message_json(message: Message, v03: bool) -> dict[str, Any]:
     """A Message in the requested version's shape."""
     if v03:
-        message_dict = _dump03(conversions.to_compat_message(message))
-        _parts03(message_dict)
-        return message_dict
+        return _dump03(conversions.to_compat_message(message))
     return to_jsonable(message)
 
 
@@ -186,7 +131,7 @@ def stream_event_json(event: Event, v03: bool) -> dict[str, Any]:
     """One streamed event: a 1.0 StreamResponse, or a bare 0.3 event with its ``kind``."""
     response = to_stream_response(event)
     if v03:
-        return _event03(_dump03(conversions.to_compat_stream_response(response).result))
+        return _dump03(conversions.to_compat_stream_response(response).result)
     return to_jsonable(response)
 
 

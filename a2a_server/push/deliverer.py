@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import httpx
 import orjson
 from a2a.types.a2a_pb2 import StreamResponse, TaskPushNotificationConfig
-from google.protobuf.json_format import MessageToDict
 
 from a2a_server.errors import StoreUnavailable
+from a2a_server.protocol.protojson import to_dict
 from a2a_server.push.log import FAILED, OK, RETRYING, Attempt, DeliveryLog
 from a2a_server.push.signing import PushSigner
 from a2a_server.push_policy import PushUrlPolicy
@@ -376,7 +376,7 @@ class PushDeliverer:
                 logger.exception("push delivery observer failed")
 
     def _body(self, entry: OutboxEntry) -> bytes:
-        return orjson.dumps(MessageToDict(StreamResponse.FromString(entry.event)))
+        return orjson.dumps(to_dict(StreamResponse.FromString(entry.event)))
 
     def _headers(self, task_id: str, config: TaskPushNotificationConfig, did: str,
                  body: bytes) -> dict[str, str]:

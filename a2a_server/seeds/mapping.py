@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from a2a.types.a2a_pb2 import Message, Part, Role, Task, TaskState
-from google.protobuf.json_format import MessageToDict
 
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE, Usage
+from a2a_server.protocol.protojson import to_dict
 from a2a_server.stores.base import TERMINAL_STATES
 
 # Set by POST /api/v1/tasks on the user's message (A2A tasks carry no creation time).
@@ -51,7 +51,7 @@ AGENTLIN_RUN_ERROR = -32603
 
 
 def _struct(value: Any) -> dict[str, Any]:
-    return MessageToDict(value) if value.fields else {}
+    return to_dict(value) if value.fields else {}
 
 
 def _text(parts: Any) -> str:
@@ -59,7 +59,7 @@ def _text(parts: Any) -> str:
 
 
 def _data(part: Part) -> Any:
-    return MessageToDict(part.data) if part.WhichOneof("content") == "data" else None
+    return to_dict(part.data) if part.WhichOneof("content") == "data" else None
 
 
 def _timestamp(value: Any) -> datetime:
