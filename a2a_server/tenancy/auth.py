@@ -25,6 +25,7 @@ from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer, looks_like_jwt
 
 TENANT_HEADER = "tenant-name"
 API_KEY_HEADER = "x-api-key"
+PRINCIPAL_KEY = "a2a_server.principal"  # where the gate leaves the Principal in the ASGI scope
 
 
 @dataclass(frozen=True)
