@@ -269,6 +269,15 @@ def _warn_if_implicit(path: Path, raw: dict[str, object], tenant: TenantConfig) 
                        "tenant '%s'", path, tenant.name)
 
 
+def _one_line(error: yaml.YAMLError) -> str:
+    """A YAML error as one line: where and what (PyYAML's own text spans several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(error).split())
+
+
 def tenant_files(directory: Path) -> list[Path]:
     """The tenant files of ``directory`` (``*.yaml`` / ``*.yml``), in name order."""
     return sorted(directory.glob("*.y*ml"))
@@ -283,7 +292,7 @@ def read_tenant_file(path: Path, known_agents: set[str]) -> tuple[TenantConfig, 
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from exc
     if not isinstance(raw, dict):

@@ -166,6 +166,15 @@ async def test_a_broken_file_keeps_the_old_configuration_and_says_why(
     assert await status(http, "", KEYS["old"]) == 404  # still valid: the old files rule
     assert await status(http, "", KEYS["new"]) == 404
 
+    (tenants / "acme.yaml").write_text("name: acme\nagents: [echo\n")  # not even YAML
+    with caplog.at_level(logging.INFO, logger="a2a_server.tenancy.reload"):
+        caplog.clear()
+        assert not await reloader.check()
+    [unparsable] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "\n" not in unparsable
+    assert "acme.yaml: not valid YAML: line 3, column 1:" in unparsable
+    shutil.copy(REPO / "tenants" / "acme.yaml", tenants / "acme.yaml")
+
     demo.write_text(good.replace(f"  - name: old\n    sha256: {sha256_hex(KEYS['old'])}  # old\n", ""))
     assert await reloader.check()
     assert await status(http, "", KEYS["old"]) == 401
