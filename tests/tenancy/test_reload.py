@@ -141,6 +141,26 @@ async def test_a_reload_adds_a_key(backend: str, app_on: Callable[..., Any],
     assert await status(http, "", KEYS["old"]) == 404  # the others are untouched
 
 
+async def test_a_reload_enables_and_disables_an_agent(app_on: Callable[..., Any],
+                                                      tmp_path: Path) -> None:
+    tenants = write_tenants(tmp_path / "tenants")
+    app, http = await app_on()
+    acme = {"Tenant-Name": "acme", "X-API-Key": "acme-key", **V1}
+    conformance = "/agents/conformance/v1/message:send"
+    assert (await http.post(conformance, json=user_message_v1("hi"), headers=acme)).status_code == 404
+    acme_file = tenants / "acme.yaml"
+    acme_file.write_text(acme_file.read_text().replace('agents: ["echo"]',
+                                                       'agents: ["echo", "conformance"]'))
+    assert await reloader_of(app).check()
+    assert (await http.post(conformance, json=user_message_v1("hi"), headers=acme)).status_code == 200
+    acme_file.write_text(acme_file.read_text().replace('agents: ["echo", "conformance"]',
+                                                       'agents: ["conformance"]')
+                         .replace("default_agent: echo", "default_agent: conformance"))
+    assert await reloader_of(app).check()
+    echo = await http.post("/agents/echo/v1/message:send", json=user_message_v1("hi"), headers=acme)
+    assert echo.status_code == 404
+
+
 async def test_a_broken_file_keeps_the_old_configuration_and_says_why(
     app_on: Callable[..., Any], tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
