@@ -48,6 +48,7 @@ from a2a_server.stores.base import Stores
 from a2a_server.stores.quotas import create_quota_store
 from a2a_server.tenancy import Authenticator, load_tenants
 from a2a_server.tenancy.config import ConfigError, TenantRegistry
+from a2a_server.tenancy.reload import TenantReloader
 from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
     pushing = any(agent.card.capabilities.push_notifications for agent in agents)
     configured = _configured_signer(settings, pushing)
+    reloader = TenantReloader(tenants, settings.tenants_dir, agents.ids,
+                              settings.tenants_reload_seconds, settings.credential_cache_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -270,11 +273,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
                      if pushing else None)
         setattr(app.state, push_api.DELIVERER_KEY, deliverer)
         grpc_server = await _start_grpc(settings, server)
+        reloader.start()
         if settings.gc_tuning:
             _tune_gc()
         try:
             yield
         finally:
+            await reloader.aclose()
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
@@ -300,6 +305,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         redoc_url=None,
     )
     app.state.server = server
+    app.state.tenant_reloader = reloader
     app.state.metrics = metrics
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)

@@ -1,4 +1,4 @@
-"""Command line: ``a2a-server serve | hash-secret | check`` (also ``python -m a2a_server``)."""
+"""Command line: ``a2a-server serve | hash-secret | check | tenants`` (also ``python -m a2a_server``)."""
 
 from __future__ import annotations
 
@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     from a2a_server.check.cli import register as register_check
 
     register_check(commands)
+    from a2a_server.tenancy.admin import register as register_tenants
+
+    register_tenants(commands)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )
+    tenants_reload_seconds: float = Field(
+        default=5.0, ge=0, le=3600,
+        description="How often the tenant files are checked for changes (size, mtime, inode) "
+        "and reloaded when they changed (0 = only on SIGHUP). A key removed from a file stops "
+        "working on this replica within this time.",
+    )
     credential_cache_size: int = Field(
         default=10_000, ge=0, le=1_000_000,
         description="Verified bearer tokens, and valid API keys, remembered per process so a "

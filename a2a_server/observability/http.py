@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from a2a_server.observability.metrics import Metrics, bind_metrics
 from a2a_server.observability.tracing import Tracing
 from a2a_server.stores.base import SCOPE_KEY
+from a2a_server.tenancy.auth import PRINCIPAL_KEY
 
 access_logger = logging.getLogger("a2a_server.access")
 
@@ -208,8 +209,11 @@ class RequestObserver:
                 key = (*key, tenant)
             self.metrics.requests.series(key).record(elapsed)
         if fields is not None:
+            principal = scope.get(PRINCIPAL_KEY)
             extra = {"route": route, "method": scope["method"], "status": status,
                      "duration_ms": round(elapsed * 1000, 3), "tenant": tenant, "agent": agent,
+                     # the credential's name (key:<name> or the OAuth client id), never its value
+                     "credential": principal.subject if principal is not None else "",
                      **fields}
             task_id = scope.get("path_params", {}).get("id")
             if task_id and "task_id" not in extra:

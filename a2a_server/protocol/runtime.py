@@ -33,14 +33,13 @@ from a2a_server.protocol.compat import GuardedRequestHandler03
 from a2a_server.protocol.handler import ServerRequestHandler
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope, Stores, scope_of
+from a2a_server.tenancy.auth import PRINCIPAL_KEY as PRINCIPAL_KEY  # re-exported (gate, gRPC)
 from a2a_server.tenancy.auth import Principal
 
 if TYPE_CHECKING:
     from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
-
-PRINCIPAL_KEY = "a2a_server.principal"
 
 
 class PrincipalUser(User):

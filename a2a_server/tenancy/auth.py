@@ -6,13 +6,13 @@ be named by the ``Tenant-Name`` header (Corti), a ``/{tenant}`` path segment or
 the JSON-RPC ``params.tenant`` (A2A); every source present must agree with the
 tenant the credentials belong to.
 
-Outcomes: no or bad credentials, or credentials of a tenant that no longer
-exists -> 401; a named tenant that differs from the credentials' -> 403. The
-same answer is given whether or not a named tenant exists, so tenants cannot
-be enumerated. Ambiguous credentials are refused, never "first one wins": two
-``X-API-Key`` or ``Authorization`` headers, or an API key and a bearer
-credential of different tenants -> 401; two ``Tenant-Name`` headers that
-differ -> 400.
+Outcomes: no or bad credentials, credentials of a tenant that no longer
+exists, or a token of an OAuth client its tenant file no longer lists -> 401;
+a named tenant that differs from the credentials' -> 403. The same answer is
+given whether or not a named tenant exists, so tenants cannot be enumerated.
+Ambiguous credentials are refused, never "first one wins": two ``X-API-Key``
+or ``Authorization`` headers, or an API key and a bearer credential of
+different tenants -> 401; two ``Tenant-Name`` headers that differ -> 400.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from a2a_server.tenancy.config import TenantConfig, TenantRegistry
+from a2a_server.tenancy.config import TenantConfig, TenantRegistry, TenantSnapshot
 from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer, looks_like_jwt
 
 TENANT_HEADER = "tenant-name"
 API_KEY_HEADER = "x-api-key"
+PRINCIPAL_KEY = "a2a_server.principal"  # where the gate leaves the Principal in the ASGI scope
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,17 @@ class Authenticator:
             AuthError: 401 for missing/bad credentials, 403 for a tenant mismatch.
         """
         names = _all(headers, TENANT_HEADER)
-        principal = self._principal_from_credentials(headers)
+        tenants = self._tenants.current  # one snapshot for the whole request (reloads swap it)
+        principal = self._principal_from_credentials(headers, tenants)
         if len(set(names)) > 1:
             raise AuthError(400, "the Tenant-Name header is given more than once, with different values")
-        tenant = self._tenants.get(principal.tenant)
+        tenant = tenants.get(principal.tenant)
         if tenant is None:
             # Credentials of a tenant that was removed: as good as no credentials.
+            raise AuthError(401, "invalid credentials")
+        if principal.method == "jwt" and not tenants.has_client(principal.tenant, principal.subject):
+            # A token (perhaps from the verified-token cache) of a client removed from the
+            # tenant file: revoked with it, not left to run until its exp.
             raise AuthError(401, "invalid credentials")
         named = [*names, *tenant_hints]
         for hint in named:
@@ -83,7 +89,8 @@ class Authenticator:
                 raise AuthError(403, "the credentials do not belong to the requested tenant")
         return principal, tenant
 
-    def _principal_from_credentials(self, headers: Mapping[str, str]) -> Principal:
+    def _principal_from_credentials(self, headers: Mapping[str, str],
+                                    tenants: TenantSnapshot) -> Principal:
         keys = _all(headers, API_KEY_HEADER)
         authorizations = _all(headers, "authorization")
         if len(keys) > 1 or len(authorizations) > 1:
@@ -96,8 +103,8 @@ class Authenticator:
             bearer = value.strip()
         if not keys and not bearer:
             raise AuthError(401, "credentials required: Authorization: Bearer <token> or X-API-Key")
-        from_key = self._from_api_key(keys[0]) if keys else None
-        from_bearer = self._from_bearer(bearer) if bearer else None
+        from_key = self._from_api_key(keys[0], tenants) if keys else None
+        from_bearer = self._from_bearer(bearer, tenants) if bearer else None
         if from_key and from_bearer and from_key.tenant != from_bearer.tenant:
             raise AuthError(401, "ambiguous credentials: the API key and the bearer credential "
                                  "belong to different tenants")
@@ -105,17 +112,18 @@ class Authenticator:
         assert principal is not None
         return principal
 
-    def _from_bearer(self, bearer: str) -> Principal:
+    def _from_bearer(self, bearer: str, tenants: TenantSnapshot) -> Principal:
         if not looks_like_jwt(bearer):
-            return self._from_api_key(bearer)
+            return self._from_api_key(bearer, tenants)
         try:
             claims = self._tokens.verify(bearer)
         except InvalidToken as exc:
             raise AuthError(401, f"invalid access token: {exc}") from exc
         return Principal(claims.tenant, claims.client_id, "jwt")
 
-    def _from_api_key(self, key: str) -> Principal:
-        owner = self._tenants.owner_of_key(key)
+    @staticmethod
+    def _from_api_key(key: str, tenants: TenantSnapshot) -> Principal:
+        owner = tenants.owner_of_key(key)
         if owner is None:
             raise AuthError(401, "invalid API key")
         return Principal(owner.tenant, f"key:{owner.key_name}", "api_key")

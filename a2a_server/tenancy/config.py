@@ -127,23 +127,23 @@ class ApiKeyOwner:
     key_name: str
 
 
-class TenantRegistry:
-    """The loaded tenants, and an index of API-key digests across them.
+class TenantSnapshot:
+    """One generation of the tenant files: the tenants, and an index of API-key digests.
 
-    Immutable once built: a change of the tenant files means a new registry (its
-    generation), never an edited one. API keys that were found are remembered per
-    registry (bounded, least recently used out first), so a repeated key costs a
-    dictionary lookup instead of a SHA-256. That cache is keyed by the key as sent:
-    any digest would cost what it saves. It lives in this process's memory only, is
-    never logged or written anywhere, and dies with the registry: a key removed from a
-    tenant file stops working as soon as the new registry is in use. Keys that were not
-    found are not remembered.
+    Immutable once built. API keys that were found are remembered per snapshot
+    (bounded, least recently used out first), so a repeated key costs a dictionary
+    lookup instead of a SHA-256. That cache is keyed by the key as sent: any digest
+    would cost what it saves. It lives in this process's memory only, is never logged or
+    written anywhere, and dies with the snapshot: a key removed from a tenant file stops
+    working as soon as the next snapshot is in use. Keys that were not found are not
+    remembered.
     """
 
     def __init__(self, tenants: Iterable[TenantConfig], key_cache_size: int = 10_000) -> None:
         """Index ``tenants``; remember up to ``key_cache_size`` valid keys (0 = none)."""
         self._tenants: dict[str, TenantConfig] = {}
         self._keys: dict[str, ApiKeyOwner] = {}
+        self._clients: set[tuple[str, str]] = set()
         self._key_cache_size = key_cache_size
         self._found: LRUCache[str, ApiKeyOwner] = LRUCache(maxsize=max(key_cache_size, 1))
         self._lock = threading.Lock()
@@ -151,10 +151,16 @@ class TenantRegistry:
             self._tenants[tenant.name] = tenant
             for key in tenant.api_keys:
                 self._keys[key.sha256] = ApiKeyOwner(tenant.name, key.name)
+            for client in tenant.clients:
+                self._clients.add((tenant.name, client.client_id))
 
     def get(self, name: str) -> TenantConfig | None:
         """The tenant called ``name``, if configured."""
         return self._tenants.get(name)
+
+    def has_client(self, tenant: str, client_id: str) -> bool:
+        """Whether ``tenant`` still lists the OAuth client ``client_id``."""
+        return (tenant, client_id) in self._clients
 
     def owner_of_key(self, api_key: str) -> ApiKeyOwner | None:
         """The tenant and key name an API key belongs to, if any."""
@@ -171,7 +177,7 @@ class TenantRegistry:
         return owner
 
     def cached_keys(self) -> int:
-        """How many valid API keys this registry remembers."""
+        """How many valid API keys this snapshot remembers."""
         return len(self._found)
 
     def holds(self, api_key: str) -> bool:
@@ -184,6 +190,54 @@ class TenantRegistry:
 
     def __len__(self) -> int:
         return len(self._tenants)
+
+
+class TenantRegistry:
+    """The live tenants: the snapshot in use, swapped whole when the files are reloaded.
+
+    Everything that needs tenants (the authenticator, the gate, the stores' retention,
+    the agents' services) holds this one object; ``replace`` swaps the snapshot in one
+    assignment, so a reader sees either the old files or the new ones, never a mix. A
+    reader that asks more than one question (the authenticator) takes ``current`` once.
+    The key cache is the snapshot's: a reload starts it empty (see ``TenantSnapshot``).
+    """
+
+    def __init__(self, tenants: Iterable[TenantConfig], key_cache_size: int = 10_000) -> None:
+        """The registry of ``tenants``; up to ``key_cache_size`` valid keys cached (0 = none)."""
+        self._current = TenantSnapshot(tenants, key_cache_size)
+        self.generation = 1  # 1 = as loaded at start-up; +1 per successful reload
+
+    @property
+    def current(self) -> TenantSnapshot:
+        """The snapshot in use now."""
+        return self._current
+
+    def replace(self, other: TenantRegistry) -> None:
+        """Use ``other``'s tenants from now on (an atomic swap)."""
+        self._current = other.current
+        self.generation += 1
+
+    def get(self, name: str) -> TenantConfig | None:
+        """The tenant called ``name``, if configured."""
+        return self._current.get(name)
+
+    def owner_of_key(self, api_key: str) -> ApiKeyOwner | None:
+        """The tenant and key name an API key belongs to, if any."""
+        return self._current.owner_of_key(api_key)
+
+    def cached_keys(self) -> int:
+        """How many valid API keys the current snapshot remembers."""
+        return self._current.cached_keys()
+
+    def holds(self, api_key: str) -> bool:
+        """Whether ``api_key`` would be answered from the cache."""
+        return self._current.holds(api_key)
+
+    def __iter__(self) -> Iterator[TenantConfig]:
+        return iter(self._current)
+
+    def __len__(self) -> int:
+        return len(self._current)
 
 
 def _describe(error: ValidationError) -> str:
@@ -215,6 +269,81 @@ def _warn_if_implicit(path: Path, raw: dict[str, object], tenant: TenantConfig) 
                        "tenant '%s'", path, tenant.name)
 
 
+def _one_line(error: yaml.YAMLError) -> str:
+    """A YAML error as one line: where and what (PyYAML's own text spans several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(error).split())
+
+
+def tenant_files(directory: Path) -> list[Path]:
+    """The tenant files of ``directory`` (``*.yaml`` / ``*.yml``), in name order."""
+    return sorted(directory.glob("*.y*ml"))
+
+
+def read_tenant_file(path: Path, known_agents: set[str]) -> tuple[TenantConfig, dict[str, object]]:
+    """One tenant file, parsed and checked against the agents (and its raw mapping).
+
+    Raises:
+        ConfigError: naming the file and field of the problem.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping with at least 'name'")
+    try:
+        tenant = TenantConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from exc
+    if tenant.name != path.stem:
+        raise ConfigError(f"{path}: field 'name': '{tenant.name}' must match the file name")
+    _check_agents(path, tenant, known_agents)
+    return tenant, raw
+
+
+def check_tenant_files(directory: Path, known_agents: Iterable[str],
+                       warn: bool = True) -> tuple[list[TenantConfig], list[str]]:
+    """Every tenant file of ``directory`` checked as start-up checks it.
+
+    Returns the tenants that loaded and one problem per file that did not (each naming
+    the file and field), plus the problems between files (an API key used twice).
+    ``warn`` logs the loadable-but-probably-unintended cases.
+    """
+    agents = set(known_agents)
+    if not directory.is_dir():
+        return [], [f"{directory}: tenants directory does not exist"]
+    tenants: list[TenantConfig] = []
+    problems: list[str] = []
+    seen_keys: dict[str, str] = {}
+    for path in tenant_files(directory):
+        try:
+            tenant, raw = read_tenant_file(path, agents)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        duplicate = False
+        for index, key in enumerate(tenant.api_keys):
+            if key.sha256 in seen_keys:
+                problems.append(f"{path}: field 'api_keys.{index}.sha256': already used by tenant "
+                                f"'{seen_keys[key.sha256]}'")
+                duplicate = True
+            seen_keys.setdefault(key.sha256, tenant.name)
+        if duplicate:
+            continue
+        if warn:
+            _warn_if_implicit(path, raw, tenant)
+        tenants.append(tenant)
+    if not tenants and not problems:
+        problems.append(f"{directory}: no tenant files (*.yaml)")
+    return tenants, problems
+
+
 def load_tenants(directory: Path, known_agents: Iterable[str],
                  key_cache_size: int = 10_000) -> TenantRegistry:
     """Load and cross-check every ``*.yaml`` tenant file in ``directory``.
@@ -224,34 +353,7 @@ def load_tenants(directory: Path, known_agents: Iterable[str],
     Raises:
         ConfigError: naming the file and field of the first problem found.
     """
-    agents = set(known_agents)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: tenants directory does not exist")
-    tenants: list[TenantConfig] = []
-    seen_keys: dict[str, str] = {}
-    for path in sorted(directory.glob("*.y*ml")):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: must be a mapping with at least 'name'")
-        try:
-            tenant = TenantConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(f"{path}: {_describe(exc)}") from exc
-        if tenant.name != path.stem:
-            raise ConfigError(f"{path}: field 'name': '{tenant.name}' must match the file name")
-        _check_agents(path, tenant, agents)
-        for index, key in enumerate(tenant.api_keys):
-            if key.sha256 in seen_keys:
-                raise ConfigError(
-                    f"{path}: field 'api_keys.{index}.sha256': already used by tenant "
-                    f"'{seen_keys[key.sha256]}'"
-                )
-            seen_keys[key.sha256] = tenant.name
-        _warn_if_implicit(path, raw, tenant)
-        tenants.append(tenant)
-    if not tenants:
-        raise ConfigError(f"{directory}: no tenant files (*.yaml)")
+    tenants, problems = check_tenant_files(directory, known_agents)
+    if problems:
+        raise ConfigError(problems[0])
     return TenantRegistry(tenants, key_cache_size)

@@ -43,9 +43,11 @@ async def test_request_id_is_accepted_returned_or_generated_and_logged(
     send = lines[0]
     assert send["route"] == "/agents/{agent_id}/v1/message:send" and send["status"] == 200
     assert send["tenant"] == "demo" and send["agent"] == "echo"
+    assert send["credential"] == "key:local"  # the key's name in the tenant file
     assert send["task_id"] == sent.json()["task"]["id"]
     assert isinstance(send["duration_ms"], float)
     assert lines[1]["route"] == "/healthz" and lines[1]["tenant"] == ""
+    assert lines[1]["credential"] == ""
 
 
 async def test_text_logs_by_default_send_no_request_id(settings_for: Callable[..., Settings]) -> None:
