@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from a2a_server.settings import Settings
-from tests.conftest import ACME, DEMO, REPO, V1, user_message_v1
+from tests.conftest import ACME, DEMO, REPO, V1, LiveServer, user_message_v1
 from tests.llm.conftest import (
     Provider,
     agent_url,
@@ -280,10 +280,11 @@ async def test_a_client_cannot_reach_an_inline_expert_by_naming_it(
     assert "expert_summary" in [t["function"]["name"] for t in request["body"]["tools"]]
 
 
-async def _inline_expert_task(http: httpx.AsyncClient, caller_id: str) -> dict[str, Any]:
+async def _inline_expert_task(http: httpx.AsyncClient, caller_id: str,
+                              base: str = "") -> dict[str, Any]:
     """The orchestrator's task that is not the caller (its inline expert's), once listed."""
     for _ in range(200):
-        listed = (await http.get(agent_url("orchestrator", "/tasks"),
+        listed = (await http.get(base + agent_url("orchestrator", "/tasks"),
                                  headers={**DEMO, **V1})).json()
         others = [t for t in listed.get("tasks", []) if t["id"] != caller_id]
         if others:
@@ -293,9 +294,10 @@ async def _inline_expert_task(http: httpx.AsyncClient, caller_id: str) -> dict[s
     raise AssertionError("the inline expert's task never appeared")
 
 
-async def _until_state(http: httpx.AsyncClient, task_id: str, state: str) -> dict[str, Any]:
+async def _until_state(http: httpx.AsyncClient, task_id: str, state: str,
+                       base: str = "") -> dict[str, Any]:
     for _ in range(200):
-        got: dict[str, Any] = (await http.get(agent_url("orchestrator", f"/tasks/{task_id}"),
+        got: dict[str, Any] = (await http.get(base + agent_url("orchestrator", f"/tasks/{task_id}"),
                                               headers={**DEMO, **V1})).json()
         if got["status"]["state"] == state:
             break
@@ -317,3 +319,28 @@ def test_an_experts_send_leaves_its_callers_quota_slots_alone() -> None:
     finally:
         quotas._current.reset(token)
     assert holds.answered is False
+
+
+async def test_cancelling_the_caller_on_another_replica_cancels_its_inline_experts_task(
+    live_server_factory: Callable[..., LiveServer], agents_dir: Path, provider: Provider,
+) -> None:
+    _orchestrator(agents_dir, provider)
+    provider.script(
+        {"kind": "tool_calls", "calls": [{"id": "e1", "name": "expert_summary",
+                                          "arguments": {"message": "slowly"}}]},
+        {"kind": "stall", "text": "thinking about it", "chunk": 3, "seconds": 8})
+    a = live_server_factory("redis", agents_dir=agents_dir)
+    b = live_server_factory("redis", agents_dir=agents_dir)
+    headers = {**DEMO, **V1}
+    async with httpx.AsyncClient(timeout=30) as http:
+        body = user_message_v1("go")
+        body["configuration"] = {"returnImmediately": True}
+        task = await send(http, "orchestrator", body, base=a.url)
+        expert = await _inline_expert_task(http, task["id"], base=b.url)
+        cancel = await http.post(b.url + agent_url("orchestrator", f"/tasks/{task['id']}:cancel"),
+                                 headers=headers)
+        assert cancel.status_code == 200, cancel.text
+        got = await _until_state(http, expert["id"], "TASK_STATE_CANCELED", base=b.url)
+        caller = await _until_state(http, task["id"], "TASK_STATE_CANCELED", base=a.url)
+    assert got["status"]["state"] == "TASK_STATE_CANCELED"
+    assert caller["status"]["state"] == "TASK_STATE_CANCELED"
