@@ -6,12 +6,17 @@ Starts the provider stand-in (``tests/llm/provider_standin.py``) and one server 
 (a) **first-token latency the server adds**: the time from the stand-in writing the first
     text chunk (``time.monotonic()``, system-wide on Linux) to the client reading the first
     ``artifactUpdate`` event of ``message:stream``: p50 / p99 over ``--samples`` sequential
-    requests (targets: p50 < 2 ms, p99 < 10 ms on an idle machine);
-(b) **``--concurrency`` concurrent streamed tasks** (default 500): all completed or not, wall
-    time, and the server's resident memory before, at its peak (VmHWM) and after, to see
-    that memory stays bounded.
+    requests (targets: p50 < 2 ms, p99 < 10 ms on an idle machine). The same hop without the
+    server (the ``openai`` client, in this process, reading the stand-in directly) is measured
+    alongside as the baseline: what the machine and the provider's HTTP take anyway;
+(b) **``--concurrency`` concurrent streamed tasks** (default 500), ``--rounds`` times
+    (default 2): completed or not, wall time, and the server's resident memory before the
+    first round, after each round and at its peak (VmHWM), to see that memory stays bounded
+    (a later round should not add what the first added; the in-memory store keeps every
+    finished task, so judge growth with ``--redis-url``).
 
-Usage: ``.venv/bin/python -m bench.llm_stream [--samples 200] [--concurrency 500]``.
+Usage: ``.venv/bin/python -m bench.llm_stream [--samples 200] [--concurrency 500] [--rounds 2]``;
+``--quick`` is a run that only proves the script works (20 samples, 20 tasks, 1 round).
 On a loaded machine the figures are noise: record them only from an idle one.
 """
 
@@ -99,19 +104,55 @@ async def _latency(base: str, standin: str, samples: int) -> list[float]:
     return added
 
 
+async def _baseline(standin: str, samples: int) -> list[float]:
+    """The provider hop alone: the stand-in's first text chunk to the ``openai`` client."""
+    from openai import AsyncOpenAI
+
+    added = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        client = AsyncOpenAI(base_url=f"{standin}/v1", api_key="bench")
+        for n in range(samples):
+            stream = await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"baseline {n}"}],
+                stream=True)
+            first = None
+            async for chunk in stream:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.monotonic()
+            await stream.close()
+            sent = (await http.get(f"{standin}/_requests")).json()[-1]["first_token_at"]
+            if first is not None and sent is not None and n >= 5:  # 5 warm-up samples
+                added.append((first - sent) * 1000)
+        await client.close()
+    return added
+
+
 async def _concurrent(base: str, count: int, pid: int) -> dict[str, Any]:
-    before = _memory(pid)
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         results = await asyncio.gather(*(_stream(http, base, f"many {n}") for n in range(count)),
                                        return_exceptions=True)
     wall = time.monotonic() - started
+    await asyncio.sleep(1)  # let the runs' last commits and the connections' buffers go
     after = _memory(pid)
     done = sum(1 for r in results if isinstance(r, tuple) and r[1] == "COMPLETED")
-    return {"completed": done, "of": count, "wall_s": round(wall, 2),
-            "rss_before_mb": before["VmRSS"], "rss_peak_mb": after["VmHWM"],
-            "rss_after_mb": after["VmRSS"]}
+    errors = sorted({type(r).__name__ for r in results if isinstance(r, BaseException)})
+    out: dict[str, Any] = {"completed": done, "of": count, "wall_s": round(wall, 2),
+                           "rss_after_mb": after["VmRSS"], "rss_peak_mb": after["VmHWM"]}
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+def _percentiles(label: str, values: list[float]) -> None:
+    if not values:
+        print(f"    {label}: no samples")
+        return
+    values = sorted(values)
+    p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+    print(f"    {label}: samples {len(values)}  p50 {statistics.median(values):.2f}  "
+          f"p99 {p99:.2f}  max {values[-1]:.2f}")
 
 
 def main() -> None:
@@ -119,8 +160,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--quick", action="store_true",
+                        help="20 samples, 20 tasks, 1 round: proves the script works")
     args = parser.parse_args()
+    if args.quick:
+        args.samples, args.concurrency, args.rounds = 20, 20, 1
     tmp = Path(tempfile.mkdtemp(prefix="llm-bench-"))
     standin_port, server_port = free_port(), free_port()
     standin = subprocess.Popen([sys.executable, "-m", "tests.llm.provider_standin", "--port",
@@ -139,20 +185,25 @@ def main() -> None:
                    "--agents-dir", str(tmp / "agents")]
         if args.redis_url:
             command += ["--redis-url", args.redis_url]
-        server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        with (tmp / "server.log").open("wb") as log:  # the child keeps its own descriptor
+            server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         procs.append(server)
-        _wait(server_port, server)
+        try:
+            _wait(server_port, server)
+        except RuntimeError:
+            print((tmp / "server.log").read_text()[-3000:], file=sys.stderr)
+            raise
         base = f"http://127.0.0.1:{server_port}"
-        added = asyncio.run(_latency(base, standin_url, args.samples))
-        print("(a) first token, provider -> client, ms added by the server")
-        if added:
-            added.sort()
-            p99 = added[min(len(added) - 1, int(len(added) * 0.99))]
-            print(f"    samples {len(added)}  p50 {statistics.median(added):.2f}  p99 {p99:.2f}"
-                  f"  max {added[-1]:.2f}")
-        print(f"(b) {args.concurrency} concurrent streamed tasks")
-        print("    " + json.dumps(asyncio.run(_concurrent(base, args.concurrency, server.pid))))
+        print("(a) first token, ms from the stand-in writing it to the client reading it")
+        _percentiles("through the server (message:stream, first artifactUpdate)",
+                     asyncio.run(_latency(base, standin_url, args.samples)))
+        _percentiles("baseline: the openai client reading the stand-in directly",
+                     asyncio.run(_baseline(standin_url, args.samples)))
+        print(f"(b) {args.concurrency} concurrent streamed tasks, {args.rounds} round(s); "
+              f"server RSS before: {_memory(server.pid)['VmRSS']} MB")
+        for round_ in range(1, args.rounds + 1):
+            result = asyncio.run(_concurrent(base, args.concurrency, server.pid))
+            print(f"    round {round_}: " + json.dumps(result))
     finally:
         for proc in procs:
             proc.terminate()

@@ -1,15 +1,22 @@
 """Experts: agents an LLM agent's model may delegate a question to, offered as tools.
 
-- A **reference** (``agent: <id>``) is another agent of the same tenant. Calling
-  it sends an A2A message to that agent in-process, through its own request
-  handler and task runner, in the caller's tenant: the expert's task is a real
-  task of the tenant (listed, readable, cancellable under its agent), its
-  message carries ``metadata.caller = {"agent", "task_id"}``, and the caller's
-  exchange message names it in ``referenceTaskIds``. Cancelling the caller's run
-  cancels the expert's task. Its usage (``Task.metadata.usage``) rolls up into the
-  caller's task.
+Both kinds answer through a **task of the tenant**, sent in-process through an
+agent's own request handler and task runner, in the caller's tenant:
+
+- A **reference** (``agent: <id>``) is another agent of the same tenant: the
+  expert's task is a task of that agent (listed, readable, cancellable under it).
 - An **inline** expert (``llm: {...}``) is a model with its own system prompt,
-  called directly (one completion, no task of its own); its usage rolls up too.
+  defined in the caller's binding. Its task is a task of the **caller's** agent
+  (listed, readable, cancellable under it) with ``metadata.expert = <name>``; it is
+  run by the caller's executor with the expert's options (``LlmAgentExecutor``
+  picks them from ``INLINE_EXPERT_KEY`` in the call context's state, which only the
+  server sets: a client cannot reach an inline expert directly).
+
+Either way: the expert's message carries ``metadata.caller = {"agent", "task_id"}``
+and ``referenceTaskIds: [<caller's task>]``, the caller's exchange message names the
+expert's task in ``referenceTaskIds`` (and its ``tool_result`` in ``task_id``).
+Cancelling the caller's run cancels the expert's task, and the expert's usage
+(``Task.metadata.usage``) rolls up into the caller's task.
 
 Corti's ``GET /agents/registry/experts`` lists what a tenant may use as experts
 (``experts_registry``).
@@ -20,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import uuid
 from typing import Any
 
@@ -37,14 +43,18 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf.json_format import MessageToDict
 
 from a2a_server.agents.llm_conversation import task_messages, text_of
-from a2a_server.agents.llm_options import ExpertOptions, ProviderOptions
-from a2a_server.agents.llm_provider import ProviderClient, ProviderError
+from a2a_server.agents.llm_options import ExpertOptions
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.tools import Tool, ToolContext, ToolResult, ToolSpec
-from a2a_server.agents.usage import MODEL_USED, PROVIDER, USAGE, Usage
+from a2a_server.agents.usage import EXPERT, MODEL_USED, PROVIDER, USAGE, Usage
+from a2a_server.protocol import quotas
 from a2a_server.stores.base import SCOPE_KEY, Scope
 
 logger = logging.getLogger(__name__)
+
+# ServerCallContext.state key naming the inline expert a send is for (set only here).
+INLINE_EXPERT_KEY = "a2a_server.inline_expert"
+CALLER = "caller"
 
 _PARAMETERS = {
     "type": "object",
@@ -53,9 +63,8 @@ _PARAMETERS = {
     "required": ["message"],
 }
 
-
-def _spec(options: ExpertOptions, fallback: str) -> ToolSpec:
-    return ToolSpec(f"expert_{options.name}", options.description or fallback, _PARAMETERS)
+_NO_QUESTION = ToolResult("error: give the expert a 'message' (a non-empty string)",
+                          is_error=True)
 
 
 def _question(arguments: dict[str, Any]) -> str | None:
@@ -63,33 +72,33 @@ def _question(arguments: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-_NO_QUESTION = ToolResult("error: give the expert a 'message' (a non-empty string)",
-                          is_error=True)
+class TaskExpert:
+    """An expert answered by a new task of ``agent`` (in the caller's tenant), in-process.
 
+    ``inline`` names the caller's inline expert when ``agent`` is the caller itself.
+    """
 
-class _Expert:
-    """What both kinds of expert share: a tool with one ``message`` argument."""
-
-    _spec: ToolSpec
+    def __init__(self, options: ExpertOptions, services: AgentServices, caller: str) -> None:
+        self._inline = options.name if options.llm is not None else None
+        self._agent = options.agent or caller
+        self._services = services
+        self._caller = caller
+        fallback = (f"Ask the {options.name} expert." if self._inline
+                    else f"Ask the '{self._agent}' agent.")
+        self._spec = ToolSpec(f"expert_{options.name}", options.description or fallback,
+                              _PARAMETERS)
 
     @property
     def spec(self) -> ToolSpec:
         """One ``message`` argument."""
         return self._spec
 
-
-class AgentExpert(_Expert):
-    """Another agent of the tenant, called in-process."""
-
-    def __init__(self, options: ExpertOptions, services: AgentServices, caller: str) -> None:
-        assert options.agent is not None
-        self._agent = options.agent
-        self._services = services
-        self._caller = caller
-        self._spec = _spec(options, f"Ask the '{options.agent}' agent.")
+    @property
+    def _label(self) -> str:
+        return f"the expert '{self._inline}'" if self._inline else f"the expert '{self._agent}'"
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        """Send the question as a new task of the expert agent; its answer is the output."""
+        """Send the question as a new task of the expert's agent; its answer is the output."""
         question = _question(arguments)
         if question is None:
             return _NO_QUESTION
@@ -97,21 +106,26 @@ class AgentExpert(_Expert):
         if handler is None:
             return ToolResult(f"error: the expert agent '{self._agent}' is not available",
                               is_error=True)
-        scope = Scope(context.scope.tenant, self._agent)
-        call_context = ServerCallContext(state={SCOPE_KEY: scope, "headers": {}})
+        state: dict[str, Any] = {SCOPE_KEY: Scope(context.scope.tenant, self._agent),
+                                 "headers": {}}
         message = Message(role=Role.ROLE_USER, message_id=str(uuid.uuid4()),
                           parts=[Part(text=question)])
-        message.metadata.update({"caller": {"agent": self._caller, "task_id": context.task_id}})
+        message.metadata.update({CALLER: {"agent": self._caller, "task_id": context.task_id}})
+        if self._inline is not None:
+            state[INLINE_EXPERT_KEY] = self._inline
+            message.metadata.update({EXPERT: self._inline})
         message.reference_task_ids.append(context.task_id)
         request = SendMessageRequest(message=message)
+        call_context = ServerCallContext(state=state)
         try:
-            result = await handler.on_message_send(request, call_context)
+            with quotas.nested_send():
+                result = await handler.on_message_send(request, call_context)
         except asyncio.CancelledError:
             await self._cancel(handler, request.message, call_context)
             raise
         except Exception as exc:  # noqa: BLE001 - the model is told; the caller goes on
-            logger.warning("expert %s failed: %s", self._agent, exc)
-            return ToolResult(f"error: the expert '{self._agent}' failed: {exc}", is_error=True)
+            logger.warning("%s failed: %s", self._label, exc)
+            return ToolResult(f"error: {self._label} failed: {exc}", is_error=True)
         return _result_of(result)
 
     async def _cancel(self, handler: Any, message: Message, call_context: ServerCallContext) -> None:
@@ -140,47 +154,9 @@ def _result_of(result: Task | Message) -> ToolResult:
                       reference_task_id=result.id)
 
 
-class InlineExpert(_Expert):
-    """A model with its own system prompt, asked directly."""
-
-    def __init__(self, options: ExpertOptions) -> None:
-        assert options.llm is not None
-        self._llm: ProviderOptions = options.llm
-        env = self._llm.api_key_env
-        key = os.environ.get(env) if env else "not-needed"
-        self._provider = ProviderClient(self._llm, key) if key else None
-        self._spec = _spec(options, f"Ask the {options.name} expert.")
-
-    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        """One completion with the expert's system prompt."""
-        question = _question(arguments)
-        if question is None:
-            return _NO_QUESTION
-        if self._provider is None:
-            return ToolResult(f"error: the expert's provider is not configured (set "
-                              f"{self._llm.api_key_env})", is_error=True)
-        messages = [{"role": "user", "content": question}]
-        if self._llm.system_prompt:
-            messages.insert(0, {"role": "system", "content": self._llm.system_prompt})
-
-        async def ignore(piece: str) -> None:
-            del piece
-
-        loop = asyncio.get_running_loop()
-        deadline = context.deadline or loop.time() + self._llm.timeout_seconds
-        try:
-            completion = await self._provider.complete(messages, [], ignore, deadline)
-        except ProviderError as exc:
-            return ToolResult(f"error: {exc.message}", is_error=True)
-        return ToolResult(completion.text, usage=completion.usage, model_used=completion.model,
-                          provider=self._provider.name)
-
-
 def expert_tool(options: ExpertOptions, services: AgentServices, caller: str) -> Tool:
-    """The tool the model sees for one expert."""
-    if options.agent is not None:
-        return AgentExpert(options, services, caller)
-    return InlineExpert(options)
+    """The tool the model sees for one expert (either kind)."""
+    return TaskExpert(options, services, caller)
 
 
 def experts_registry(services: AgentServices, tenant: str) -> list[dict[str, Any]]:

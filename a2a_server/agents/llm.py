@@ -39,13 +39,14 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
 
 from a2a_server.agents import llm_conversation as conv
+from a2a_server.agents.experts import INLINE_EXPERT_KEY, expert_tool
 from a2a_server.agents.llm_options import LlmOptions, validation_message
 from a2a_server.agents.llm_provider import Completion, ProviderClient, ProviderError, ToolCall
 from a2a_server.agents.llm_tools import server_tool
 from a2a_server.agents.mcp import open_mcp_toolset
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.tools import Tool, ToolContext, ToolResult, Toolset
-from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE, Usage
+from a2a_server.agents.usage import ERROR, EXPERT, MODEL_USED, PROVIDER, USAGE, Usage
 from a2a_server.observability.metrics import record_llm_usage
 from a2a_server.stores.base import SCOPE_KEY, Scope
 
@@ -86,7 +87,16 @@ class LlmAgentExecutor(AgentExecutor):
                              f"{sorted(clash)}")
         self._services: AgentServices | None = None
         self._agent_id = ""
+        self._expert: str | None = None  # the inline expert this executor answers for
         self.provider = self._make_provider()
+        # Inline experts: run by this agent's runner as tasks of this agent, each with its own
+        # options (model, system prompt, prices...) and only its own task's messages.
+        self._inline: dict[str, LlmAgentExecutor] = {}
+        for expert in self.options.experts:
+            if expert.llm is not None:
+                inner = LlmAgentExecutor(**expert.llm.model_dump(), context_messages=0)
+                inner._expert = expert.name
+                self._inline[expert.name] = inner
 
     def _add_tool(self, tool: Tool) -> None:
         name = tool.spec.name
@@ -103,20 +113,28 @@ class LlmAgentExecutor(AgentExecutor):
         """Reach the stores and the other agents (called once by the runtime)."""
         self._services = services
         self._agent_id = agent_id
-        from a2a_server.agents.experts import expert_tool
-
         for expert in self.options.experts:
             self._add_tool(expert_tool(expert, services, agent_id))
+        for inner in self._inline.values():
+            inner.bind(services, agent_id)
         if self.provider is None:
+            who = f"agent {agent_id or '?'}"
+            if self._expert is not None:
+                who += f", inline expert '{self._expert}'"
             logger.warning(
-                "agent %s: provider '%s' is not configured: the environment variable %s is not "
-                "set; its tasks will fail with provider_not_configured", agent_id or "?",
+                "%s: provider '%s' is not configured: the environment variable %s is not "
+                "set; its tasks will fail with provider_not_configured", who,
                 self.options.provider_name, self.options.api_key_env)
 
     # -- the run --------------------------------------------------------------------------
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        """Run one turn (see the module docstring)."""
+        """Run one turn (see the module docstring); an inline expert's task with its options."""
+        state = context.call_context.state if context.call_context else {}
+        expert = state.get(INLINE_EXPERT_KEY)
+        if expert is not None and self._expert is None:
+            await self._inline[expert].execute(context, event_queue)
+            return
         message = context.message
         assert message is not None  # the SDK always builds one for a send
         task = context.current_task
@@ -128,8 +146,11 @@ class LlmAgentExecutor(AgentExecutor):
         updater = TaskUpdater(event_queue, context.task_id or message.task_id,
                               context.context_id or "")
         # Working first: a follow-up's answer is then the commit that interrupts or ends the
-        # run, not the first one (which would still show the input-required it resumes).
-        await updater.start_work()
+        # run, not the first one (which would still show the input-required it resumes). An
+        # inline expert's task is named as such from its first commit on.
+        await updater.update_status(
+            TaskState.TASK_STATE_WORKING,
+            metadata={EXPERT: self._expert} if self._expert is not None else None)
         scope = context.call_context.state.get(SCOPE_KEY) if context.call_context else None
         assert isinstance(scope, Scope)
         loop = asyncio.get_running_loop()
@@ -313,9 +334,12 @@ class LlmAgentExecutor(AgentExecutor):
                                         metadata=self._task_metadata(run))
 
     def _task_metadata(self, run: _Run) -> dict[str, Any]:
-        return {USAGE: (run.prior + run.usage).to_metadata(),
-                MODEL_USED: run.model or self.options.model,
-                PROVIDER: self.options.provider_name}
+        metadata: dict[str, Any] = {USAGE: (run.prior + run.usage).to_metadata(),
+                                    MODEL_USED: run.model or self.options.model,
+                                    PROVIDER: self.options.provider_name}
+        if self._expert is not None:
+            metadata[EXPERT] = self._expert
+        return metadata
 
     async def _fail(self, run: _Run, code: str, text: str) -> None:
         logger.info("task %s failed: %s: %s", run.updater.task_id, code, text)
@@ -352,6 +376,8 @@ class LlmAgentExecutor(AgentExecutor):
         """Close the provider's connections (server shutdown)."""
         if self.provider is not None:
             await self.provider.aclose()
+        for inner in self._inline.values():
+            await inner.aclose()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Mark the task canceled (the runner then stops the run, closing the provider call)."""

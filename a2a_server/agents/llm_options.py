@@ -110,13 +110,19 @@ class ProviderOptions(_Strict):
         return Usage(input_tokens, output_tokens, cost, self.currency)
 
 
+class InlineExpertOptions(ProviderOptions):
+    """An inline expert: its own model and system prompt and, like Corti's experts, MCP servers."""
+
+    mcp_servers: list[McpServerConfig] = []
+
+
 class ExpertOptions(_Strict):
     """An expert the model may delegate to: another agent of the tenant, or defined inline."""
 
     name: str
     description: str = ""
     agent: str | None = None  # a reference: the agent id, same tenant
-    llm: ProviderOptions | None = None  # inline: its own model and system prompt
+    llm: InlineExpertOptions | None = None  # inline: its own model, system prompt, MCP servers
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,8 @@ reads it (A2A task objects, Corti's, the seed APIs' ``usage`` / ``model_used`` /
     (``estimated_cost`` is absent when no price is configured for the model);
     ``model_used`` and ``provider``: the last model and provider that answered;
     ``error``: ``{"code": "timeout" | "provider_error" | "provider_not_configured" |
-    ..., "message": "a sentence a person can act on"}`` on a task that failed.
+    ..., "message": "a sentence a person can act on"}`` on a task that failed;
+    ``expert``: the name of the inline expert a task answered for (its caller's agent's task).
 - Each agent ``Message.metadata`` carries ``usage`` for its own turn only.
 
 Token counts are integers; a cost is a float in ``currency`` (ISO 4217, "USD" by
@@ -27,6 +28,7 @@ USAGE = "usage"
 MODEL_USED = "model_used"
 PROVIDER = "provider"
 ERROR = "error"
+EXPERT = "expert"  # on an inline expert's task: the expert's name (docs/agents.md)
 
 DEFAULT_CURRENCY = "USD"
 

@@ -27,7 +27,7 @@ import contextvars
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
@@ -151,6 +151,20 @@ def run_answered() -> None:
     holds = _current.get()
     if holds is not None:
         holds.answered = True
+
+
+@contextlib.contextmanager
+def nested_send() -> Iterator[None]:
+    """A send made from inside a run (an expert's task): it holds none of the run's slots.
+
+    The run inherited its request's holds; without this, the nested send's
+    ``run_answered`` would mark the outer send answered and give its slot back early.
+    """
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def attach_stream(events: AsyncIterator[_T]) -> AsyncIterator[_T]:

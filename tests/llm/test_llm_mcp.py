@@ -108,3 +108,45 @@ async def test_an_expert_answers_with_its_mcp_tool_and_its_usage_rolls_up(
     assert result["output"] == "42"
     assert task["status"]["message"]["parts"] == [{"text": "The answer is 42."}]
     assert task["metadata"]["usage"]["total_tokens"] == 11 + 22 + 33 + 44
+
+
+async def test_an_inline_expert_calls_its_own_mcp_server_in_its_own_task(
+    backend: str, settings_for: Callable[..., Settings], agents_dir: Path, provider: Provider,
+    mcp_server: McpServerProcess, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Corti's inline expert: a system prompt and MCP servers of its own (not the caller's)."""
+    monkeypatch.setenv("MCP_TOKEN", TOKEN)
+    write_agent(agents_dir, "orchestrator", llm_options(provider, experts=[
+        {"name": "calculator", "description": "Adds numbers.",
+         "llm": {"base_url": provider.url, "model": "standin-2", "api_key_env": "STANDIN_API_KEY",
+                 "system_prompt": "You add with your tool.",
+                 "mcp_servers": [{"name": "tools", "url": mcp_server.url,
+                                  "transportType": "streamable_http",
+                                  "authorizationType": "bearer", "token_env": "MCP_TOKEN"}]}}]))
+    provider.script(
+        {"kind": "tool_calls", "usage": {"prompt_tokens": 10, "completion_tokens": 1},
+         "calls": [{"id": "e1", "name": "expert_calculator", "arguments": {"message": "2 + 40"}}]},
+        {"kind": "tool_calls", "usage": {"prompt_tokens": 20, "completion_tokens": 2},
+         "calls": [{"id": "m1", "name": "add", "arguments": {"a": 2, "b": 40}}]},
+        {"kind": "text", "text": "42", "usage": {"prompt_tokens": 30, "completion_tokens": 3}},
+        {"kind": "text", "text": "The answer is 42.",
+         "usage": {"prompt_tokens": 40, "completion_tokens": 4}})
+    async with app_client(settings_for(backend, agents_dir=agents_dir)) as http:
+        task = await send(http, "orchestrator", user_message_v1("Add 2 and 40"))
+        exchange = [m for m in task["history"] if m["role"] == "ROLE_AGENT"][-1]
+        [expert_task_id] = exchange["referenceTaskIds"]
+        expert = (await http.get(agent_url("orchestrator", f"/tasks/{expert_task_id}"),
+                                 headers={**DEMO, **V1})).json()
+    requests = provider.requests()
+    caller_tools = [t["function"]["name"] for t in requests[0]["body"]["tools"]]
+    expert_tools = [t["function"]["name"] for t in requests[1]["body"]["tools"]]
+    assert "add" not in caller_tools and "add" in expert_tools
+    assert "expert_calculator" not in expert_tools
+    assert requests[1]["body"]["messages"][0] == {"role": "system",
+                                                  "content": "You add with your tool."}
+    assert _tool_messages(requests[2]) == [{"role": "tool", "tool_call_id": "m1", "content": "42"}]
+    assert expert["metadata"]["expert"] == "calculator"
+    assert expert["status"]["message"]["parts"] == [{"text": "42"}]
+    assert expert["metadata"]["usage"]["total_tokens"] == 22 + 33
+    assert task["status"]["message"]["parts"] == [{"text": "The answer is 42."}]
+    assert task["metadata"]["usage"]["total_tokens"] == 11 + 22 + 33 + 44
