@@ -193,7 +193,7 @@ def _configured_signer(settings: Settings, pushing: bool) -> PushSigner | None:
 
 async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlPolicy,
                            configured: PushSigner | None,
-                           metrics: Metrics | None) -> PushDeliverer:
+                           metrics: Metrics | None, tracing: Tracing | None) -> PushDeliverer:
     """This replica's push deliverer, started (dev mode: the signing key the store agrees on)."""
     signer = configured or await resolve_signer(
         (), settings.dev_mode, settings.base_url, backend.agree)
@@ -201,6 +201,7 @@ async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlP
                               push_options(settings))
     if metrics is not None:
         deliverer.observers.append(PushMetrics(metrics))
+    deliverer.tracing = tracing
     deliverer.start()
     return deliverer
 
@@ -266,7 +267,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         await backend.start()
         await _share_dev_key(tokens, backend)
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
-        deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics)
+        deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics,
+                                            tracing)
                      if pushing else None)
         setattr(app.state, push_api.DELIVERER_KEY, deliverer)
         grpc_server = await _start_grpc(settings, server)

@@ -91,6 +91,38 @@ async def async_inject_trace_headers(request: Any) -> None:
     inject_trace_headers(request)
 
 
+def stored_trace_context() -> str:
+    """The current W3C trace context as the push outbox stores it with an entry.
+
+    ``traceparent``, or ``traceparent`` + "\\n" + ``tracestate`` when there is one; "" outside
+    any span. Installed as ``PushOutbox.trace_context`` only when tracing is on.
+    """
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    parent = carrier.get("traceparent")
+    if not parent:
+        return ""
+    state = carrier.get("tracestate")
+    return f"{parent}\n{state}" if state else parent
+
+
+def stored_context(stored: str) -> Context | None:
+    """The trace context ``stored_trace_context`` wrote (None for "": an entry written with
+    tracing off, or before trace contexts were stored)."""
+    if not stored:
+        return None
+    parent, _, state = stored.partition("\n")
+    carrier = {"traceparent": parent}
+    if state:
+        carrier["tracestate"] = state
+    return propagate.extract(carrier)
+
+
+def inject_into(headers: dict[str, str], span: Span) -> None:
+    """Write ``span``'s W3C trace context into ``headers`` (an outbound request's)."""
+    propagate.inject(headers, context=trace.set_span_in_context(span))
+
+
 def current_span() -> Span:
     """The span the calling code runs in (a no-op span when tracing is off)."""
     return trace.get_current_span()

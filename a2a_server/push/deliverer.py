@@ -18,6 +18,11 @@ off. One tenant's tasks hold at most ``per_tenant`` of this replica's ``max_task
 slots.
 
 Hook points (for metrics): ``PushDeliverer.observers`` are called with each ``AttemptEvent``.
+
+Tracing (``PushDeliverer.tracing``, set when tracing is on): each attempt is a CLIENT span
+``push delivery`` whose parent is the W3C trace context the committing run stored with the
+entry (``OutboxEntry.trace``), and the webhook request carries that span as its
+``traceparent``: the receiver continues the trace of the request that caused the event.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ from dataclasses import dataclass
 import httpx
 import orjson
 from a2a.types.a2a_pb2 import StreamResponse, TaskPushNotificationConfig
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from a2a_server.errors import StoreUnavailable
+from a2a_server.observability.tracing import Tracing, inject_into, stored_context
 from a2a_server.protocol.protojson import to_dict
 from a2a_server.push.log import FAILED, OK, RETRYING, Attempt, DeliveryLog
 from a2a_server.push.signing import PushSigner
@@ -194,6 +201,7 @@ class PushDeliverer:
         self._owner = owner
         self.options = options or PushOptions()
         self.observers: list[Observer] = []
+        self.tracing: Tracing | None = None  # set when tracing is on: a span per attempt
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                          timeout=self.options.timeout_s)
         self._hosts = _Limits(self.options.per_host)
@@ -395,6 +403,49 @@ class PushDeliverer:
 
     async def _attempt(self, scope: Scope, task_id: str, config: TaskPushNotificationConfig,
                        entry: OutboxEntry, did: str) -> Outcome:
+        if self.tracing is None:
+            return await self._attempt_once(scope, task_id, config, entry, did, None)
+        return await self._traced_attempt(self.tracing, scope, task_id, config, entry, did)
+
+    async def _traced_attempt(self, tracing: Tracing, scope: Scope, task_id: str,
+                              config: TaskPushNotificationConfig, entry: OutboxEntry,
+                              did: str) -> Outcome:
+        """One attempt in a CLIENT span, child of the committing run's stored trace context.
+
+        A child rather than a link (OpenTelemetry messaging conventions allow either for
+        single-message processing): one notification is one request, nothing else is current
+        in the deliverer's loop, and the receiver should continue the client's trace.
+        """
+        span = tracing.start_span("push delivery", SpanKind.CLIENT, stored_context(entry.trace))
+        split = urllib.parse.urlsplit(config.url)
+        span.set_attribute("http.request.method", "POST")
+        if split.hostname:
+            span.set_attribute("server.address", split.hostname)
+        if split.port:
+            span.set_attribute("server.port", split.port)
+        span.set_attribute("a2a.task_id", task_id)
+        span.set_attribute("a2a.push.config_id", config.id)
+        span.set_attribute("a2a.push.delivery_id", did)
+        try:
+            outcome = await self._attempt_once(scope, task_id, config, entry, did, span)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR)
+            span.end()
+            raise
+        if outcome.status is not None:
+            span.set_attribute("http.response.status_code", outcome.status)
+        if not outcome.delivered:
+            span.set_attribute("error.type", str(outcome.status) if outcome.status is not None
+                               else ("refused" if outcome.error == REFUSED_BY_POLICY
+                                     else "connection"))
+            span.set_status(StatusCode.ERROR, outcome.error)
+        span.end()
+        return outcome
+
+    async def _attempt_once(self, scope: Scope, task_id: str,
+                            config: TaskPushNotificationConfig, entry: OutboxEntry, did: str,
+                            span: Span | None) -> Outcome:
         body = self._body(entry)
         if len(body) > self.options.max_body_bytes:
             return Outcome(None, f"notification of {len(body)} bytes is over the "
@@ -402,9 +453,10 @@ class PushDeliverer:
         if not await self._policy.for_delivery(config.url):
             return Outcome(None, REFUSED_BY_POLICY, retry=True)
         host = urllib.parse.urlsplit(config.url).netloc.lower()
-        request = self._client.build_request(
-            "POST", config.url, content=body,
-            headers=self._headers(task_id, config, did, body))
+        headers = self._headers(task_id, config, did, body)
+        if span is not None:
+            inject_into(headers, span)
+        request = self._client.build_request("POST", config.url, content=body, headers=headers)
         async with self._hosts.hold(host), self._tenants.hold(scope.tenant):
             try:
                 async with asyncio.timeout(self.options.timeout_s):

@@ -30,7 +30,7 @@ import asyncio
 import contextvars
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -265,6 +265,9 @@ class OutboxEntry:
     config_id: str
     event: bytes  # StreamResponse protobuf
     created_ms: int
+    # W3C trace context of the run that committed it: ``traceparent``, or ``traceparent``
+    # + "\n" + ``tracestate``; "" when tracing was off (and for entries written before).
+    trace: str = ""
 
 
 class PushOutbox(ABC):
@@ -279,6 +282,9 @@ class PushOutbox(ABC):
 
     def __init__(self) -> None:
         self.wakeup = asyncio.Event()  # set when a commit on this replica queued entries
+        # Set when tracing is on: the committing code's W3C trace context, stored with each
+        # entry (``OutboxEntry.trace``); None costs nothing.
+        self.trace_context: Callable[[], str] | None = None
 
     @abstractmethod
     async def due(self, limit: int) -> list[tuple[Scope, str]]:

@@ -86,8 +86,9 @@ class RedisOutbox(PushOutbox):
             raw = await self._r.client.xrange(key, "-", "+", count=limit)
         entries = []
         for entry_id, fields in raw:
+            trace = fields.get(b"p")  # absent: tracing was off, or written before it existed
             entries.append(OutboxEntry(_text(entry_id), _text(fields[b"c"]), fields[b"e"],
-                                       int(fields[b"t"])))
+                                       int(fields[b"t"]), _text(trace) if trace else ""))
         return entries
 
     async def ack(self, scope: Scope, task_id: str, entry_ids: Sequence[str]) -> None:
