@@ -125,6 +125,7 @@ def push_options(settings: Settings) -> PushOptions:
         per_tenant=settings.push_per_tenant,
         lease_s=settings.push_lease_seconds,
         poll_s=settings.push_poll_seconds,
+        sweep_s=settings.push_sweep_seconds,
     )
 
 

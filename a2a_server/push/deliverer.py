@@ -76,6 +76,7 @@ class PushOptions:
     lease_s: float = 30.0
     poll_s: float = 1.0
     max_tasks: int = 64  # tasks delivered at once by one replica
+    sweep_s: float = 60.0  # Redis Cluster: the sweep for outboxes missing from the due set
 
 
 @dataclass(frozen=True)
@@ -208,19 +209,22 @@ class PushDeliverer:
         self._tenants = _Limits(self.options.per_tenant)
         self._active: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start the loop (idempotent)."""
+        """Start the loop and the sweeper (idempotent)."""
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="push-deliverer")
+            self._sweeper = asyncio.create_task(self._sweep(), name="push-sweeper")
 
     async def aclose(self) -> None:
         """Stop delivering (claims lapse; another replica, or this one restarted, resumes)."""
-        tasks = [t for t in (self._loop, *self._active.values()) if t is not None]
+        tasks = [t for t in (self._loop, self._sweeper, *self._active.values())
+                 if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._loop = None
+        self._loop = self._sweeper = None
         await self._client.aclose()
 
     async def _run(self) -> None:
@@ -232,6 +236,23 @@ class PushDeliverer:
                 logger.warning("push delivery: cannot read the outbox", exc_info=True)
             await _wait_or_timeout(outbox.wakeup, self.options.poll_s)
             outbox.wakeup.clear()
+
+    async def _sweep(self) -> None:
+        """Every ``sweep_s`` (jittered), let the store mark stranded outboxes due (on a Redis
+        Cluster one replica per interval does it; elsewhere this costs nothing)."""
+        outbox = self._stores.outbox
+        interval_ms = max(int(self.options.sweep_s * 1000), 1)
+        while True:
+            await asyncio.sleep(self.options.sweep_s * random.uniform(0.5, 1.0))
+            try:
+                marked = await outbox.sweep(self._owner, interval_ms)
+            except Exception:  # the store is down: the next interval tries again
+                logger.warning("push delivery: the outbox sweep failed", exc_info=True)
+                continue
+            if marked:
+                logger.info("push delivery: %d task(s) had notifications not marked due "
+                            "(a replica died mid-commit); marked", marked)
+                outbox.wakeup.set()
 
     async def _poll(self) -> None:
         room = self.options.max_tasks - len(self._active)

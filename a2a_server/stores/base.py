@@ -308,6 +308,13 @@ class PushOutbox(ABC):
         """Drop the claim; due again at ``next_due_ms`` (None: nothing pending), or now if an
         entry newer than ``seen`` (the last entry id the deliverer read) arrived meanwhile."""
 
+    async def sweep(self, owner: str, interval_ms: int) -> int:
+        """Mark due every task whose entries are not (a writer died between writing them and
+        marking the task due); the number marked. Only a store where those are two steps (a
+        Redis Cluster) has anything to do; one replica per ``interval_ms`` does it."""
+        del owner, interval_ms
+        return 0
+
     @abstractmethod
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
         """Store a config's delivery log (JSON, written by the deliverer holding the claim)."""
