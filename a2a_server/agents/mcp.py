@@ -379,9 +379,10 @@ class McpToolset:
         return ToolResult(text)
 
     async def _call_tool(self, client: Client, mcp_name: str, arguments: dict[str, Any],
-                         timeout: float, where: str, meta: dict[str, str] | None
+                         seconds: float, where: str, meta: dict[str, str] | None
                          ) -> mcp_types.CallToolResult | ToolResult:
-        """The tool's result, or a failed call as an ``is_error`` result."""
+        """The tool's result within ``seconds``, or a failed call as an ``is_error`` result."""
+        timeout = seconds
         try:
             async with asyncio.timeout(timeout + 1.0):  # the session's own timeout fires first
                 return await client.call_tool(mcp_name, arguments, read_timeout_seconds=timeout,

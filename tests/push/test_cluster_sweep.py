@@ -17,7 +17,7 @@ from a2a_server.settings import Settings
 from a2a_server.stores._keys import KeySchema
 from a2a_server.stores.redis import RedisStores, create_redis_client
 from tests.conftest import LiveServer
-from tests.push.conftest import AUTH, BASE, FAST, OPEN, Receiver, message, with_webhook, version_of
+from tests.push.conftest import AUTH, BASE, FAST, OPEN, Receiver, version_of, with_webhook
 
 pytestmark = pytest.mark.cluster
 
