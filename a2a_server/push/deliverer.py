@@ -186,6 +186,19 @@ class _Limits:
                 self._held[key] = (semaphore, users - 1)
 
 
+def _error_type(outcome: Outcome) -> str:
+    """A failed attempt's ``error.type`` (OpenTelemetry): the status code, or what failed."""
+    if outcome.status is not None:
+        return str(outcome.status)
+    if outcome.error == REFUSED_BY_POLICY:
+        return "url_refused"
+    if not outcome.retry:
+        return "body_too_large"  # the one final outcome without a status
+    if outcome.error is not None and outcome.error.startswith("no complete answer"):
+        return "timeout"
+    return (outcome.error or "").split(":", 1)[0] or "_OTHER"  # the httpx error's class
+
+
 def delivery_id(task_id: str, entry: OutboxEntry) -> str:
     """The id a receiver deduplicates on: the same for every attempt of one notification."""
     return f"{task_id}:{entry.entry_id}"
@@ -457,9 +470,7 @@ class PushDeliverer:
         if outcome.status is not None:
             span.set_attribute("http.response.status_code", outcome.status)
         if not outcome.delivered:
-            span.set_attribute("error.type", str(outcome.status) if outcome.status is not None
-                               else ("refused" if outcome.error == REFUSED_BY_POLICY
-                                     else "connection"))
+            span.set_attribute("error.type", _error_type(outcome))
             span.set_status(StatusCode.ERROR, outcome.error)
         span.end()
         return outcome

@@ -3,6 +3,7 @@ request a real receiver process gets; each delivery attempt is a CLIENT span."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -99,3 +100,25 @@ async def test_without_tracing_no_trace_context_is_stored_or_sent(
             got = await receiver.until(lambda r: any(
                 state_of(x.json) == "TASK_STATE_COMPLETED" for x in r))
     assert all("traceparent" not in r.headers for r in got)
+
+
+async def test_an_unreachable_webhook_is_an_error_span_naming_the_failure(
+        backend: str, settings_for: Callable[..., Settings], receiver: Receiver) -> None:
+    provider, exporter = _provider()
+    receiver.stop()  # nothing listens: every attempt fails to connect
+    app = create_app(settings_for(backend, **FAST), tracer_provider=provider)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await send(http, with_webhook(CHUNKED, receiver.url), headers={
+                **AUTH, "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"})
+            for _ in range(200):
+                spans = [s for s in exporter.get_finished_spans() if s.name == "push delivery"]
+                if spans:
+                    break
+                await asyncio.sleep(0.05)
+    span = spans[0]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None and span.attributes["error.type"] == "ConnectError"
+    assert "http.response.status_code" not in span.attributes
+    assert f"{span.context.trace_id:032x}" == TRACE_ID
