@@ -126,6 +126,7 @@ def push_options(settings: Settings) -> PushOptions:
         per_tenant=settings.push_per_tenant,
         lease_s=settings.push_lease_seconds,
         poll_s=settings.push_poll_seconds,
+        sweep_s=settings.push_sweep_seconds,
     )
 
 
@@ -194,7 +195,7 @@ def _configured_signer(settings: Settings, pushing: bool) -> PushSigner | None:
 
 async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlPolicy,
                            configured: PushSigner | None,
-                           metrics: Metrics | None) -> PushDeliverer:
+                           metrics: Metrics | None, tracing: Tracing | None) -> PushDeliverer:
     """This replica's push deliverer, started (dev mode: the signing key the store agrees on)."""
     signer = configured or await resolve_signer(
         (), settings.dev_mode, settings.base_url, backend.agree)
@@ -202,6 +203,7 @@ async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlP
                               push_options(settings))
     if metrics is not None:
         deliverer.observers.append(PushMetrics(metrics))
+    deliverer.tracing = tracing
     deliverer.start()
     return deliverer
 
@@ -269,7 +271,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         await backend.start()
         await _share_dev_key(tokens, backend)
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
-        deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics)
+        deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics,
+                                            tracing)
                      if pushing else None)
         setattr(app.state, push_api.DELIVERER_KEY, deliverer)
         grpc_server = await _start_grpc(settings, server)

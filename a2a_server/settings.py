@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         default=30.0, gt=0,
         description="How long a replica's claim on a task's outbox lasts (renewed while it "
         "delivers; another replica takes over once it lapses).")
+    push_sweep_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Redis Cluster: how often one replica (under a lease) looks for tasks whose "
+        "committed notifications were never marked due (a replica died between the save and "
+        "the due mark) and marks them.")
     lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a replica's claim on a running task lasts."
     )

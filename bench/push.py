@@ -12,6 +12,17 @@
     time per commit script (INFO commandstats). Without configs the added work is one
     EXISTS inside the script (Redis) or one dict lookup (memory).
 
+``python -m bench.push send [--redis-url URL] [--sends N] [--rounds R]``
+    the added CPU per send on an agent with a push config, tracing off (the default):
+    process CPU time (``time.process_time``: the app, its store client, the deliverer;
+    not the Redis server's) per ``message:send`` to the conformance agent
+    (``tck-complete-task``: one commit, two notifications), in-process, measured for sends
+    without a config, with an inline config whose notifications are delivered to the
+    local receiver (the send plus its delivery), and, after the deliverer is stopped, with
+    a config whose notifications are only queued (the send path alone). Rounds alternate;
+    each line is the median over rounds and the added share against the sends without a
+    config (target: under 10 %).
+
 The receiver is ``bench/push_receiver.py`` (stdlib only, so it starts at once).
 """
 
@@ -67,12 +78,13 @@ def _rate(redis_url: str | None, tasks: int) -> None:
     asyncio.run(_measure_rate(redis_url, tasks, _free_port()))
 
 
-async def _delivered(probe: httpx.AsyncClient, port: int, expected: int) -> None:
+async def _delivered(probe: httpx.AsyncClient, port: int, expected: int,
+                     every_s: float = 0.01) -> None:
     """Until the receiver (another process) has counted ``expected`` notifications."""
     for _ in range(100_000):
         if int((await probe.get(f"http://127.0.0.1:{port}/count")).text) >= expected:
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(every_s)
     raise RuntimeError("the notifications did not all arrive")
 
 
@@ -110,6 +122,99 @@ async def _measure_rate(redis_url: str | None, tasks: int, port: int) -> None:
     print(f"{'redis' if redis_url else 'memory'}: {2 * tasks} queued notifications "
           f"({tasks} tasks) delivered in {drain:.2f} s once the receiver was up: "
           f"{2 * tasks / drain:,.0f}/s (includes up to 0.5 s of backoff still running)")
+
+
+def _send_body(hook: str | None) -> dict[str, object]:
+    body: dict[str, object] = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
+                                           "messageId": f"tck-complete-task-{uuid.uuid4()}"}}
+    if hook is not None:
+        body["configuration"] = {"taskPushNotificationConfig": {"url": hook}}
+    return body
+
+
+async def _count(probe: httpx.AsyncClient, port: int) -> int:
+    return int((await probe.get(f"http://127.0.0.1:{port}/count")).text)
+
+
+async def _settled(probe: httpx.AsyncClient, port: int) -> None:
+    """Until the receiver's count has not moved for half a second."""
+    last = -1
+    while (now := await _count(probe, port)) != last:
+        last = now
+        await asyncio.sleep(0.5)
+
+
+async def _measure_sends(redis_url: str | None, sends: int, rounds: int, port: int) -> None:
+    """CPU per send: no config / config, delivered / config, queued only (deliverer stopped)."""
+    import statistics
+
+    from a2a_server.app import create_app
+    from a2a_server.push.api import DELIVERER_KEY
+
+    settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
+                        access_log=False, gc_tuning=False, public_url="http://bench",
+                        push_poll_seconds=0.05)
+    if settings.tracing:
+        raise SystemExit("run with A2A_SERVER_TRACING unset: this measures tracing off")
+    app = create_app(settings)
+    headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
+    hook = f"http://127.0.0.1:{port}/hook"
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.push_receiver", str(port))
+    try:
+        await asyncio.to_thread(_wait_port, port)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench") as http, \
+                httpx.AsyncClient() as probe:
+
+            per_send = 0  # notifications per send, counted during the warm-up
+
+            async def cpu_per_send(with_hook: bool, deliver: bool) -> float:
+                before = await _count(probe, port) if deliver else 0
+                start = time.process_time()
+                for _ in range(sends):
+                    sent = await http.post("/agents/conformance/v1/message:send",
+                                           json=_send_body(hook if with_hook else None),
+                                           headers=headers)
+                    sent.raise_for_status()
+                if deliver:  # until every notification of these sends arrived
+                    await _delivered(probe, port, before + per_send * sends, 0.05)
+                return (time.process_time() - start) / sends * 1e6
+
+            for _ in range(2):  # warm-up: first-use paths, caches, connections
+                await cpu_per_send(False, False)
+                before = await _count(probe, port)
+                await cpu_per_send(True, False)
+                await _settled(probe, port)
+                per_send = (await _count(probe, port) - before) // sends
+            plain: list[float] = []
+            delivered: list[float] = []
+            for _ in range(rounds):
+                plain.append(await cpu_per_send(False, False))
+                delivered.append(await cpu_per_send(True, True))
+            deliverer = getattr(app.state, DELIVERER_KEY)
+            await deliverer.aclose()  # from here on, notifications are only queued
+            plain_after: list[float] = []
+            queued: list[float] = []
+            for _ in range(rounds):
+                plain_after.append(await cpu_per_send(False, False))
+                queued.append(await cpu_per_send(True, False))
+    finally:
+        receiver.kill()
+        await receiver.wait()
+    store = "redis" if redis_url else "memory"
+    base, base_after = statistics.median(plain), statistics.median(plain_after)
+    rows = [("no push config", base, None),
+            ("push config, delivered", statistics.median(delivered), base),
+            ("no push config (again)", base_after, None),
+            ("push config, queued only", statistics.median(queued), base_after)]
+    print(f"{store}, tracing off, {sends} sends x {rounds} rounds, CPU per send (median):")
+    print(f"  rounds (us): no config {[round(x) for x in plain]}, delivered "
+          f"{[round(x) for x in delivered]}, no config {[round(x) for x in plain_after]}, "
+          f"queued {[round(x) for x in queued]}; {per_send} notifications per send")
+    for label, usec, against in rows:
+        added = f"  added {100 * (usec - against) / against:+.1f} %" if against else ""
+        print(f"  {label:<26} {usec:8.0f} us{added}")
 
 
 def _steps(task_id: str, context_id: str) -> tuple[Task, list[object]]:
@@ -192,9 +297,15 @@ def main() -> None:
     cost = sub.add_parser("cost")
     cost.add_argument("--redis-url")
     cost.add_argument("--commits", type=int, default=2000)
+    send = sub.add_parser("send")
+    send.add_argument("--redis-url")
+    send.add_argument("--sends", type=int, default=500)
+    send.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.what == "rate":
         _rate(args.redis_url, args.tasks)
+    elif args.what == "send":
+        asyncio.run(_measure_sends(args.redis_url, args.sends, args.rounds, _free_port()))
     else:
         asyncio.run(_cost(args.redis_url, args.commits))
 

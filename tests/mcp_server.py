@@ -8,7 +8,8 @@ With client credentials, ``POST /token`` is a small OAuth 2.0 token endpoint
 tools are served over stdin/stdout instead.
 
 Tools: ``add`` (structured int result), ``slow`` (sleeps), ``fail`` (raises),
-``big`` (a long text), ``dotted.name`` (a name OpenAI does not allow).
+``big`` (a long text), ``dotted.name`` (a name OpenAI does not allow), ``traceparent``
+(the W3C ``traceparent`` the call's ``_meta`` carried, or "none").
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,6 +53,14 @@ def fail(reason: str) -> str:
 def big(size: int) -> str:
     """A text of ``size`` characters."""
     return "x" * size
+
+
+@server.tool()
+def traceparent(ctx: Context) -> str:
+    """The trace context this call carried in its ``_meta``."""
+    meta = ctx.request_context.meta or {}
+    value = meta.get("traceparent")
+    return value if isinstance(value, str) else "none"
 
 
 @server.tool(name="dotted.name")

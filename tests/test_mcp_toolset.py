@@ -59,7 +59,7 @@ async def tools_of(toolset: McpToolset, ctx: ToolContext | None = None) -> dict[
 async def test_list_tools_maps_names_and_passes_schemas(mcp_server: McpServerProcess) -> None:
     async with opened(bearer(mcp_server)) as toolset:
         tools = await tools_of(toolset)
-        assert set(tools) == {"add", "slow", "fail", "big", "dotted_name"}
+        assert set(tools) == {"add", "slow", "fail", "big", "traceparent", "dotted_name"}
         assert tools["dotted_name"].mcp_name == "dotted.name"  # type: ignore[attr-defined]
         add = tools["add"].spec
         assert add.description == "Add two integers."

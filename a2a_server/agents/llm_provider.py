@@ -13,6 +13,10 @@ The official ``openai`` client does the HTTP; this module owns what it does not:
 
 Cancelling the calling task closes the HTTP response (``async with stream``), so
 the provider stops generating.
+
+With tracing on, each attempt is a CLIENT span ``chat <model>`` carrying the OpenTelemetry
+GenAI attributes (``gen_ai.operation.name``, ``gen_ai.provider.name``, request and response
+model, token usage, finish reasons); no prompt or completion text is recorded.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 from openai import AsyncOpenAI
 
 from a2a_server.agents.llm_options import ProviderOptions
 from a2a_server.agents.usage import Usage
+from a2a_server.observability.tracing import outbound_span
 
 logger = logging.getLogger(__name__)
 
@@ -205,8 +211,36 @@ class ProviderClient:
             f"{self._where()} {_describe(exc)} ({tries} attempt{'s' if tries > 1 else ''}). "
             "Try again later; if it persists, check the provider's status."))
 
+    def _span_attributes(self) -> dict[str, Any]:
+        """The GenAI semantic conventions' request attributes of a call."""
+        options = self.options
+        where = urlsplit(options.base_url)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": self.name,
+            "gen_ai.request.model": options.model, "server.address": where.hostname or ""}
+        if where.port:
+            attributes["server.port"] = where.port
+        if options.temperature is not None:
+            attributes["gen_ai.request.temperature"] = options.temperature
+        if options.max_output_tokens is not None:
+            attributes["gen_ai.request.max_tokens"] = options.max_output_tokens
+        return attributes
+
     async def _attempt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
                        on_text: OnText) -> Completion:
+        with outbound_span(f"chat {self.options.model}", self._span_attributes()) as span:
+            finish: list[str] = []
+            completion = await self._call(messages, tools, on_text, finish)
+            if span is not None:
+                span.set_attribute("gen_ai.response.model", completion.model)
+                span.set_attribute("gen_ai.usage.input_tokens", completion.usage.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", completion.usage.output_tokens)
+                if finish:
+                    span.set_attribute("gen_ai.response.finish_reasons", finish)
+            return completion
+
+    async def _call(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                    on_text: OnText, finish: list[str]) -> Completion:
         options = self.options
         kwargs: dict[str, Any] = {}
         if options.temperature is not None:
@@ -231,6 +265,8 @@ class ProviderClient:
                     usage = chunk.usage
                 if not chunk.choices:
                     continue
+                if chunk.choices[0].finish_reason:
+                    finish.append(chunk.choices[0].finish_reason)
                 delta = chunk.choices[0].delta
                 if delta.content:
                     text.append(delta.content)

@@ -54,15 +54,17 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import mcp.types as mcp_types
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from opentelemetry.trace import StatusCode
 
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, OAuthTokenCache, TokenError
 from a2a_server.agents.tools import McpServerConfig, Tool, ToolContext, ToolResult, ToolSpec
+from a2a_server.observability.tracing import inject_into, outbound_span
 from a2a_server.push_policy import PushUrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -355,9 +357,36 @@ class McpToolset:
         timeout = _remaining(context, self.config.timeout_seconds)
         if timeout <= 0:
             return ToolResult(f"{where}: no time left before the task's deadline", is_error=True)
+        with outbound_span(f"tools/call {mcp_name}", {
+                "mcp.method.name": "tools/call", "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": mcp_name, "a2a.mcp.server": self.name}) as span:
+            meta: dict[str, str] | None = None
+            if span is not None:  # MCP carries W3C trace context in the request's _meta
+                meta = {}
+                inject_into(meta, span)
+            result_or_error = await self._call_tool(client, mcp_name, arguments, timeout, where,
+                                                    meta)
+            if span is not None and (isinstance(result_or_error, ToolResult)
+                                     or result_or_error.is_error):
+                span.set_status(StatusCode.ERROR)
+                span.set_attribute("error.type", "tool_error")
+        if isinstance(result_or_error, ToolResult):
+            return result_or_error
+        result = result_or_error
+        text = result_text(result, self._max_result_chars)
+        if result.is_error:
+            return ToolResult(f"{where} answered with an error: {text}", is_error=True)
+        return ToolResult(text)
+
+    async def _call_tool(self, client: Client, mcp_name: str, arguments: dict[str, Any],
+                         seconds: float, where: str, meta: dict[str, str] | None
+                         ) -> mcp_types.CallToolResult | ToolResult:
+        """The tool's result within ``seconds``, or a failed call as an ``is_error`` result."""
+        timeout = seconds
         try:
             async with asyncio.timeout(timeout + 1.0):  # the session's own timeout fires first
-                result = await client.call_tool(mcp_name, arguments, read_timeout_seconds=timeout)
+                return await client.call_tool(mcp_name, arguments, read_timeout_seconds=timeout,
+                                              meta=cast(Any, meta))
         except MCPError as exc:
             if "timed out" in exc.error.message:
                 return ToolResult(f"{where}: timed out after {timeout:g} s", is_error=True)
@@ -366,10 +395,6 @@ class McpToolset:
             return ToolResult(f"{where}: timed out after {timeout:g} s", is_error=True)
         except Exception as exc:  # noqa: BLE001 - a transport failure fails this call only
             return ToolResult(f"{where}: {_describe(exc)}", is_error=True)
-        text = result_text(result, self._max_result_chars)
-        if result.is_error:
-            return ToolResult(f"{where} answered with an error: {text}", is_error=True)
-        return ToolResult(text)
 
     async def _shutdown(self) -> None:
         self._stop.set()

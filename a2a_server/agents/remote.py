@@ -50,6 +50,7 @@ import contextlib
 import logging
 import os
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, TokenError
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE
-from a2a_server.observability.tracing import async_inject_trace_headers
+from a2a_server.observability.tracing import async_inject_trace_headers, outbound_span
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import scope_of
 
@@ -343,19 +344,27 @@ class RemoteAgentExecutor(AgentExecutor):
     async def _forward(self, context: RequestContext, exchange: _Exchange,
                        queue: EventQueue) -> None:
         headers = await self._headers()
-        async with self._http(headers) as http:
-            card = await self._agent_card(http)
-            client = self._client(card, http)
-            # The SDK declares an AsyncIterator; it is a generator, closed here on any exit.
-            stream = cast(AsyncGenerator[StreamResponse, None],
-                          client.send_message(self._outbound(context, exchange)))
-            async with contextlib.aclosing(stream):
-                async for event in stream:
-                    await self._relay(event, exchange, queue, client)
-            if not exchange.final and not exchange.replied and exchange.remote_task_id:
-                # The stream ended without a terminal or interrupted state: ask for it.
-                task = await client.get_task(GetTaskRequest(id=exchange.remote_task_id))
-                await self._relay(StreamResponse(task=task), exchange, queue, client)
+        where = urllib.parse.urlsplit(self.options.card_url)
+        attributes: dict[str, Any] = {"rpc.system": "a2a", "rpc.method": "SendMessage",
+                                      "server.address": where.hostname or ""}
+        if where.port:
+            attributes["server.port"] = where.port
+        # One CLIENT span per forwarded turn (card fetch, send, final get_task); the
+        # requests inside carry it as their traceparent.
+        with outbound_span("a2a SendMessage", attributes):
+            async with self._http(headers) as http:
+                card = await self._agent_card(http)
+                client = self._client(card, http)
+                # The SDK declares an AsyncIterator; it is a generator, closed here on any exit.
+                stream = cast(AsyncGenerator[StreamResponse, None],
+                              client.send_message(self._outbound(context, exchange)))
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        await self._relay(event, exchange, queue, client)
+                if not exchange.final and not exchange.replied and exchange.remote_task_id:
+                    # The stream ended without a terminal or interrupted state: ask for it.
+                    task = await client.get_task(GetTaskRequest(id=exchange.remote_task_id))
+                    await self._relay(StreamResponse(task=task), exchange, queue, client)
 
     async def _relay(self, event: StreamResponse, exchange: _Exchange, queue: EventQueue,
                      client: Client) -> None:

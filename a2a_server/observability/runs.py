@@ -10,7 +10,7 @@ from a2a.types.a2a_pb2 import TaskState
 
 from a2a_server.observability.http import note_task
 from a2a_server.observability.metrics import Metrics
-from a2a_server.observability.tracing import Tracing
+from a2a_server.observability.tracing import Tracing, reset_run_tracer, set_run_tracer
 from a2a_server.stores.base import Scope
 
 if TYPE_CHECKING:
@@ -70,10 +70,18 @@ class TracedExecutor(AgentExecutor):
             span.set_attribute("a2a.agent_id", self._agent)
             if context.task_id:
                 span.set_attribute("a2a.task_id", context.task_id)
-            await self._inner.execute(context, event_queue)
+            token = set_run_tracer(self._tracer)  # for the agent's outbound_span calls
+            try:
+                await self._inner.execute(context, event_queue)
+            finally:
+                reset_run_tracer(token)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Cancel, in a span."""
         with self._tracer.start_as_current_span(f"agent cancel {self._agent}"):
-            await self._inner.cancel(context, event_queue)
+            token = set_run_tracer(self._tracer)
+            try:
+                await self._inner.cancel(context, event_queue)
+            finally:
+                reset_run_tracer(token)
 

@@ -25,7 +25,7 @@ from a2a.server.cluster import ConcurrentTaskModificationError
 from a2a.utils.errors import A2AError
 
 from a2a_server.observability.metrics import Metrics
-from a2a_server.observability.tracing import Tracing
+from a2a_server.observability.tracing import Tracing, stored_trace_context
 from a2a_server.stores.base import Stores
 
 IN_PROCESS = "memory"  # no round trips to time: its calls are dictionary operations
@@ -59,7 +59,10 @@ def _timed(func: Callable[..., Awaitable[Any]], histogram: Any, errors: Any,
 
 
 def instrument_stores(stores: Stores, metrics: Metrics | None, tracing: Tracing | None) -> None:
-    """Measure every store call of ``stores`` (in place); hook the store's health."""
+    """Measure every store call of ``stores`` (in place); hook the store's health; with
+    tracing, the outbox stores each notification's trace context (for its delivery span)."""
+    if tracing is not None:
+        stores.outbox.trace_context = stored_trace_context
     if metrics is None and tracing is None:
         return
     if stores.name != IN_PROCESS:

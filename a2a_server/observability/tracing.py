@@ -13,16 +13,24 @@ httpx-style request hooks (httpx2, used by openai and mcp) can add
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from a2a_server.settings import Settings
 
 _SERVICE = "a2a-server"
+
+# The tracer of the run executing in this context (set by the ``agent run`` span, so an
+# agent's outbound calls need no plumbing); None when tracing is off.
+_RUN_TRACER: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar(
+    "a2a_server_run_tracer", default=None)
 
 
 class Tracing:
@@ -89,6 +97,68 @@ def inject_trace_headers(request: Any) -> None:
 async def async_inject_trace_headers(request: Any) -> None:
     """``inject_trace_headers`` for async clients' event hooks."""
     inject_trace_headers(request)
+
+
+def stored_trace_context() -> str:
+    """The current W3C trace context as the push outbox stores it with an entry.
+
+    ``traceparent``, or ``traceparent`` + "\\n" + ``tracestate`` when there is one; "" outside
+    any span. Installed as ``PushOutbox.trace_context`` only when tracing is on.
+    """
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    parent = carrier.get("traceparent")
+    if not parent:
+        return ""
+    state = carrier.get("tracestate")
+    return f"{parent}\n{state}" if state else parent
+
+
+def stored_context(stored: str) -> Context | None:
+    """The trace context ``stored_trace_context`` wrote (None for "": an entry written with
+    tracing off, or before trace contexts were stored)."""
+    if not stored:
+        return None
+    parent, _, state = stored.partition("\n")
+    carrier = {"traceparent": parent}
+    if state:
+        carrier["tracestate"] = state
+    return propagate.extract(carrier)
+
+
+def inject_into(headers: dict[str, str], span: Span) -> None:
+    """Write ``span``'s W3C trace context into ``headers`` (an outbound request's)."""
+    propagate.inject(headers, context=trace.set_span_in_context(span))
+
+
+def set_run_tracer(tracer: Tracer | None) -> contextvars.Token[Tracer | None]:
+    """Make ``tracer`` the one ``outbound_span`` uses in this context (the run's)."""
+    return _RUN_TRACER.set(tracer)
+
+
+def reset_run_tracer(token: contextvars.Token[Tracer | None]) -> None:
+    """Undo ``set_run_tracer``."""
+    _RUN_TRACER.reset(token)
+
+
+@contextlib.contextmanager
+def outbound_span(name: str, attributes: Mapping[str, AttributeValue]) -> Iterator[Span | None]:
+    """A CLIENT span around one outbound call of a run (an LLM provider, an MCP tool, a remote
+    agent), current inside the block; ``None`` (and nothing built) when tracing is off.
+
+    An exception leaving the block is recorded on the span, which is marked as an error with
+    ``error.type`` the exception's class name.
+    """
+    tracer = _RUN_TRACER.get()
+    if tracer is None:
+        yield None
+        return
+    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__qualname__)
+            raise
 
 
 def current_span() -> Span:

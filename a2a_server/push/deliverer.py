@@ -18,6 +18,11 @@ off. One tenant's tasks hold at most ``per_tenant`` of this replica's ``max_task
 slots.
 
 Hook points (for metrics): ``PushDeliverer.observers`` are called with each ``AttemptEvent``.
+
+Tracing (``PushDeliverer.tracing``, set when tracing is on): each attempt is a CLIENT span
+``push delivery`` whose parent is the W3C trace context the committing run stored with the
+entry (``OutboxEntry.trace``), and the webhook request carries that span as its
+``traceparent``: the receiver continues the trace of the request that caused the event.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ from dataclasses import dataclass
 import httpx
 import orjson
 from a2a.types.a2a_pb2 import StreamResponse, TaskPushNotificationConfig
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from a2a_server.errors import StoreUnavailable
+from a2a_server.observability.tracing import Tracing, inject_into, stored_context
 from a2a_server.protocol.protojson import to_dict
 from a2a_server.push.log import FAILED, OK, RETRYING, Attempt, DeliveryLog
 from a2a_server.push.signing import PushSigner
@@ -69,6 +76,7 @@ class PushOptions:
     lease_s: float = 30.0
     poll_s: float = 1.0
     max_tasks: int = 64  # tasks delivered at once by one replica
+    sweep_s: float = 60.0  # Redis Cluster: the sweep for outboxes missing from the due set
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,19 @@ class _Limits:
                 self._held[key] = (semaphore, users - 1)
 
 
+def _error_type(outcome: Outcome) -> str:
+    """A failed attempt's ``error.type`` (OpenTelemetry): the status code, or what failed."""
+    if outcome.status is not None:
+        return str(outcome.status)
+    if outcome.error == REFUSED_BY_POLICY:
+        return "url_refused"
+    if not outcome.retry:
+        return "body_too_large"  # the one final outcome without a status
+    if outcome.error is not None and outcome.error.startswith("no complete answer"):
+        return "timeout"
+    return (outcome.error or "").split(":", 1)[0] or "_OTHER"  # the httpx error's class
+
+
 def delivery_id(task_id: str, entry: OutboxEntry) -> str:
     """The id a receiver deduplicates on: the same for every attempt of one notification."""
     return f"{task_id}:{entry.entry_id}"
@@ -194,25 +215,29 @@ class PushDeliverer:
         self._owner = owner
         self.options = options or PushOptions()
         self.observers: list[Observer] = []
+        self.tracing: Tracing | None = None  # set when tracing is on: a span per attempt
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                          timeout=self.options.timeout_s)
         self._hosts = _Limits(self.options.per_host)
         self._tenants = _Limits(self.options.per_tenant)
         self._active: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start the loop (idempotent)."""
+        """Start the loop and the sweeper (idempotent)."""
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="push-deliverer")
+            self._sweeper = asyncio.create_task(self._sweep(), name="push-sweeper")
 
     async def aclose(self) -> None:
         """Stop delivering (claims lapse; another replica, or this one restarted, resumes)."""
-        tasks = [t for t in (self._loop, *self._active.values()) if t is not None]
+        tasks = [t for t in (self._loop, self._sweeper, *self._active.values())
+                 if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._loop = None
+        self._loop = self._sweeper = None
         await self._client.aclose()
 
     async def _run(self) -> None:
@@ -224,6 +249,23 @@ class PushDeliverer:
                 logger.warning("push delivery: cannot read the outbox", exc_info=True)
             await _wait_or_timeout(outbox.wakeup, self.options.poll_s)
             outbox.wakeup.clear()
+
+    async def _sweep(self) -> None:
+        """Every ``sweep_s`` (jittered), let the store mark stranded outboxes due (on a Redis
+        Cluster one replica per interval does it; elsewhere this costs nothing)."""
+        outbox = self._stores.outbox
+        interval_ms = max(int(self.options.sweep_s * 1000), 1)
+        while True:
+            await asyncio.sleep(self.options.sweep_s * random.uniform(0.5, 1.0))
+            try:
+                marked = await outbox.sweep(self._owner, interval_ms)
+            except Exception:  # the store is down: the next interval tries again
+                logger.warning("push delivery: the outbox sweep failed", exc_info=True)
+                continue
+            if marked:
+                logger.info("push delivery: %d task(s) had notifications not marked due "
+                            "(a replica died mid-commit); marked", marked)
+                outbox.wakeup.set()
 
     async def _poll(self) -> None:
         room = self.options.max_tasks - len(self._active)
@@ -395,6 +437,47 @@ class PushDeliverer:
 
     async def _attempt(self, scope: Scope, task_id: str, config: TaskPushNotificationConfig,
                        entry: OutboxEntry, did: str) -> Outcome:
+        if self.tracing is None:
+            return await self._attempt_once(scope, task_id, config, entry, did, None)
+        return await self._traced_attempt(self.tracing, scope, task_id, config, entry, did)
+
+    async def _traced_attempt(self, tracing: Tracing, scope: Scope, task_id: str,
+                              config: TaskPushNotificationConfig, entry: OutboxEntry,
+                              did: str) -> Outcome:
+        """One attempt in a CLIENT span, child of the committing run's stored trace context.
+
+        A child rather than a link (OpenTelemetry messaging conventions allow either for
+        single-message processing): one notification is one request, nothing else is current
+        in the deliverer's loop, and the receiver should continue the client's trace.
+        """
+        span = tracing.start_span("push delivery", SpanKind.CLIENT, stored_context(entry.trace))
+        split = urllib.parse.urlsplit(config.url)
+        span.set_attribute("http.request.method", "POST")
+        if split.hostname:
+            span.set_attribute("server.address", split.hostname)
+        if split.port:
+            span.set_attribute("server.port", split.port)
+        span.set_attribute("a2a.task_id", task_id)
+        span.set_attribute("a2a.push.config_id", config.id)
+        span.set_attribute("a2a.push.delivery_id", did)
+        try:
+            outcome = await self._attempt_once(scope, task_id, config, entry, did, span)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR)
+            span.end()
+            raise
+        if outcome.status is not None:
+            span.set_attribute("http.response.status_code", outcome.status)
+        if not outcome.delivered:
+            span.set_attribute("error.type", _error_type(outcome))
+            span.set_status(StatusCode.ERROR, outcome.error)
+        span.end()
+        return outcome
+
+    async def _attempt_once(self, scope: Scope, task_id: str,
+                            config: TaskPushNotificationConfig, entry: OutboxEntry, did: str,
+                            span: Span | None) -> Outcome:
         body = self._body(entry)
         if len(body) > self.options.max_body_bytes:
             return Outcome(None, f"notification of {len(body)} bytes is over the "
@@ -402,9 +485,10 @@ class PushDeliverer:
         if not await self._policy.for_delivery(config.url):
             return Outcome(None, REFUSED_BY_POLICY, retry=True)
         host = urllib.parse.urlsplit(config.url).netloc.lower()
-        request = self._client.build_request(
-            "POST", config.url, content=body,
-            headers=self._headers(task_id, config, did, body))
+        headers = self._headers(task_id, config, did, body)
+        if span is not None:
+            inject_into(headers, span)
+        request = self._client.build_request("POST", config.url, content=body, headers=headers)
         async with self._hosts.hold(host), self._tenants.hold(scope.tenant):
             try:
                 async with asyncio.timeout(self.options.timeout_s):

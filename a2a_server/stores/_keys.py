@@ -100,10 +100,13 @@ two calls, the ``:lease`` first.
     a2a:{outbox}                 ZSET  ``<t>\x1f<a>\x1f<id>`` of tasks with outbox entries,
                                        scored by when they are due (ms). The commit adds
                                        with ZADD LT now (single Redis: inside the commit
-                                       script; Redis Cluster: right after the save, so a
+                                       script; Redis Cluster: right after the save; a
                                        replica dying between the two leaves the entries
-                                       until the task's next commit); deliverers re-score
+                                       to the sweeper, below); deliverers re-score
                                        it to their next retry or ZREM it when empty.
+    a2a:{outbox}:sweep           STRING  replica id of the replica sweeping the Redis
+                                       Cluster for outboxes missing from the due set
+                                       (SET NX PX one sweep interval; see redis_outbox.py)
     a2a:{agreed}:<name>          STRING  a value the first replica set and the others use:
                                        ``push-dev-key`` (dev mode's generated push signing
                                        key, PEM; production configures its keys instead),
@@ -139,7 +142,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 EVENTS_MAXLEN = 10_000
 LEASES = "{leases}"
@@ -254,6 +257,27 @@ class KeySchema:
     def outbox_due(self) -> str:
         """The set of tasks with push notifications to deliver, by due time."""
         return f"{self.prefix}:{OUTBOX}"
+
+    @property
+    def outbox_sweep(self) -> str:
+        """The lease of the replica sweeping for outboxes missing from the due set."""
+        return f"{self.prefix}:{OUTBOX}:sweep"
+
+    @property
+    def outbox_pattern(self) -> str:
+        """A SCAN ``MATCH`` pattern of every task's ``:outbox`` key."""
+        prefix = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.prefix)
+        return f"{prefix}:{{t:*}}:outbox"
+
+    def parse_outbox_key(self, key: str) -> tuple[str, str, str] | None:
+        """Tenant, agent, task id of a task's ``:outbox`` key (None: not one)."""
+        head, tail = f"{self.prefix}:{{t:", "}:outbox"
+        if not (key.startswith(head) and key.endswith(tail)):
+            return None
+        parts = key[len(head):-len(tail)].split(":")
+        if len(parts) != 3:
+            return None
+        return unquote(parts[0]), unquote(parts[1]), unquote(parts[2])
 
     def agreed(self, name: str) -> str:
         """A value the replicas share (``Stores.agree``), e.g. the dev push signing key."""

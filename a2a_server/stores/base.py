@@ -30,7 +30,7 @@ import asyncio
 import contextvars
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -265,6 +265,9 @@ class OutboxEntry:
     config_id: str
     event: bytes  # StreamResponse protobuf
     created_ms: int
+    # W3C trace context of the run that committed it: ``traceparent``, or ``traceparent``
+    # + "\n" + ``tracestate``; "" when tracing was off (and for entries written before).
+    trace: str = ""
 
 
 class PushOutbox(ABC):
@@ -279,6 +282,9 @@ class PushOutbox(ABC):
 
     def __init__(self) -> None:
         self.wakeup = asyncio.Event()  # set when a commit on this replica queued entries
+        # Set when tracing is on: the committing code's W3C trace context, stored with each
+        # entry (``OutboxEntry.trace``); None costs nothing.
+        self.trace_context: Callable[[], str] | None = None
 
     @abstractmethod
     async def due(self, limit: int) -> list[tuple[Scope, str]]:
@@ -301,6 +307,13 @@ class PushOutbox(ABC):
                       seen: str | None) -> None:
         """Drop the claim; due again at ``next_due_ms`` (None: nothing pending), or now if an
         entry newer than ``seen`` (the last entry id the deliverer read) arrived meanwhile."""
+
+    async def sweep(self, owner: str, interval_ms: int) -> int:
+        """Mark due every task whose entries are not (a writer died between writing them and
+        marking the task due); the number marked. Only a store where those are two steps (a
+        Redis Cluster) has anything to do; one replica per ``interval_ms`` does it."""
+        del owner, interval_ms
+        return 0
 
     @abstractmethod
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:

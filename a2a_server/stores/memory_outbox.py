@@ -58,12 +58,14 @@ class InMemoryOutbox(PushOutbox):
         ids = sorted(config.id for config in configs)
         box = self._boxes.setdefault((scope, task_id), _Box())
         created = now_ms()
+        trace = self.trace_context() if self.trace_context is not None else ""
         for offset, step in enumerate(steps, start=1):
             if step is None:
                 continue
             payload = to_stream_response(step).SerializeToString()
             for n, config_id in enumerate(ids, start=1):
-                entry = OutboxEntry(f"{base_version + offset}-{n}", config_id, payload, created)
+                entry = OutboxEntry(f"{base_version + offset}-{n}", config_id, payload, created,
+                                    trace)
                 box.entries.append(entry)
                 box.last = entry.entry_id
         self._due[(scope, task_id)] = min(self._due.get((scope, task_id), created), created)

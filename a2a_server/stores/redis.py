@@ -88,6 +88,7 @@ class RedisStores(Stores):
         self.push_configs = RedisPushConfigStore(self.redis)
         self.outbox = RedisOutbox(self.redis)
         self.tasks.outbox_wakeup = self.outbox.wakeup
+        self.tasks.outbox = self.outbox
         self.contexts = RedisContextStore(self.redis)
         self.usage = RedisUsageCounters(self.redis)
         self.leases = RedisLeaseManager(self.redis, self.tasks, replica_id or default_replica_id(),

@@ -6,10 +6,20 @@ the deliverers' side: which tasks are due, claiming one (a lease on the task's s
 acknowledging, and rescheduling. The due set is in another slot than the tasks, so every step
 that touches both is ordered to lose nothing: a commit XADDs, then lowers the task's due time;
 a deliverer re-scores (or removes) the task, then looks at the outbox again.
+
+On a Redis Cluster each of those orderings is several calls, and a replica dying between
+them (after a save, before its due mark; a deliverer between its ZREM and its second look)
+leaves entries that are stored but not due. The entries themselves are safe in the task's
+slot, so the sweeper only has to find them: once per ``push_sweep_seconds`` one replica (the
+one whose ``SET NX PX`` on ``{outbox}:sweep`` wins) SCANs every master for ``:outbox`` streams,
+in batches, and marks due (``ZADD NX``) each non-empty one missing from the due set. The
+normal claim then delivers them, with their stable delivery ids (at least once). SCAN is never
+on a request path; a single Redis never needs it (every step there is one script).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +28,8 @@ from a2a_server.stores.base import OutboxEntry, PushOutbox, Scope
 from a2a_server.stores.memory_outbox import now_ms
 
 _LOG_TTL_S = 7 * 24 * 3600
+_SWEEP_BATCH = 500  # keys per SCAN call, and per pipeline of checks
+_SWEEP_PAUSE_S = 0.005  # between batches: a sweep never monopolizes a master
 
 
 def _text(value: Any) -> str:
@@ -86,8 +98,9 @@ class RedisOutbox(PushOutbox):
             raw = await self._r.client.xrange(key, "-", "+", count=limit)
         entries = []
         for entry_id, fields in raw:
+            trace = fields.get(b"p")  # absent: tracing was off, or written before it existed
             entries.append(OutboxEntry(_text(entry_id), _text(fields[b"c"]), fields[b"e"],
-                                       int(fields[b"t"])))
+                                       int(fields[b"t"]), _text(trace) if trace else ""))
         return entries
 
     async def ack(self, scope: Scope, task_id: str, entry_ids: Sequence[str]) -> None:
@@ -121,6 +134,52 @@ class RedisOutbox(PushOutbox):
             _, last = await self._r.run("outbox_release", [keys.oblease, keys.outbox], [owner])
             if _newer(_text(last), seen):  # a commit queued more while this replica delivered
                 await self._r.client.zadd(due, {member: now_ms()}, lt=True)
+
+    async def sweep(self, owner: str, interval_ms: int) -> int:
+        """Redis Cluster: mark due every non-empty outbox missing from the due set (see the
+        module docstring); at most one replica per ``interval_ms`` sweeps."""
+        if not self._r.cluster:
+            return 0
+        client, keys = self._r.client, self._r.keys
+        with self._r.errors():
+            if not await client.set(keys.outbox_sweep, owner, nx=True, px=interval_ms):
+                return 0
+            marked = 0
+            batch: list[str] = []
+            async for raw in client.scan_iter(match=keys.outbox_pattern, count=_SWEEP_BATCH,
+                                              _type="stream"):
+                batch.append(_text(raw))
+                if len(batch) >= _SWEEP_BATCH:
+                    marked += await self._mark_missing(batch)
+                    batch = []
+                    await asyncio.sleep(_SWEEP_PAUSE_S)
+            if batch:
+                marked += await self._mark_missing(batch)
+        return marked
+
+    async def _mark_missing(self, outboxes: list[str]) -> int:
+        """ZADD NX now the tasks of ``outboxes`` that hold entries but are not in the due set."""
+        keys, due = self._r.keys, self._r.keys.outbox_due
+        tasks = [(key, parsed) for key in outboxes
+                 if (parsed := keys.parse_outbox_key(key)) is not None]
+        if not tasks:
+            return 0
+        pipe = self._r.client.pipeline(transaction=False)
+        for key, _ in tasks:
+            pipe.xlen(key)
+        lengths = await pipe.execute()
+        held = [keys.lease_member(*parsed) for (_, parsed), n in zip(tasks, lengths, strict=True)
+                if int(n)]
+        if not held:
+            return 0
+        pipe = self._r.client.pipeline(transaction=False)
+        for member in held:
+            pipe.zscore(due, member)
+        scores = await pipe.execute()
+        missing = [member for member, score in zip(held, scores, strict=True) if score is None]
+        if missing:  # NX: a task a commit or a deliverer marked meanwhile keeps its time
+            await self._r.client.zadd(due, dict.fromkeys(missing, now_ms()), nx=True)
+        return len(missing)
 
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
         """HSET, and keep the log a week after its last write."""

@@ -46,6 +46,7 @@ from a2a_server.stores.base import (
     TERMINAL_STATES,
     Commit,
     LeaseChange,
+    PushOutbox,
     Scope,
     ScopedTaskStore,
     scope_of,
@@ -205,6 +206,8 @@ class RedisTaskStore(ScopedTaskStore):
         self.leases: LeaseCommits | None = None
         # Set by the outbox: wakes this replica's deliverer when a commit queued notifications.
         self.outbox_wakeup: asyncio.Event | None = None
+        # Set by the outbox too: its trace_context hook (None unless tracing is on).
+        self.outbox: PushOutbox | None = None
         self._context_index_keys = functools.lru_cache(maxsize=4_096)(self._build_index_keys)
 
     def cache_bytes(self) -> int:
@@ -266,6 +269,9 @@ class RedisTaskStore(ScopedTaskStore):
             lease_keys, lease_args = self.leases.commit_args(scope, task.id, lease)
         lease_keys = [*lease_keys, self._r.keys.outbox_due]
         length = len(task.history)  # the caller may append while the write is in flight
+        outbox = self.outbox
+        trace = (outbox.trace_context() if outbox is not None
+                 and outbox.trace_context is not None else "")
         with self._r.errors():
             for attempt in (0, 1):
                 first = 0 if start is None else start
@@ -273,7 +279,7 @@ class RedisTaskStore(ScopedTaskStore):
                 args: builtins.list[Any] = [
                     "replace" if start is None else "append", first, prev, int(cancel), head,
                     int(state), int(terminal), ttl, len(steps), EVENTS_MAXLEN,
-                    self._finished_events_ms, *steps, *added]
+                    self._finished_events_ms, trace, *steps, *added]
                 if self._r.cluster:
                     reply = await self._r.run("save", task_keys, args)
                 else:  # one round trip: index update, lease change, outbox due mark

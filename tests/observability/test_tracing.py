@@ -13,7 +13,7 @@ import httpx
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from a2a_server.app import create_app
 from a2a_server.settings import Settings
@@ -88,8 +88,14 @@ async def test_client_trace_continues_through_the_server_into_a_remote_agent(
     assert "agent run proxy" in names
     if backend == "redis":  # one span per round trip; the in-memory store makes none
         assert any(name.startswith("store tasks.") for name in names)
-    # The remote saw one of the server's spans (the agent run's) as its parent.
-    assert traceparent.split("-")[2] in {f"{s.context.span_id:016x}" for s in ours}
+    # The remote's parent is the run's CLIENT span for the forwarded turn (an error: no card).
+    call = next(s for s in ours if s.name == "a2a SendMessage")
+    assert call.kind is SpanKind.CLIENT
+    assert traceparent.split("-")[2] == f"{call.context.span_id:016x}"
+    run = next(s for s in ours if s.name == "agent run proxy")
+    assert call.parent is not None and call.parent.span_id == run.context.span_id
+    assert call.attributes is not None and call.attributes["server.address"] == "127.0.0.1"
+    assert call.status.status_code is StatusCode.ERROR
 
 
 async def test_tracing_is_off_by_default(settings_for: Callable[..., Settings]) -> None:

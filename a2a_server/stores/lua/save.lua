@@ -7,8 +7,10 @@
 --       7 terminal (1|0)  8 retention ms (0 = keep)
 --       9 n, the number of steps (new versions)  10 events MAXLEN  11 ms the event log is
 --       kept once the task is terminal (0 = as long as the task)
---       12 .. 11+n the steps' events, in order ('' = a version with no event)
---       12+n .. new history messages, each framed as a Task's history field (tag, length)
+--       12 the committing run's W3C trace context for the outbox entries: ``traceparent``,
+--          or ``traceparent\ntracestate`` ('' = tracing off: no field written)
+--       13 .. 12+n the steps' events, in order ('' = a version with no event)
+--       13+n .. new history messages, each framed as a Task's history field (tag, length)
 -- Returns {1, version, history length, outbox entries added} | {0, stored version, h} refused
 --         | {2, v, h} history mismatch
 local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h', 'f')
@@ -28,7 +30,7 @@ else
   h = 0
 end
 local n = tonumber(ARGV[9])
-local i = 12 + n
+local i = 13 + n
 while i <= #ARGV do
   local j = math.min(i + 999, #ARGV)
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
@@ -36,9 +38,9 @@ while i <= #ARGV do
   i = j + 1
 end
 for k = 1, n do
-  if ARGV[11 + k] ~= '' then
+  if ARGV[12 + k] ~= '' then
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], (v + k) .. '-0', 'v', v + k,
-               'e', ARGV[11 + k])
+               'e', ARGV[12 + k])
   end
 end
 local queued = 0
@@ -48,10 +50,15 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   for k = 1, n do
-    if ARGV[11 + k] ~= '' then
+    if ARGV[12 + k] ~= '' then
       for j = 1, #configs do
-        redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[11 + k],
-                   't', ms)
+        if ARGV[12] == '' then
+          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[12 + k],
+                     't', ms)
+        else
+          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[12 + k],
+                     't', ms, 'p', ARGV[12])
+        end
         queued = queued + 1
       end
     end
