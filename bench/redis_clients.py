@@ -7,7 +7,7 @@ themselves, on the work our stores do in the bench's GET cell (a) and send cell 
 - The commands are captured, not written by hand: the script starts our app in-process on a
   private redis-server, makes one ``message:send`` (the echo agent, the body wrk sends in
   (c)) and one ``GET /tasks/{id}`` (cell (a)), and records every ``RedisContext.run`` call.
-  The send's ``commit`` script call (save + index + lease + outbox mark, 34 keys) and the
+  The send's ``commit`` script call (save + index + lease + outbox mark: 21 keys, 25 arguments) and the
   GET's ``get`` script call are replayed with their exact KEYS and ARGV. Each replayed commit
   gets a task id and context id of its own (same length, substituted in every key and
   argument, protobuf bytes included), so every call creates a new task as in (c).
