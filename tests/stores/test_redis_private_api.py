@@ -2,7 +2,9 @@
 
 ``PipelinedRedis`` uses redis-py's private parser module (``redis._parsers.base``) for
 its reply-error table, and ``redis.asyncio.connection``'s ``parse_url``,
-``SSLConnection`` and ``RedisSSLContext`` for URLs and TLS. None of these is public API:
+``SSLConnection`` and ``RedisSSLContext`` for URLs and TLS; ``_redis_base.pipelined_for``
+reads where a redis-py client connects from its pool (``connection_class``,
+``connection_kwargs``). None of these is public API:
 pyproject.toml pins the redis-py range they were checked with. When a redis-py release
 changes one, these tests fail with a message naming the module and what changed, before
 anything subtler breaks in the store.
@@ -13,12 +15,17 @@ from __future__ import annotations
 import importlib
 import inspect
 import ssl
+from pathlib import Path
 from typing import Any
 
 import hiredis
 import pytest
 import redis
+import redis.asyncio as aioredis
 from redis import exceptions as rexc
+
+from a2a_server.stores._redis_base import pipelined_for
+from tests.conftest import RedisProcess
 
 _PARSER_MODULE = "redis._parsers.base"
 _CONNECTION_MODULE = "redis.asyncio.connection"
@@ -102,3 +109,45 @@ def test_the_tls_context_is_built_from_the_url_options() -> None:
     context = context_class(cert_reqs="required", check_hostname=True).get()
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+@pytest.mark.parametrize("where", ["tcp", "unix"])
+async def test_pipelined_for_reaches_the_redis_and_db_of_the_client_it_is_given(
+    where: str, tmp_path: Path
+) -> None:
+    password = "p@ss:w/rd %"  # every character the URL it builds must quote
+    sock = tmp_path / "redis.sock"
+    proc = RedisProcess("--requirepass", password, "--unixsocket", str(sock),
+                        "--unixsocketperm", "700").start()
+    client = (aioredis.Redis(host="127.0.0.1", port=proc.port, db=3, username="default",
+                             password=password, socket_timeout=2.5)
+              if where == "tcp" else
+              aioredis.Redis(unix_socket_path=str(sock), db=3, password=password,
+                             socket_timeout=2.5))
+    pipe = pipelined_for(client)
+    try:
+        assert pipe is not None, (f"redis-py {redis.__version__}: pipelined_for found no "
+                                  f"single-Redis {where} connection in the client's pool")
+        assert pipe.socket_timeout == 2.5, (
+            f"redis-py {redis.__version__}: the pool's connection_kwargs no longer carry "
+            "socket_timeout; pipelined_for reads it from there")
+        try:
+            await pipe.execute("SET", "written-through-the-pipeline", where)
+        except rexc.RedisError as exc:
+            pytest.fail(f"redis-py {redis.__version__}: the connection pipelined_for built from "
+                        f"the pool's connection_class/connection_kwargs failed: {exc!r}")
+        assert await client.get("written-through-the-pipeline") == where.encode(), (
+            f"redis-py {redis.__version__}: pipelined_for reached another server or database "
+            "than the client's (connection_kwargs: host, port, path, db)")
+    finally:
+        if pipe is not None:
+            await pipe.aclose()
+        await client.aclose()
+        proc.cleanup()
+
+
+def test_pipelined_for_leaves_tls_to_redis_py() -> None:
+    client = aioredis.Redis(host="127.0.0.1", port=1, ssl=True)
+    assert pipelined_for(client) is None, (
+        f"redis-py {redis.__version__}: a TLS client's pool no longer has an SSLConnection "
+        "connection_class; pipelined_for would connect to it without TLS")
