@@ -250,10 +250,19 @@ async def test_a_busy_agent_still_has_its_lease_renewed(redis_stores: RedisStore
     assert isinstance(result, Task) and result.status.state == COMPLETED
 
 
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def leased_stores(request: pytest.FixtureRequest,
+                        stores_factory: Callable[..., Stores]) -> AsyncIterator[RedisStores]:
+    """The stores whose runs hold leases: a single Redis and a Redis Cluster."""
+    async with started(stores_factory, request.param) as backend:
+        assert isinstance(backend, RedisStores)
+        yield backend
+
+
 async def test_a_quiet_run_whose_task_vanishes_stops_at_its_lease_renewal(
-    redis_stores: RedisStores,
+    leased_stores: RedisStores,
 ) -> None:
-    stores = redis_stores
+    stores = leased_stores
     agent = Gated()  # never released: only the loss can end this run
     run = await start(TaskRunner(agent, stores), request("hi"))
     await agent.working.wait()
