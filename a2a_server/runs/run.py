@@ -13,7 +13,8 @@ The lease (which replica runs the task) is claimed by the commit that leaves
 the agent running, renewed every ``renew_every`` while it runs (however often the
 agent enqueues), and released by the last commit. A renewal that finds the task
 gone from the store (``TaskLost``) stops the run at once: the agent is cancelled
-and the sender's stream ends with the error.
+and the sender's stream ends with the error. A follow-up holds no lease before its
+first commit; its stored task is checked at the same pace instead.
 
 Errors are the SDK's: an agent that breaks the protocol gets the SDK's
 ``InvalidAgentResponseError``; an agent that raises leaves its task FAILED and
@@ -139,6 +140,8 @@ class TaskRun:
         self._listeners: list[asyncio.Queue[Tagged | None]] = []
         self._lease_held = False
         self._renew_at: float | None = None  # loop time of the next lease renewal
+        self._watch_stored = stored is not None  # a follow-up: its task must stay stored
+        self._lease_released = False
         self._cancelling = False  # a local cancel: the server closes the task as CANCELED
         self._stopped = False  # another writer ended the task: write nothing more
         self._shutdown = False  # the server is stopping: leave the lease to lapse
@@ -231,6 +234,7 @@ class TaskRun:
 
     def start(self) -> None:
         """Start the agent and the driver that commits its events."""
+        self._schedule_renewal()  # a follow-up's first check (a new task has nothing stored)
         self._producer = asyncio.create_task(self._execute(), name=f"agent:{self.task_id}")
         self._producer.add_done_callback(lambda _: self._wake.set())
         self._driver = asyncio.create_task(self._drive(), name=f"run:{self.task_id}")
@@ -283,20 +287,31 @@ class TaskRun:
         return self._renew_at is not None and asyncio.get_running_loop().time() >= self._renew_at
 
     def _schedule_renewal(self) -> None:
-        """The lease is renewed every ``renew_every`` from now on, however busy the agent is."""
+        """The lease is renewed every ``renew_every`` from now on, however busy the agent is.
+
+        A follow-up holds no lease until its first commit, but its task is stored: it is
+        checked at the same pace, so a run whose agent is slow to say anything also learns
+        that the store lost its task.
+        """
         every = self._stores.leases.renew_every
+        beats = self._lease_held or (self._watch_stored and not self._lease_released)
         self._renew_at = (asyncio.get_running_loop().time() + every
-                          if self._lease_held and every is not None else None)
+                          if beats and every is not None else None)
 
     async def _renew(self) -> None:
-        """Renew the lease; the renewal is also how a quiet run learns its task was lost.
+        """Renew the lease (or check a follow-up's stored task); this is also how a quiet
+        run learns that the store lost its task.
 
         Raises:
             TaskLost: the task is gone from the store.
         """
         self._schedule_renewal()
         try:
-            await self._stores.leases.renew(self.scope, self.task_id)
+            if self._lease_held:
+                await self._stores.leases.renew(self.scope, self.task_id)
+            elif await self._stores.tasks.get_task_view_bytes(self.scope, self.task_id,
+                                                              0) is None:
+                raise TaskLost(self.task_id)
         except TaskLost:
             logger.warning("task %s vanished from the store during its run; run stopped",
                            self.task_id)
@@ -348,7 +363,7 @@ class TaskRun:
             self._lease_held = True
             self._schedule_renewal()
         elif lease is LeaseChange.RELEASE:
-            self._lease_held = False
+            self._lease_held, self._lease_released = False, True
             self._schedule_renewal()
         if answer is not None and self.result is None:
             self.result = answer
@@ -443,7 +458,7 @@ class TaskRun:
         if self._lease_held:
             with contextlib.suppress(StoreUnavailable):
                 await self._stores.leases.release(self.scope, self.task_id)
-            self._lease_held = False
+            self._lease_held, self._lease_released = False, True
             self._schedule_renewal()
 
     def _close_task(self) -> None:

@@ -283,6 +283,50 @@ async def test_a_quiet_run_whose_task_vanishes_stops_at_its_lease_renewal(
     assert [k async for k in stores.client.scan_iter(match=f"*{run.task_id}*")] == []
 
 
+class SlowToAnswer(AgentExecutor):
+    """Asks for input; on a follow-up, thinks (until released) before saying anything."""
+
+    def __init__(self) -> None:
+        self.thinking = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        if context.current_task is None:
+            await event_queue.enqueue_event(new_task_from_user_message(context.message))
+            await updater.requires_input()
+            return
+        self.thinking.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
+
+
+async def test_a_follow_up_whose_task_vanishes_before_its_first_event_stops(
+    leased_stores: RedisStores,
+) -> None:
+    stores = leased_stores
+    agent = SlowToAnswer()
+    runner = TaskRunner(agent, stores)
+    first = await send(runner, request("hi"))
+    assert isinstance(first, Task) and first.status.state == INPUT_REQUIRED
+    run = await start(runner, request("and then?", task_id=first.id, context_id=first.context_id))
+    await agent.thinking.wait()  # nothing committed yet: the run holds no lease
+    await stores.client.flushdb()
+    with pytest.raises(TaskLost, match="lost task"):
+        await asyncio.wait_for(run.outcome(), 10)
+    await run.finished.wait()
+    assert agent.cancelled.is_set()
+
+
 async def test_an_agent_that_raises_leaves_the_task_failed_and_the_sender_gets_the_error(
     stores: Stores,
 ) -> None:
