@@ -255,17 +255,23 @@ class Bench:
                 continue
             server.wait_idle()
             server.reset_peak_rss()
+            waited = server.runqueue_wait_seconds()
             try:
                 res = load.run_streams(server.url, count)
             except Exception as exc:
                 row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
                 continue
+            # The tails of (e) are mostly the server waiting for its core (docs/performance.md,
+            # "Stream tails"): say how long it waited during the cell, so a run can be read.
+            descheduled_ms = (server.runqueue_wait_seconds() - waited) * 1000
             row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
                        first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
-                       errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb())
+                       errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb(),
+                       descheduled_ms=descheduled_ms)
             log(f"  {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
                 f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
-                f"{res.done_p99_ms:.2f} ms; errors {res.errors}")
+                f"{res.done_p99_ms:.2f} ms; errors {res.errors}; server descheduled "
+                f"{descheduled_ms:.0f} ms during the cell")
 
     def grpc_scenario(self, names: list[str]) -> None:
         """(h): gRPC next to HTTP+JSON for GET and send, the same Python client for both."""
@@ -543,6 +549,8 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
         if row["scenario"] == "e":
             p50 = f"first {_fmt(row['first_p50_ms'], 2)} / done {p50}"
             p99 = f"first {_fmt(row['first_p99_ms'], 2)} / done {p99}"
+            if row.get("descheduled_ms") is not None:
+                p99 += f" (server descheduled {row['descheduled_ms']:,.0f} ms in the cell)"
         rps = _cell(row, "rps", refs, 1, ratio)
         if row.get("connections", meta["connections"]) != meta["connections"]:
             rps += f" † c={row['connections']}, n={row['requests']}"

@@ -120,6 +120,15 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def runqueue_wait_seconds(self) -> float:
+        """Time the server's main thread (its event loop) has spent runnable but not running:
+        another process had its core. A stall that grows this is the machine, not the server."""
+        assert self.proc is not None
+        try:
+            return int(Path(f"/proc/{self.proc.pid}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
     def wait_idle(self, timeout: float = 60.0, window: float = 0.25) -> float:
         """Wait until the server burns < 10% CPU over ``window`` (requests a load generator
         abandoned are still being served); return the seconds waited."""

@@ -151,7 +151,9 @@ async def _abort_version(context: grpc.aio.ServicerContext[Any, Any], version: s
 
 async def _unexpected(context: grpc.aio.ServicerContext[Any, Any], server: ServerState,
                       exc: Exception) -> None:
-    if isinstance(exc, StoreUnavailable) or not server.stores.available:
+    if isinstance(exc, StoreUnavailable):  # an outage, or TaskLost: its own message
+        await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+    if not server.stores.available:
         await context.abort(grpc.StatusCode.UNAVAILABLE, StoreUnavailable().message)
     logger.exception("gRPC call failed")
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -10,7 +10,11 @@ one write per request. Only committed events are shown to anyone: the
 sender's result, streams, push notifications (queued by the store with the commit).
 
 The lease (which replica runs the task) is claimed by the commit that leaves
-the agent running, renewed while it runs, and released by the last commit.
+the agent running, renewed every ``renew_every`` while it runs (however often the
+agent enqueues), and released by the last commit. A renewal that finds the task
+gone from the store (``TaskLost``) stops the run at once: the agent is cancelled
+and the sender's stream ends with the error. A follow-up holds no lease before its
+first commit; its stored task is checked at the same pace instead.
 
 Errors are the SDK's: an agent that breaks the protocol gets the SDK's
 ``InvalidAgentResponseError``; an agent that raises leaves its task FAILED and
@@ -135,6 +139,9 @@ class TaskRun:
         self.finished = asyncio.Event()
         self._listeners: list[asyncio.Queue[Tagged | None]] = []
         self._lease_held = False
+        self._renew_at: float | None = None  # loop time of the next lease renewal
+        self._watch_stored = stored is not None  # a follow-up: its task must stay stored
+        self._lease_released = False
         self._cancelling = False  # a local cancel: the server closes the task as CANCELED
         self._stopped = False  # another writer ended the task: write nothing more
         self._shutdown = False  # the server is stopping: leave the lease to lapse
@@ -227,6 +234,7 @@ class TaskRun:
 
     def start(self) -> None:
         """Start the agent and the driver that commits its events."""
+        self._schedule_renewal()  # a follow-up's first check (a new task has nothing stored)
         self._producer = asyncio.create_task(self._execute(), name=f"agent:{self.task_id}")
         self._producer.add_done_callback(lambda _: self._wake.set())
         self._driver = asyncio.create_task(self._drive(), name=f"run:{self.task_id}")
@@ -241,6 +249,8 @@ class TaskRun:
     async def _drive(self) -> None:
         try:
             while True:
+                if self._renewal_due():
+                    await self._renew()
                 if self._steps and not self._stopped:
                     await self._commit_steps()
                     continue
@@ -249,6 +259,9 @@ class TaskRun:
                     break
                 await self._wait()
             await self._settle()
+        except TaskLost as exc:  # the store lost the task: nobody can read what we would write
+            self._lease_held = False  # it went with the task
+            self._fail(exc)
         except StoreUnavailable as exc:
             self._fail(exc)
         except InternalError as exc:  # ours, with a message meant for the client
@@ -261,18 +274,50 @@ class TaskRun:
             await self._finish()
 
     async def _wait(self) -> None:
-        """Until the agent enqueues or ends; renew the lease meanwhile."""
+        """Until the agent enqueues or ends, or the lease is due for renewal."""
         self._wake.clear()
-        every = self._stores.leases.renew_every
-        if not self._lease_held or every is None:
+        if self._renew_at is None:
             await self._wake.wait()
             return
-        try:
-            async with asyncio.timeout(every):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(self._renew_at):
                 await self._wake.wait()
-        except TimeoutError:
-            with contextlib.suppress(StoreUnavailable):  # keep running; retry at the next beat
+
+    def _renewal_due(self) -> bool:
+        return self._renew_at is not None and asyncio.get_running_loop().time() >= self._renew_at
+
+    def _schedule_renewal(self) -> None:
+        """The lease is renewed every ``renew_every`` from now on, however busy the agent is.
+
+        A follow-up holds no lease until its first commit, but its task is stored: it is
+        checked at the same pace, so a run whose agent is slow to say anything also learns
+        that the store lost its task.
+        """
+        every = self._stores.leases.renew_every
+        beats = self._lease_held or (self._watch_stored and not self._lease_released)
+        self._renew_at = (asyncio.get_running_loop().time() + every
+                          if beats and every is not None else None)
+
+    async def _renew(self) -> None:
+        """Renew the lease (or check a follow-up's stored task); this is also how a quiet
+        run learns that the store lost its task.
+
+        Raises:
+            TaskLost: the task is gone from the store.
+        """
+        self._schedule_renewal()
+        try:
+            if self._lease_held:
                 await self._stores.leases.renew(self.scope, self.task_id)
+            elif await self._stores.tasks.get_task_view_bytes(self.scope, self.task_id,
+                                                              0) is None:
+                raise TaskLost(self.task_id)
+        except TaskLost:
+            logger.warning("task %s vanished from the store during its run; run stopped",
+                           self.task_id)
+            raise
+        except StoreUnavailable:
+            pass  # keep running; retry at the next beat
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -316,8 +361,10 @@ class TaskRun:
         self._message_committed = self._message_committed or with_message
         if lease is LeaseChange.CLAIM:
             self._lease_held = True
+            self._schedule_renewal()
         elif lease is LeaseChange.RELEASE:
-            self._lease_held = False
+            self._lease_held, self._lease_released = False, True
+            self._schedule_renewal()
         if answer is not None and self.result is None:
             self.result = answer
             self._settled.set()
@@ -411,7 +458,8 @@ class TaskRun:
         if self._lease_held:
             with contextlib.suppress(StoreUnavailable):
                 await self._stores.leases.release(self.scope, self.task_id)
-            self._lease_held = False
+            self._lease_held, self._lease_released = False, True
+            self._schedule_renewal()
 
     def _close_task(self) -> None:
         """A failed run leaves its task FAILED, a cancelled one CANCELED (as the SDK does)."""

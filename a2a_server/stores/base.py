@@ -239,7 +239,12 @@ class LeaseManager(ABC):
     renew_every: float | None = None  # None: nothing lapses, nothing to renew
 
     async def renew(self, scope: Scope, task_id: str) -> None:  # noqa: B027
-        """Extend this replica's lease on ``task_id``."""
+        """Extend this replica's lease on ``task_id``.
+
+        Raises:
+            TaskLost: the task is no longer in the store (its run must stop).
+            StoreUnavailable: the store cannot be reached (the run retries at the next beat).
+        """
 
     async def release(self, scope: Scope, task_id: str) -> None:  # noqa: B027
         """Drop this replica's lease on ``task_id`` (if it still holds it)."""

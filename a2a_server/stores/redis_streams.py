@@ -31,7 +31,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 
-from a2a_server.errors import StoreUnavailable
+from a2a_server.errors import StoreUnavailable, TaskLost
 from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
 from a2a_server.stores.base import (
     TERMINAL_STATES,
@@ -96,13 +96,24 @@ class RedisEventStream(EventLog):
     async def subscribe(
         self, task_id: str, *, after: TaskVersion
     ) -> AsyncGenerator[VersionedEvent, None]:
-        """Every event after version ``after``, then each new one as it is saved."""
+        """Every event after version ``after``, then each new one as it is saved.
+
+        Raises:
+            TaskLost: an ``XREAD BLOCK`` round (``_BLOCK_MS``) brought nothing and the task's
+                ``:task`` key is gone: the store lost the task (a Redis restarted empty, a
+                failover that lost its writes); nothing will ever be appended again.
+        """
         scope = current_scope()
-        key = self._r.keys.task(scope.tenant, scope.agent, task_id).events
+        keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         cursor = "0-0" if after.is_missing else f"{_version(after)}-0"
         while True:
             with self._r.errors():
-                reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
+                reply = await self._r.client.xread({keys.events: cursor}, count=100,
+                                                   block=_BLOCK_MS)
+                if not reply and not await self._r.client.exists(keys.task):
+                    logger.warning("task %s vanished from the store; its subscriber is told",
+                                   task_id)
+                    raise TaskLost(task_id)
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()
@@ -158,21 +169,31 @@ class RedisLeaseManager(LeaseManager):
         elif change is LeaseChange.RELEASE:
             await self._release(scope, task_id)
 
-    async def _claim(self, scope: Scope, task_id: str) -> None:
+    async def _claim(self, scope: Scope, task_id: str, *, renewal: bool = False) -> None:
         keys = self._r.keys.task(scope.tenant, scope.agent, task_id)
         member = self._r.keys.lease_member(scope.tenant, scope.agent, task_id)
         expiry = time.time() * 1000 + self._lease_ms
         with self._r.errors():
             if not self._r.cluster:  # one round trip
-                await self._r.run("lease_claim", [keys.lease, self._r.keys.leases],
-                                  [self.replica_id, self._lease_ms, member, expiry])
+                lease_keys = [keys.lease, self._r.keys.leases]
+                if renewal:
+                    lease_keys.append(keys.task)
+                if not await self._r.run("lease_claim", lease_keys,
+                                         [self.replica_id, self._lease_ms, member, expiry]):
+                    raise TaskLost(task_id)
                 return
+            if renewal and not await self._r.client.exists(keys.task):
+                raise TaskLost(task_id)
             await self._r.client.set(keys.lease, self.replica_id, px=self._lease_ms)
             await self._r.client.zadd(self._r.keys.leases, {member: expiry})
 
     async def renew(self, scope: Scope, task_id: str) -> None:
-        """Extend the lease by its full length from now."""
-        await self._claim(scope, task_id)
+        """Extend the lease by its full length from now.
+
+        Raises:
+            TaskLost: the task is gone from the store (nothing is renewed).
+        """
+        await self._claim(scope, task_id, renewal=True)
 
     async def release(self, scope: Scope, task_id: str) -> None:
         """Drop the lease if this replica holds it (and its expiry entry)."""

@@ -25,6 +25,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import InvalidAgentResponseError, UnsupportedOperationError
 
 from a2a_server.agents.echo import EchoAgentExecutor
+from a2a_server.errors import TaskLost
 from a2a_server.runs.run import TaskRun
 from a2a_server.runs.runner import TaskRunner
 from a2a_server.stores.base import Commit, Stores, set_current_scope
@@ -206,6 +207,124 @@ async def test_the_lease_is_held_while_the_agent_runs_and_released_by_the_last_c
     assert await stores.client.get(lease) is None
     member = stores.redis.keys.lease_member("demo", "echo", run.task_id)
     assert await stores.client.zscore(stores.redis.keys.leases, member) is None
+
+
+class Chatty(AgentExecutor):
+    """Reports progress every 20 ms until released: never quiet for a whole renewal period."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.working = asyncio.Event()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        await updater.start_work()
+        self.working.set()
+        while not self.release.is_set():
+            await updater.update_status(WORKING, updater.new_agent_message(
+                [new_text_part("still at it")]))
+            await asyncio.sleep(0.02)
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
+
+
+async def test_a_busy_agent_still_has_its_lease_renewed(redis_stores: RedisStores) -> None:
+    stores = redis_stores
+    agent = Chatty()
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await agent.working.wait()
+    lease = stores.redis.keys.task("demo", "echo", run.task_id).lease
+    for _ in range(100):
+        if await stores.client.get(lease) is not None:
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(8):  # 2.5 lease lengths of events every 20 ms: the renewals go on anyway
+        assert await stores.leases.reap_once() == []
+        await asyncio.sleep(0.1)
+    agent.release.set()
+    result = await run.outcome()
+    assert isinstance(result, Task) and result.status.state == COMPLETED
+
+
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def leased_stores(request: pytest.FixtureRequest,
+                        stores_factory: Callable[..., Stores]) -> AsyncIterator[RedisStores]:
+    """The stores whose runs hold leases: a single Redis and a Redis Cluster."""
+    async with started(stores_factory, request.param) as backend:
+        assert isinstance(backend, RedisStores)
+        yield backend
+
+
+async def test_a_quiet_run_whose_task_vanishes_stops_at_its_lease_renewal(
+    leased_stores: RedisStores,
+) -> None:
+    stores = leased_stores
+    agent = Gated()  # never released: only the loss can end this run
+    run = await start(TaskRunner(agent, stores), request("hi"))
+    await agent.working.wait()
+    lease = stores.redis.keys.task("demo", "echo", run.task_id).lease
+    for _ in range(100):
+        if await stores.client.get(lease) is not None:
+            break
+        await asyncio.sleep(0.01)
+    listener = run.listen()
+    await stores.client.flushdb()  # a Redis without persistence restarted empty
+    with pytest.raises(TaskLost, match="lost task"):
+        await asyncio.wait_for(run.outcome(), 10)
+    with pytest.raises(TaskLost):
+        async for _ in listener:
+            pass
+    await run.finished.wait()
+    assert agent.cancelled.is_set()  # no agent work goes on for a task nobody can read
+    assert [k async for k in stores.client.scan_iter(match=f"*{run.task_id}*")] == []
+
+
+class SlowToAnswer(AgentExecutor):
+    """Asks for input; on a follow-up, thinks (until released) before saying anything."""
+
+    def __init__(self) -> None:
+        self.thinking = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        if context.current_task is None:
+            await event_queue.enqueue_event(new_task_from_user_message(context.message))
+            await updater.requires_input()
+            return
+        self.thinking.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        del context, event_queue
+
+
+async def test_a_follow_up_whose_task_vanishes_before_its_first_event_stops(
+    leased_stores: RedisStores,
+) -> None:
+    stores = leased_stores
+    agent = SlowToAnswer()
+    runner = TaskRunner(agent, stores)
+    first = await send(runner, request("hi"))
+    assert isinstance(first, Task) and first.status.state == INPUT_REQUIRED
+    run = await start(runner, request("and then?", task_id=first.id, context_id=first.context_id))
+    await agent.thinking.wait()  # nothing committed yet: the run holds no lease
+    await stores.client.flushdb()
+    with pytest.raises(TaskLost, match="lost task"):
+        await asyncio.wait_for(run.outcome(), 10)
+    await run.finished.wait()
+    assert agent.cancelled.is_set()
 
 
 async def test_an_agent_that_raises_leaves_the_task_failed_and_the_sender_gets_the_error(

@@ -1,0 +1,385 @@
+"""Why a stream's first event is late: where each stream's time goes, and what the loop did.
+
+``python -m bench.stream_tails [--store memory|redis] [--count 200] [--quick]``
+
+Not a throughput figure (timings of a shared machine say little): it explains each late
+first event by mechanisms that show regardless of load. It starts our server exactly as
+``make bench`` does (uvicorn, uvloop, httptools, pinned to the server core), with this
+module's factory around ``bench.ours:create``, which records in the server process:
+
+- per stream, wall-clock stamps of each step of its first event: the request reaching the
+  ASGI app, the handler entered (``ServerRequestHandler.stream``), the run started, the
+  first commit's write started and returned, and the first SSE body written to the socket;
+- an event-loop lag monitor (a 5 ms sleep that overshoots means the loop was busy) with a
+  watchdog thread that, when the loop has not come back for 30 ms, records the main
+  thread's stack (what blocked it: py-spy's answer without py-spy);
+- every garbage collection of 5 ms or more (``gc.callbacks``), with its generation.
+
+The client (pinned to the other core, as in scenario (e)) stamps each stream's start and
+first event. The report joins both by ``messageId`` and splits each stream's first-event
+time into: client -> server (the request reaching the app), server work (app -> first SSE
+write) and server -> client (that write reaching the client's parser); the slowest streams
+are listed with the loop stalls and collections that overlapped them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.servers import CLIENT_CPU, Redis, Server
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PROBE_PATH = "/__probe"
+_LAG_PERIOD_S = 0.005
+_LAG_RECORD_S = 0.010
+_WATCHDOG_STALL_S = 0.030
+
+_record: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "stream_tails_record", default=None)
+
+
+def _stamp(step: str) -> None:
+    record = _record.get()
+    if record is not None and step not in record:
+        record[step] = time.time()
+
+
+def _runqueue_wait_ns() -> int:
+    """Nanoseconds this process's main thread has waited runnable for a CPU (Linux)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+async def lag_monitor(lags: list[dict[str, Any]],
+                      on_beat: Callable[[float], None] = lambda _now: None) -> None:
+    """Record every time a 5 ms sleep overshoots by 10 ms or more, with how much of the
+    overshoot the thread spent runnable but not running (the scheduler: another process
+    had the core) rather than running (this loop was busy)."""
+    waited = _runqueue_wait_ns()
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(_LAG_PERIOD_S)
+        now = time.perf_counter()
+        on_beat(now)
+        was, waited = waited, _runqueue_wait_ns()
+        lag = now - before - _LAG_PERIOD_S
+        if lag >= _LAG_RECORD_S:
+            lags.append({"at": time.time(), "ms": lag * 1000,
+                         "descheduled_ms": (waited - was) / 1e6})
+
+
+class _Probe:
+    """What the server process records (one instance, reset by each GET /__probe)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.lags: list[dict[str, Any]] = []
+        self.gcs: list[dict[str, Any]] = []
+        self.stacks: list[dict[str, Any]] = []
+        self._gc_start = self._gc_cpu = 0.0
+        self._beat = time.perf_counter()
+        self._main = threading.main_thread().ident
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        gc.callbacks.append(self._on_gc)
+        asyncio.get_running_loop().create_task(self._lag_monitor())
+        threading.Thread(target=self._watchdog, daemon=True, name="stall-watchdog").start()
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start, self._gc_cpu = time.perf_counter(), time.thread_time()
+            return
+        took = time.perf_counter() - self._gc_start
+        if took >= 0.005:  # wall time; cpu_ms excludes the time the thread was descheduled
+            self.gcs.append({"at": time.time(), "ms": took * 1000,
+                             "cpu_ms": (time.thread_time() - self._gc_cpu) * 1000,
+                             "generation": info.get("generation"),
+                             "collected": info.get("collected")})
+
+    async def _lag_monitor(self) -> None:
+        await lag_monitor(self.lags, self._on_beat)
+
+    def _on_beat(self, now: float) -> None:
+        self._beat = now
+
+    def _watchdog(self) -> None:
+        reported = 0.0
+        while True:
+            time.sleep(0.005)
+            beat = self._beat
+            if time.perf_counter() - beat < _WATCHDOG_STALL_S or beat == reported:
+                continue
+            reported = beat
+            frame = sys._current_frames().get(self._main or 0)
+            if frame is not None:  # innermost frames of our code and libraries, not importlib's
+                stack = [f for f in traceback.extract_stack(frame)
+                         if not f.filename.startswith("<frozen")][-8:]
+                self.stacks.append({"at": time.time(), "stack": [
+                    f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.name}"
+                    for f in stack]})
+
+    def take(self) -> bytes:
+        stats = gc.get_stats()
+        tracked = len(gc.get_objects())
+        started = time.thread_time()  # the CPU a full collection costs at this heap: the
+        gc.collect()                  # stall one would cause during the streams, unloaded
+        full_ms = (time.thread_time() - started) * 1000
+        body = orjson.dumps({"requests": self.requests, "lags": self.lags, "gcs": self.gcs,
+                             "stacks": self.stacks, "gc_stats": stats, "tracked": tracked,
+                             "frozen": gc.get_freeze_count(), "full_collection_ms": full_ms,
+                             "thresholds": gc.get_threshold()})
+        self.requests, self.lags, self.gcs, self.stacks = [], [], [], []
+        return body
+
+
+class _ProbeApp:
+    """ASGI wrapper: stamps each message:stream, serves the records at GET /__probe."""
+
+    def __init__(self, app: Any, probe: _Probe) -> None:
+        self.app = app
+        self.probe = probe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.probe.start()
+        if scope["path"] == PROBE_PATH:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": self.probe.take()})
+            return
+        if not scope["path"].endswith("/message:stream"):
+            await self.app(scope, receive, send)
+            return
+        record: dict[str, Any] = {"app": time.time()}
+        _record.set(record)
+
+        async def receive_body() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and "message_id" not in record:
+                try:
+                    record["message_id"] = orjson.loads(message.get("body", b"{}"))[
+                        "message"]["messageId"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    record["message_id"] = None
+            return message
+
+        async def send_stamped(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                _stamp("write")
+            await send(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                _stamp("written")
+
+        try:
+            await self.app(scope, receive_body, send_stamped)
+        finally:
+            self.probe.requests.append(record)
+
+
+def _instrument() -> None:
+    """Stamp the handler, the run's start and its first commit (this process only)."""
+    from a2a_server.protocol.handler import ServerRequestHandler
+    from a2a_server.runs.run import TaskRun
+
+    stream = ServerRequestHandler.stream
+    start = TaskRun.start
+    commit_once = TaskRun._commit_once
+
+    async def stamped_stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _stamp("handler")
+        return await stream(self, *args, **kwargs)
+
+    def stamped_start(self: Any) -> None:
+        _stamp("run_started")
+        start(self)
+
+    async def stamped_commit(self: Any, *args: Any, **kwargs: Any) -> None:
+        _stamp("commit_start")
+        try:
+            await commit_once(self, *args, **kwargs)
+        finally:
+            _stamp("commit_end")
+
+    ServerRequestHandler.stream = stamped_stream  # type: ignore[method-assign]
+    TaskRun.start = stamped_start  # type: ignore[method-assign]
+    TaskRun._commit_once = stamped_commit  # type: ignore[method-assign]
+
+
+def create() -> Any:
+    """uvicorn factory: ``bench.ours:create`` with the probe around it."""
+    from bench.ours import create as create_ours
+
+    _instrument()
+    return _ProbeApp(create_ours(), _Probe())
+
+
+# -- the client ----------------------------------------------------------------------------
+
+HEADERS = {"X-API-Key": "demo-key", "Tenant-Name": "demo", "A2A-Version": "1.0"}
+
+
+async def _streams(url: str, count: int, concurrency: int,
+                   preload: int = 0) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    monitor = asyncio.create_task(lag_monitor(CLIENT_LAGS))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=HEADERS, timeout=30, limits=limits) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            message_id = f"tails-{uuid.uuid4().hex}"
+            body = {"message": {"messageId": message_id, "role": "ROLE_USER",
+                                "parts": [{"text": f"stream {i}"}]}}
+            async with gate:
+                row: dict[str, Any] = {"message_id": message_id, "start": time.time()}
+                async with client.stream("POST", f"{url}/message:stream", json=body) as response:
+                    async for line in response.aiter_lines():
+                        if line == "" and "first" not in row:
+                            row["first"] = time.time()
+                row["done"] = time.time()
+                results.append(row)
+
+        await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm-up
+        results.clear()
+        if preload:  # the server's state after (c)/(d) of make bench: many tasks sent
+            async def send(i: int) -> None:
+                async with gate:
+                    await client.post(f"{url}/message:send", json={"message": {
+                        "messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                        "parts": [{"text": f"preload {i}"}]}})
+            await asyncio.gather(*(send(i) for i in range(preload)))
+        CLIENT_LAGS.clear()
+        await asyncio.gather(*(one(i) for i in range(count)))
+    monitor.cancel()
+    return results
+
+
+CLIENT_LAGS: list[dict[str, Any]] = []
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+_SEGMENTS = (("client->app", "start", "app"), ("app->handler", "app", "handler"),
+             ("handler->run", "handler", "run_started"),
+             ("run->commit", "run_started", "commit_start"),
+             ("commit", "commit_start", "commit_end"), ("commit->write", "commit_end", "write"),
+             ("write", "write", "written"), ("written->client", "written", "first"))
+
+
+def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) -> str:
+    """The breakdown of first-event times, and the slowest streams with what overlapped."""
+    by_id = {r.get("message_id"): r for r in probe["requests"]}
+    joined = [{**by_id.get(row["message_id"], {}), **row} for row in rows]
+    lines = [f"{len(joined)} streams; {sum(1 for j in joined if 'app' in j)} joined with the "
+             "server's records", "", "| segment | p50 ms | p99 ms | max ms |", "|---|---|---|---|"]
+    total = [(j["first"] - j["start"]) * 1000 for j in joined if "first" in j]
+    lines.append(f"| first event (client) | {_pct(total, 50):.2f} | {_pct(total, 99):.2f} | "
+                 f"{max(total, default=float('nan')):.2f} |")
+    for name, a, b in _SEGMENTS:
+        values = [(j[b] - j[a]) * 1000 for j in joined if a in j and b in j]
+        lines.append(f"| {name} | {_pct(values, 50):.2f} | {_pct(values, 99):.2f} | "
+                     f"{max(values, default=float('nan')):.2f} |")
+    lags, gcs, stacks = probe["lags"], probe["gcs"], probe["stacks"]
+    lines += ["", f"server loop stalls >= {_LAG_RECORD_S * 1000:.0f} ms: {len(lags)} "
+              f"(max {max((x['ms'] for x in lags), default=0):.1f} ms, of which descheduled "
+              f"{sum(x['descheduled_ms'] for x in lags):.1f} of {sum(x['ms'] for x in lags):.1f}"
+              f" ms); client loop stalls: {len(CLIENT_LAGS)} (max "
+              f"{max((x['ms'] for x in CLIENT_LAGS), default=0):.1f} ms, descheduled "
+              f"{sum(x['descheduled_ms'] for x in CLIENT_LAGS):.1f} of "
+              f"{sum(x['ms'] for x in CLIENT_LAGS):.1f} ms); collections >= 5 ms: "
+              f"{len(gcs)} (max {max((x['ms'] for x in gcs), default=0):.1f} ms, cpu "
+              f"{max((x['cpu_ms'] for x in gcs), default=0):.1f} ms, generations "
+              f"{sorted({x['generation'] for x in gcs})}); stacks caught: {len(stacks)}", ""]
+    ranked = sorted((j for j in joined if "first" in j), key=lambda j: j["first"] - j["start"],
+                    reverse=True)[:slowest]
+    for j in ranked:
+        start, first = j["start"], j["first"]
+        parts = ", ".join(f"{name} {(j[b] - j[a]) * 1000:.1f}" for name, a, b in _SEGMENTS
+                          if a in j and b in j)
+        overlap_lag = [f"server {x['ms']:.0f} (descheduled {x['descheduled_ms']:.0f})"
+                       for x in lags if start <= x["at"] <= first + 0.001]
+        overlap_lag += [f"client {x['ms']:.0f} (descheduled {x['descheduled_ms']:.0f})"
+                        for x in CLIENT_LAGS if start <= x["at"] <= first + 0.001]
+        overlap_gc = [f"gen{x['generation']} {x['ms']:.0f} (cpu {x['cpu_ms']:.0f})" for x in gcs
+                      if start <= x["at"] <= first + 0.001]
+        lines.append(f"- {(first - start) * 1000:.1f} ms: {parts}; loop stalls ending inside: "
+                     f"{overlap_lag or 'none'}; collections: {overlap_gc or 'none'}")
+    lines.append(f"garbage collector: thresholds {probe['thresholds']}, collections per "
+                 f"generation since start {[g['collections'] for g in probe['gc_stats']]}, "
+                 f"{probe['tracked']:,} tracked objects ({probe['frozen']:,} frozen); a full "
+                 f"collection now costs {probe['full_collection_ms']:.1f} ms of CPU")
+    for s in stacks[:5]:
+        lines.append(f"  stack at a stall: {' <- '.join(reversed(s['stack']))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start Redis (if asked) and the server, run the streams, print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", choices=("memory", "redis"), default="redis")
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="60 streams")
+    parser.add_argument("--preload", type=int, default=0,
+                        help="blocking sends before the streams (a server that served load)")
+    args = parser.parse_args(argv)
+    count = 60 if args.quick else args.count
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(CLIENT_CPU)})  # the load generator's core, as in (e)
+    workdir = Path(tempfile.mkdtemp(prefix="stream-tails-"))
+    redis = Redis() if args.store == "redis" else None
+    env = {"A2A_SERVER_AGENTS_DIR": str(Path(__file__).parent / "agent_cards")}
+    server = Server("ours-probe", "bench.stream_tails:create", "/agents/echo/v1", env)
+    try:
+        if redis is not None:
+            redis.start(workdir)
+            server.env["A2A_SERVER_REDIS_URL"] = redis.url
+        server.start(workdir)
+        rows = asyncio.run(_streams(server.url, count, args.concurrency, args.preload))
+        probe = orjson.loads(httpx.get(f"http://127.0.0.1:{server.port}{PROBE_PATH}").content)
+        print(f"store {args.store}, {count} message:stream, {args.concurrency} at a time "
+              f"(pid {os.getpid()})")
+        print(report(rows, probe))
+    finally:
+        server.stop()
+        if redis is not None:
+            redis.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
