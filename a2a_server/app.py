@@ -301,6 +301,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     )
     app.state.server = server
     app.state.metrics = metrics
+    if settings.worker_header:
+        app.worker_header = (b"a2a-server-worker", str(os.getpid()).encode())
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
     app.router.routes.extend(_routes())
