@@ -168,11 +168,14 @@ class A2AServerApp(FastAPI):
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
+        self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
-        if self.worker_header is not None and scope["type"] == "http":
-            send = _with_header(send, self.worker_header)
+        if scope["type"] == "http":
+            self.requests_started += 1
+            if self.worker_header is not None:
+                send = _with_header(send, self.worker_header)
         observer = self.observer
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
