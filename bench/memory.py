@@ -47,7 +47,7 @@ def rss_mb(server: Server) -> float:
 def server_figures(server: Server) -> dict[str, float]:
     """The server's memory-related metrics (task cache bytes and budget, trims)."""
     text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=30).text
-    wanted = ("a2a_task_cache", "a2a_memory_trims")
+    wanted = ("a2a_task_cache", "a2a_memory_trims", "a2a_memory_released")
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -173,3 +173,31 @@ def test_the_in_memory_store_refuses_several_workers() -> None:
     assert len(lines) == 1
     assert "--workers / A2A_SERVER_WORKERS" in lines[0]
     assert "needs the Redis store" in lines[0]
+
+
+def test_a_killed_worker_is_replaced_and_its_open_streams_drop_out(
+    redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    server = Workers(redis_proc.url, agents_with_slow(tmp_path / "agents", 120))
+    try:
+        streaming, doomed = client_on(server)
+        other, survivor = client_on(server, not_on=doomed)
+        with closing(streaming), closing(other), streaming.stream(
+                "POST", "/agents/echo/v1/message:stream", headers=HEADERS,
+                json=user_message_v1("slow, on a worker about to die")) as response:
+            events = read_events_sync(response)  # kept: a dropped reader closes the connection
+            next(events)
+            assert scrape(other)[("a2a_http_open_streams", ())] == 1
+            os.kill(int(doomed), signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while scrape(other)[("a2a_http_open_streams", ())] != 0:  # its gauge dropped
+                assert time.monotonic() < deadline, "the dead worker's open stream still counts"
+                time.sleep(0.2)
+        pids: set[str] = set()
+        while len(pids) < 2:  # a replacement serves next to the survivor
+            assert time.monotonic() < deadline, f"no replacement worker: {pids}"
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                pids.add(pid_of(http.get("/healthz")))
+        assert survivor in pids and doomed not in pids
+    finally:
+        server.stop()
