@@ -214,6 +214,16 @@ def _task_cache(backend: Stores, settings: Settings) -> tuple[Callable[[], int],
     return held, 2 * settings.task_cache_mb * 1024 * 1024  # two caches, each within the setting
 
 
+def _memory_keeper(app: A2AServerApp, settings: Settings, backend: Stores,
+                   metrics: Metrics | None) -> MemoryKeeper:
+    """The idle trim: the app's request count, the task cache, the caches it may empty."""
+    shed_store = getattr(backend.tasks, "shed", None)
+    return MemoryKeeper(settings.memory_trim_seconds, lambda: app.requests_started, metrics,
+                        _task_cache(backend, settings),
+                        (protojson.clear_caches, shapes.clear_render_cache,
+                         *((shed_store,) if callable(shed_store) else ())))
+
+
 def _tune_gc() -> None:
     # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives as
     # long as the process: keep it out of the garbage collector's full passes, which
@@ -312,14 +322,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     )
     app.state.server = server
     app.state.metrics = metrics
-    shed_store = getattr(backend.tasks, "shed", None)
-    keeper = MemoryKeeper(settings.memory_trim_seconds, lambda: app.requests_started, metrics,
-                          _task_cache(backend, settings),
-                          (protojson.clear_caches, shapes.clear_render_cache,
-                           *((shed_store,) if callable(shed_store) else ())))
-    app.state.memory = keeper
-    if settings.worker_header:
-        app.worker_header = (b"a2a-server-worker", str(os.getpid()).encode())
+    app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
+    app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())
+                         if settings.worker_header else None)
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
     app.router.routes.extend(_routes())

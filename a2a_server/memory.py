@@ -1,25 +1,24 @@
-"""Memory a burst freed goes back to the operating system once the replica is quiet.
+"""Memory a burst used goes back to the operating system once the replica is quiet.
 
-After a burst (thousands of streams) CPython frees the burst's objects, but glibc's
-malloc keeps the freed pages in its heaps (the main heap only shrinks from its top;
-the per-thread arenas of the SDK's and redis-py's worker threads seldom do), so the
-resident size stays at the burst's peak. ``malloc_trim(0)`` walks every arena and
-returns the free pages (``madvise(MADV_DONTNEED)``).
-
-Most of what a burst leaves behind is not free memory, though, but caches that only
-save work and fill up with the burst's tasks: the printed messages of
-``protocol.protojson`` (up to 16,384), the rendered tasks of ``protocol.shapes`` (up
-to 4,096), the Redis key names of tasks and contexts (up to 16,384 and 4,096): tens
+Most of what a burst (thousands of streams) leaves behind is caches that only save
+work and fill up with the burst's tasks: the printed messages of ``protocol.protojson``
+(up to 16,384), the rendered tasks of ``protocol.shapes`` (up to 4,096), the Redis key
+names of tasks and contexts (up to 16,384 and 4,096): ~12 KB per streamed task, tens
 of MiB after a few thousand streams. A quiet replica empties them (they refill on
-demand, at a few microseconds an entry) before it trims. The task caches, whose
-budget is a setting (``task_cache_mb``, reported as ``a2a_task_cache_*``), are kept. It holds each arena's lock while
-it walks it, so it is called when the replica is quiet: fewer than one HTTP request a
-second over the last ``memory_trim_seconds`` (a load balancer's health checks do not
-count as traffic), and only if the resident size grew since the last trim. It runs in a
-thread (ctypes releases the GIL), not on the event loop.
+demand, at a few microseconds an entry). The task caches, whose budget is a setting
+(``task_cache_mb``, reported as ``a2a_task_cache_*``), are kept.
 
-Where malloc is not glibc's (musl, macOS) there is nothing to call and trimming is off.
-Every tick also refreshes the task cache gauges (``a2a_task_cache_bytes``).
+Then glibc's ``malloc_trim(0)`` returns the pages freed that way: malloc otherwise keeps
+freed memory in its heaps (the main heap only shrinks from its top), so the resident
+size would stay at the burst's peak. It holds each arena's lock while it walks it, so
+it is called when the replica is quiet: fewer than one HTTP request a second over the
+last ``memory_trim_seconds`` (a load balancer's health checks do not count as traffic),
+and only if the resident size grew since the last trim. It runs in a thread (ctypes
+releases the GIL), not on the event loop; the caches are emptied on the loop, whose
+objects they are.
+
+Where malloc is not glibc's (musl, macOS) there is nothing to call and the keeper does
+not run. Every tick, and every scrape, refreshes ``a2a_task_cache_bytes``.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
         return None
     function.argtypes = [ctypes.c_size_t]
     function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 malloc_trim = _load_malloc_trim()

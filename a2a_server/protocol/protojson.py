@@ -58,7 +58,7 @@ def to_jsonable(message: Message) -> Any:
     return _message_converter(message.DESCRIPTOR, True)(message)
 
 
-_DEFAULTS = ({}, {"preserving_proto_field_name": False})
+_DEFAULTS: tuple[dict[str, Any], ...] = ({}, {"preserving_proto_field_name": False})
 _STRUCTS = frozenset({"google.protobuf.Struct", "google.protobuf.Value",
                       "google.protobuf.ListValue"})
 
