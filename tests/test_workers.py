@@ -31,7 +31,7 @@ PROBE_ROUTE = "/agents/{agent_id}/v1/tasks/{id}"
 class Workers:
     """One ``serve --workers 2`` process tree on the session's Redis."""
 
-    def __init__(self, redis_url: str, agents: Path) -> None:
+    def __init__(self, redis_url: str, agents: Path, *extra: str) -> None:
         import redis
 
         client = redis.Redis.from_url(redis_url)
@@ -46,7 +46,7 @@ class Workers:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "a2a_server", "serve", "--workers", "2", "--port",
              str(self.port), "--redis-url", redis_url, "--agents-dir", str(agents),
-             "--tenants-dir", str(REPO / "tenants")],
+             "--tenants-dir", str(REPO / "tenants"), *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_until_both_answer()
 
@@ -199,5 +199,42 @@ def test_a_killed_worker_is_replaced_and_its_open_streams_drop_out(
             with httpx.Client(base_url=server.url, timeout=10) as http:
                 pids.add(pid_of(http.get("/healthz")))
         assert survivor in pids and doomed not in pids
+    finally:
+        server.stop()
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on ``port`` (any address), from /proc/net/tcp and tcp6."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def test_every_worker_serves_grpc_on_the_shared_port(
+    redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    import grpc
+    from a2a.types import a2a_pb2, a2a_pb2_grpc
+
+    grpc_port = free_port()
+    server = Workers(redis_proc.url, agents_with_slow(tmp_path / "agents", 120),
+                     "--grpc-port", str(grpc_port))
+    try:
+        assert listeners(grpc_port) == 2  # one per worker (SO_REUSEPORT), both bound
+        for attempt in range(6):  # new channels: new connections, spread by the kernel
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                stub = a2a_pb2_grpc.A2AServiceStub(channel)  # type: ignore[no-untyped-call]
+                request = a2a_pb2.SendMessageRequest(
+                    tenant="demo/echo", message=a2a_pb2.Message(
+                        role=a2a_pb2.Role.ROLE_USER, message_id=f"grpc-{attempt}",
+                        parts=[a2a_pb2.Part(text="hello over gRPC")]))
+                answer = stub.SendMessage(request, metadata=[("x-api-key", "demo-key")],
+                                          timeout=30)
+                assert answer.task.status.state == a2a_pb2.TaskState.TASK_STATE_COMPLETED
     finally:
         server.stop()
