@@ -31,7 +31,7 @@ PROBE_ROUTE = "/agents/{agent_id}/v1/tasks/{id}"
 class Workers:
     """One ``serve --workers 2`` process tree on the session's Redis."""
 
-    def __init__(self, redis_url: str, agents: Path, *extra: str) -> None:
+    def __init__(self, redis_url: str, agents: Path, *extra: str, dev_keys: bool = False) -> None:
         import redis
 
         client = redis.Redis.from_url(redis_url)
@@ -43,6 +43,8 @@ class Workers:
                "A2A_SERVER_WORKER_HEADER": "true", "A2A_SERVER_LOG_LEVEL": "warning",
                "A2A_SERVER_ACCESS_LOG": "false"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the launcher makes its own
+        if dev_keys:  # dev mode: every worker generates a key; the store picks one
+            del env["A2A_SERVER_JWT_SECRET"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "a2a_server", "serve", "--workers", "2", "--port",
              str(self.port), "--redis-url", redis_url, "--agents-dir", str(agents),
@@ -236,5 +238,27 @@ def test_every_worker_serves_grpc_on_the_shared_port(
                 answer = stub.SendMessage(request, metadata=[("x-api-key", "demo-key")],
                                           timeout=30)
                 assert answer.task.status.state == a2a_pb2.TaskState.TASK_STATE_COMPLETED
+    finally:
+        server.stop()
+
+
+def test_dev_mode_tokens_from_one_worker_are_accepted_by_the_other(
+    redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    server = Workers(redis_proc.url, agents_with_slow(tmp_path / "agents", 120), dev_keys=True)
+    try:
+        issuer, issuer_pid = client_on(server)
+        verifier, _ = client_on(server, not_on=issuer_pid)
+        with closing(issuer), closing(verifier):
+            issued = issuer.post("/realms/demo/protocol/openid-connect/token", data={
+                "grant_type": "client_credentials", "client_id": "demo-client",
+                "client_secret": "demo-secret"})
+            assert issued.status_code == 200, issued.text
+            assert pid_of(issued) == issuer_pid
+            token = issued.json()["access_token"]
+            listed = verifier.get("/agents/echo/v1/tasks", headers={
+                "Authorization": f"Bearer {token}", "A2A-Version": "1.0"})
+            assert listed.status_code == 200, listed.text
+            assert pid_of(listed) != issuer_pid
     finally:
         server.stop()
