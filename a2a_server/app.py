@@ -24,6 +24,7 @@ from a2a_server.agents.services import AgentServices
 from a2a_server.console import console_routes
 from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
+from a2a_server.memory import MemoryKeeper
 from a2a_server.observability.auth import MeteredAuthenticator, MeteredTokenIssuer
 from a2a_server.observability.http import RequestObserver
 from a2a_server.observability.logs import install_redaction
@@ -32,7 +33,7 @@ from a2a_server.observability.push import PushMetrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
 from a2a_server.openapi.routes import docs_routes
-from a2a_server.protocol import contexts, public, sdk_printing, usage
+from a2a_server.protocol import contexts, protojson, public, sdk_printing, shapes, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.idempotency import Idempotency
 from a2a_server.protocol.quotas import Quotas
@@ -208,6 +209,24 @@ async def _start_deliverer(settings: Settings, backend: Stores, policy: PushUrlP
     return deliverer
 
 
+def _task_cache(backend: Stores, settings: Settings) -> tuple[Callable[[], int], int] | None:
+    """The task store's held bytes and budget, when it caches whole tasks (Redis)."""
+    held = getattr(backend.tasks, "cache_bytes", None)
+    if not callable(held):
+        return None
+    return held, 2 * settings.task_cache_mb * 1024 * 1024  # two caches, each within the setting
+
+
+def _memory_keeper(app: A2AServerApp, settings: Settings, backend: Stores,
+                   metrics: Metrics | None) -> MemoryKeeper:
+    """The idle trim: the app's request count, the task cache, the caches it may empty."""
+    shed_store = getattr(backend.tasks, "shed", None)
+    return MemoryKeeper(settings.memory_trim_seconds, lambda: app.requests_started, metrics,
+                        _task_cache(backend, settings),
+                        (protojson.clear_caches, shapes.clear_render_cache,
+                         *((shed_store,) if callable(shed_store) else ())))
+
+
 def _tune_gc() -> None:
     # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives as
     # long as the process: keep it out of the garbage collector's full passes, which
@@ -279,10 +298,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         reloader.start()
         if settings.gc_tuning:
             _tune_gc()
+        keeper.start()
         try:
             yield
         finally:
             await reloader.aclose()
+            await keeper.aclose()
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
@@ -310,6 +331,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     app.state.server = server
     app.state.tenant_reloader = reloader
     app.state.metrics = metrics
+    app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
+    app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())
+                         if settings.worker_header else None)
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
     app.router.routes.extend(_routes())

@@ -24,6 +24,7 @@ SERVE_FLAGS: tuple[tuple[str, str, Any], ...] = (
     ("--redis-url", "redis_url", str),
     ("--public-url", "public_url", str),
     ("--grpc-port", "grpc_port", int),
+    ("--workers", "workers", int),
 )
 _FLAG_OF = {field: flag for flag, field, _ in SERVE_FLAGS}
 
@@ -87,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     store = "Redis" if settings.redis_url else "the in-memory store"
     print(f"a2a-server listening on http://{settings.host}:{port} "
           f"(public URL {base}), using {store}"
+          + (f", {settings.workers} worker processes" if settings.workers > 1 else "")
           + (f"; gRPC on {settings.grpc_host or settings.host}:{settings.grpc_port}"
              if settings.grpc_port is not None else ""))
     print("Try it:\n"
@@ -96,12 +98,21 @@ def _serve(args: argparse.Namespace) -> int:
           "    -d '{\"message\":{\"role\":\"user\",\"kind\":\"message\",\"messageId\":\"m1\","
           "\"parts\":[{\"kind\":\"text\",\"text\":\"hello\"}]}}'", flush=True)
     json_logs = settings.log_format == "json"
-    config = uvicorn.Config(
-        app, log_level=settings.log_level,
-        access_log=settings.access_log and not json_logs,  # JSON: our access line instead
-        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
-        timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    options: dict[str, Any] = {
+        "log_level": settings.log_level,
+        "access_log": settings.access_log and not json_logs,  # JSON: our access line instead
+        "log_config": None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        "timeout_graceful_shutdown": 5,
+    }
+    if settings.workers > 1:
+        from a2a_server.workers import export_settings, metrics_directory, run_workers
+
+        del app  # it proved the configuration; each worker builds its own
+        export_settings(overrides)
+        with metrics_directory(settings.metrics) as metrics_dir:
+            run_workers(settings, sock, metrics_dir, **options)
+        return 0
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     return 0
 
 

@@ -149,7 +149,21 @@ class Settings(BaseSettings):
         description="How long an Idempotency-Key is remembered: a retry with it within this "
         "time gets the first request's task instead of running the agent again.",
     )
-    replica_id: str | None = Field(default=None, description="Defaults to host:pid:random.")
+    replica_id: str | None = Field(
+        default=None, description="Defaults to host:pid:random; with several workers, each "
+        "worker's id is this value plus '-' and its pid.")
+    workers: int = Field(
+        default=1, ge=1, le=256,
+        description="Worker processes sharing the port (uvicorn's supervisor restarts one that "
+        "dies); each is a replica on the Redis store. More than 1 needs the Redis store.")
+    worker_header: bool = Field(
+        default=False,
+        description="Add 'A2A-Server-Worker: <pid>' to every HTTP answer: which worker process "
+        "served it (debugging, tests). Off by default: it names a process id.")
+    memory_trim_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Every this many seconds, give memory freed since the last time back to the "
+        "operating system (glibc malloc_trim, in a thread); 0 = never.")
     log_level: str = "info"
     access_log: bool = Field(default=True, description="uvicorn's per-request access log.")
     gc_tuning: bool = Field(
@@ -228,6 +242,18 @@ class Settings(BaseSettings):
                 "A2A_SERVER_JWT_SECRET is required when dev mode is off "
                 "(A2A_SERVER_DEV_MODE=false)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_workers(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                "--workers / A2A_SERVER_WORKERS: more than one worker needs the Redis store "
+                "(--redis-url): the in-memory store lives in one process")
+        if self.workers > 1 and self.grpc_port == 0:
+            raise ValueError(
+                "--grpc-port / A2A_SERVER_GRPC_PORT: 0 (any free port) would give every worker "
+                "its own port; give a port number with --workers")
         return self
 
     @model_validator(mode="after")

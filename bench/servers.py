@@ -35,6 +35,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and every live descendant of it (by the parent pid in /proc/<pid>/stat)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, ()))
+    return found
+
+
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,6 +84,8 @@ class Server:
     factory: str
     prefix: str  # where the agent's HTTP+JSON routes live ("" = root)
     env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # >1: uvicorn's supervisor and that many worker processes
+    cpus: str = SERVER_CPU  # taskset's CPU list
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
@@ -83,8 +104,10 @@ class Server:
         # setting, so no ratio comes from a configuration difference.
         env = {**os.environ, **self.env, "A2A_SERVER_PORT": str(self.port),
                "PYTHONPATH": str(ROOT), "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false"}
-        cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", self.factory,
-               "--port", str(self.port), *UVICORN_ARGS]
+        args = list(UVICORN_ARGS)
+        args[args.index("--workers") + 1] = str(self.workers)
+        cmd = ["taskset", "-c", self.cpus, sys.executable, "-m", "uvicorn", self.factory,
+               "--port", str(self.port), *args]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out,
                                          stderr=subprocess.STDOUT)
@@ -94,31 +117,43 @@ class Server:
         """Whether the process still runs."""
         return self.proc is not None and self.proc.poll() is None
 
+    def pids(self) -> list[int]:
+        """The server's process and, with workers, its descendants (read from /proc)."""
+        if self.proc is None:
+            return []
+        return process_tree(self.proc.pid) if self.workers > 1 else [self.proc.pid]
+
     def reset_peak_rss(self) -> None:
         """Reset VmHWM (Linux >= 4.0: ``5`` into clear_refs); ignored where refused."""
-        if self.proc is not None:
+        for pid in self.pids():
             try:
-                Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
             except OSError:
                 pass
 
     def peak_rss_mb(self) -> float | None:
-        """VmHWM of the server process, in MiB."""
-        if self.proc is None:
-            return None
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        """VmHWM of the server process (summed over its workers), in MiB."""
+        total = None
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total = (total or 0.0) + int(line.split()[1]) / 1024
+            except OSError:
+                continue
+        return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
+        """User + system CPU time the server (every worker included) has used so far."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:  # exited meanwhile
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def runqueue_wait_seconds(self) -> float:
         """Time the server's main thread (its event loop) has spent runnable but not running:

@@ -22,6 +22,10 @@ a2a_auth_failures_total                     counter    reason
 a2a_tokens_issued_total                     counter    (+tenant)
 a2a_llm_tokens_total                        counter    agent, provider, model, kind (input|output)
 a2a_llm_cost_usd_total                      counter    agent, provider, model
+a2a_task_cache_budget_bytes                 gauge      (Redis store: the most whole tasks held)
+a2a_task_cache_bytes                        gauge      (Redis store: whole tasks held now)
+a2a_memory_trims_total                      counter    (idle malloc_trim calls, a2a_server.memory)
+a2a_memory_released_bytes_total             counter    (resident bytes they gave back)
 ==========================================  =========  ==========================================
 
 ``status`` is the status class (``2xx``...), ``binding`` ``jsonrpc``, ``http+json``
@@ -31,7 +35,8 @@ cannot grow the label set). ``agent`` is a configured agent id or ``""``.
 
 Multiprocess: with ``PROMETHEUS_MULTIPROC_DIR`` set before the workers start
 (and emptied by the launcher), ``/metrics`` aggregates every worker's files
-(``MultiProcessCollector``); gauges then sum over live processes.
+(``MultiProcessCollector``); gauges then sum over live processes (``livesum``),
+except ``a2a_store_available`` (``livemin``: 0 if any worker sees the store down).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from __future__ import annotations
 import hmac
 import os
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
@@ -108,6 +114,19 @@ class Metrics:
         self.llm_cost = Counter(
             "a2a_llm_cost_usd", "LLM cost reported by agents, in US dollars",
             ["agent", "provider", "model"], registry=reg)
+        self.task_cache_budget = Gauge(
+            "a2a_task_cache_budget_bytes", "Bytes of whole tasks the replica's task caches may "
+            "hold (twice A2A_SERVER_TASK_CACHE_MB)", registry=reg, multiprocess_mode="livesum")
+        self.task_cache_bytes = Gauge(
+            "a2a_task_cache_bytes", "Bytes of whole tasks the replica's task caches hold",
+            registry=reg, multiprocess_mode="livesum")
+        self.memory_trims = Counter(
+            "a2a_memory_trims", "Times an idle replica gave freed memory back (malloc_trim)",
+            registry=reg)
+        self.memory_released = Counter(
+            "a2a_memory_released_bytes", "Resident bytes those trims gave back", registry=reg)
+        # Called before every scrape (gauges read from elsewhere, such as the task cache).
+        self.scrape_hooks: list[Callable[[], None]] = []
         self._unavailable_since: dict[str, float] = {}
 
     # -- store health ------------------------------------------------------------------------
@@ -181,6 +200,8 @@ class MetricsEndpoint:
                 await response(scope, receive, send)
                 return
         self._metrics.flush_unavailable()
+        for hook in self._metrics.scrape_hooks:
+            hook()
         await self._exposition(scope, receive, send)
 
 

@@ -42,6 +42,7 @@ _AS_STRING = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration",
 _CACHED = frozenset({a2a_pb2.Message.DESCRIPTOR.full_name})
 _CACHE_ENTRIES = 16_384
 _CACHE_MAX_BYTES = 4_096  # larger messages are printed every time
+_FRAGMENT_CACHES: list[OrderedDict[bytes, orjson.Fragment]] = []
 _EXACT = 2.0**53  # doubles beyond this are not exact integers: print them as they are
 
 Convert = Callable[[Any], Any]
@@ -128,9 +129,21 @@ def _message_converter(descriptor: Descriptor, fragments: bool) -> Convert:
     return _regular(descriptor, fragments)
 
 
+def cached_prints() -> int:
+    """How many prints are remembered now."""
+    return sum(len(printed) for printed in _FRAGMENT_CACHES)
+
+
+def clear_caches() -> None:
+    """Forget every remembered print (an idle replica gives the memory back)."""
+    for printed in _FRAGMENT_CACHES:
+        printed.clear()
+
+
 def _fragment(convert: Convert) -> Convert:
     """``convert`` as JSON bytes, remembered per serialized value (LRU)."""
     printed: OrderedDict[bytes, orjson.Fragment] = OrderedDict()
+    _FRAGMENT_CACHES.append(printed)
 
     def cached(message: Message) -> orjson.Fragment:
         key = message.SerializeToString()

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_server.limits import BodySizeLimit
 from a2a_server.observability.http import RequestObserver
@@ -151,6 +151,15 @@ def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
     return endpoint, params
 
 
+def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    return sending
+
+
 class A2AServerApp(FastAPI):
     """FastAPI, with agent protocol requests dispatched before its middleware stack."""
 
@@ -158,9 +167,15 @@ class A2AServerApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
+        self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
+        self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
+        if scope["type"] == "http":
+            self.requests_started += 1
+            if self.worker_header is not None:
+                send = _with_header(send, self.worker_header)
         observer = self.observer
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])

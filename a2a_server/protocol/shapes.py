@@ -99,8 +99,22 @@ class _RenderCache:
             self._entries.popitem(last=False)
         return rendered
 
+    def clear(self) -> None:
+        """Forget every render."""
+        self._entries.clear()
+
 
 _render_cache = _RenderCache()
+
+
+def render_cache_size() -> int:
+    """How many renders are remembered now."""
+    return len(_render_cache._entries)
+
+
+def clear_render_cache() -> None:
+    """Forget the recent renders (an idle replica gives the memory back)."""
+    _render_cache.clear()
 
 
 def task_json_bytes(task: Task, v03: bool) -> bytes:

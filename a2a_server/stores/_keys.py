@@ -220,6 +220,11 @@ class KeySchema:
         self._tasks = functools.lru_cache(maxsize=16_384)(self._task_keys)
         self._scopes = functools.lru_cache(maxsize=1_024)(self._scope_keys)
 
+    def forget(self) -> None:
+        """Empty the remembered keys (rebuilt on demand)."""
+        self._tasks.cache_clear()
+        self._scopes.cache_clear()
+
     def task(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
         """The keys of one task."""
         return self._tasks(tenant, agent, task_id)

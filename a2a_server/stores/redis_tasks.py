@@ -214,6 +214,12 @@ class RedisTaskStore(ScopedTaskStore):
         """Bytes of whole tasks this replica holds now, both caches (for metrics)."""
         return self._full.held_bytes + self._live.held_bytes
 
+    def shed(self) -> None:
+        """Empty the caches of keys (rebuilt on demand); the task caches stay (their budget
+        is a setting)."""
+        self._context_index_keys.cache_clear()
+        self._r.keys.forget()
+
     def _forget(self, key: _Key) -> None:
         """Drop everything this replica believes about a task (it moved elsewhere)."""
         self._written.pop(key, None)

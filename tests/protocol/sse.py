@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,26 @@ async def read_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
     fields: dict[str, str] = {}
     data: list[str] = []
     async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield SseEvent(json.loads("\n".join(data)), fields.get("event"), fields.get("id"))
+            fields, data = {}, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        else:
+            fields[name] = value
+
+
+def read_events_sync(response: httpx.Response) -> Iterator[SseEvent]:
+    """``read_events`` for a synchronous response."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for line in response.iter_lines():
         if line == "":
             if data:
                 yield SseEvent(json.loads("\n".join(data)), fields.get("event"), fields.get("id"))
