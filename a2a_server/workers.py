@@ -2,9 +2,11 @@
 
 uvicorn's multiprocess supervisor (``uvicorn.supervisors.Multiprocess``) spawns the
 workers, restarts one that dies (and stops if a worker cannot start at all: a broken
-configuration would fail the same way every time), replaces them one by one on SIGHUP,
-and adds or removes one on SIGTTIN / SIGTTOU. The socket is bound once by the CLI and
-inherited by every worker; the kernel hands each new connection to one worker.
+configuration would fail the same way every time), and adds or removes one on SIGTTIN /
+SIGTTOU. SIGHUP is passed on to every worker, which reloads its tenant files (open streams
+kept), the same as for a single process; uvicorn's own SIGHUP would replace the workers.
+The socket is bound once by the CLI and inherited by every worker; the kernel hands each
+new connection to one worker.
 
 Each worker is a full replica on the Redis store (what two ``serve`` processes on one
 Redis already are): leases, cancels, streams and resubscribes work across workers
@@ -27,6 +29,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -112,17 +115,16 @@ class Supervisor(Multiprocess):
         super().keep_subprocess_alive()
         self._forget(before)
 
-    def restart_all(self) -> None:
-        """SIGHUP: replace every worker (uvicorn), forgetting the old ones' gauges."""
-        before = self._pids()
-        super().restart_all()
-        self._forget(before)
+    def handle_hup(self) -> None:
+        """SIGHUP: every worker reloads its tenant files, as a single process does.
 
-    def handle_ttou(self) -> None:
-        """SIGTTOU: one worker fewer."""
-        before = self._pids()
-        super().handle_ttou()
-        self._forget(before)
+        uvicorn's own answer would replace the workers, dropping their open streams; a
+        reload keeps them. To replace workers (new code), restart the service.
+        """
+        logger.info("SIGHUP: asking every worker to reload the tenant files")
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
 
 
 def run_workers(settings: Settings, sock: socket.socket, metrics_dir: Path | None,

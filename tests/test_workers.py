@@ -8,6 +8,7 @@ opens connections until one lands there and keeps using it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +32,8 @@ PROBE_ROUTE = "/agents/{agent_id}/v1/tasks/{id}"
 class Workers:
     """One ``serve --workers 2`` process tree on the session's Redis."""
 
-    def __init__(self, redis_url: str, agents: Path, *extra: str, dev_keys: bool = False) -> None:
+    def __init__(self, redis_url: str, agents: Path, *extra: str, dev_keys: bool = False,
+                 tenants: Path = REPO / "tenants") -> None:
         import redis
 
         client = redis.Redis.from_url(redis_url)
@@ -48,7 +50,7 @@ class Workers:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "a2a_server", "serve", "--workers", "2", "--port",
              str(self.port), "--redis-url", redis_url, "--agents-dir", str(agents),
-             "--tenants-dir", str(REPO / "tenants"), *extra],
+             "--tenants-dir", str(tenants), *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_until_both_answer()
 
@@ -260,5 +262,50 @@ def test_dev_mode_tokens_from_one_worker_are_accepted_by_the_other(
                 "Authorization": f"Bearer {token}", "A2A-Version": "1.0"})
             assert listed.status_code == 200, listed.text
             assert pid_of(listed) != issuer_pid
+    finally:
+        server.stop()
+
+
+def test_sighup_to_the_supervisor_reloads_every_workers_tenants_and_keeps_streams(
+    redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    tenants = tmp_path / "tenants"
+    shutil.copytree(REPO / "tenants", tenants)
+    os.environ["A2A_SERVER_TENANTS_RELOAD_SECONDS"] = "0"  # SIGHUP only: no polling
+    try:
+        server = Workers(redis_proc.url, agents_with_slow(tmp_path / "agents", 120),
+                         tenants=tenants)
+    finally:
+        del os.environ["A2A_SERVER_TENANTS_RELOAD_SECONDS"]
+    try:
+        streaming, stream_pid = client_on(server)
+        same, _ = client_on(server, stream_pid)  # the streaming client's one connection is busy
+        other, other_pid = client_on(server, not_on=stream_pid)
+        added = subprocess.run(
+            [sys.executable, "-m", "a2a_server", "tenants", "add-key", "--tenants-dir",
+             str(tenants), "demo", "rotated"], capture_output=True, text=True, check=True)
+        key = added.stdout.strip().splitlines()[-1].split()[-1]
+        new_key = {"X-API-Key": key, "Tenant-Name": "demo", "A2A-Version": "1.0"}
+        with closing(streaming), closing(same), closing(other), streaming.stream(
+                "POST", "/agents/echo/v1/message:stream", headers=HEADERS,
+                json=user_message_v1("slow, across a reload")) as response:
+            events = read_events_sync(response)
+            task_id = next(events).data["task"]["id"]
+            for http in (same, other):  # not reloaded yet: unknown key
+                assert http.get("/agents/echo/v1/tasks", headers=new_key).status_code == 401
+
+            server.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            for http, pid in ((same, stream_pid), (other, other_pid)):
+                while (answer := http.get("/agents/echo/v1/tasks", headers=new_key)).status_code != 200:
+                    assert answer.status_code == 401, answer.text
+                    assert time.monotonic() < deadline, f"worker {pid} did not reload"
+                    time.sleep(0.1)
+                assert pid_of(answer) == pid  # the same worker: reloaded, not replaced
+
+            cancelled = other.post(f"/agents/echo/v1/tasks/{task_id}:cancel", headers=new_key)
+            assert cancelled.status_code == 200, cancelled.text
+            rest = list(events)
+        assert state_of(rest[-1]) == "TASK_STATE_CANCELED"  # the stream lived through the reload
     finally:
         server.stop()
