@@ -83,7 +83,9 @@ def admit_call(
     """
     principal, tenant = server.auth.authenticate(headers, tenant_hints)
     runtime = server.runtimes.get(agent_id)
-    if runtime is None or not tenant.allows_agent(agent_id):
+    if runtime is None and not server.stores.available:
+        raise StoreUnavailable()  # a created agent could not be loaded
+    if runtime is None or not runtime.agent.enabled_for(tenant):
         raise NotFound(f"agent '{agent_id}' not found")
     scope = Scope(principal.tenant, agent_id)
     set_current_scope(scope)

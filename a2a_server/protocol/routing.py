@@ -151,6 +151,14 @@ def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
     return endpoint, params
 
 
+def _agent_segment(path: str) -> str | None:
+    """The ``{agent_id}`` of an ``/agents/{id}...`` or ``/agentic/agents/{id}...`` path."""
+    for head in ("/agents/", "/agentic/agents/"):
+        if path.startswith(head):
+            return path[len(head):].partition("/")[0] or None
+    return None
+
+
 class A2AServerApp(FastAPI):
     """FastAPI, with agent protocol requests dispatched before its middleware stack."""
 
@@ -158,10 +166,17 @@ class A2AServerApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
+        # Called with the agent id of every /agents/{id}/... and /agentic/agents/{id}/...
+        # request before it is served: loads a tenant-created agent (protocol/agents_api.py).
+        self.before_agent: Callable[[str], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
         observer = self.observer
+        if scope["type"] == "http" and self.before_agent is not None:
+            agent_id = _agent_segment(scope["path"])
+            if agent_id:
+                await self.before_agent(agent_id)
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
             if found is not None:
