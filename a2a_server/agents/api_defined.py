@@ -64,6 +64,9 @@ class TenantAgentPolicy(_Strict):
     max_experts: int = Field(default=16, ge=0, le=256)
     max_mcp_servers: int = Field(default=8, ge=0, le=256)
     ephemeral_ttl_seconds: int = Field(default=86_400, ge=60)
+    # How long a deleted agent's tasks stay readable when its tenant keeps tasks forever
+    # (no retention_seconds); otherwise the tenant's retention_seconds.
+    deleted_retention_seconds: int = Field(default=7 * 86_400, ge=60)
     cache_seconds: float = Field(default=30.0, gt=0, le=3_600)
 
     @field_validator("llm")
@@ -403,16 +406,19 @@ def definition_of(stored: StoredAgent, policy: TenantAgentPolicy) -> AgentDefini
         executor.tenant_defined = True  # MCP servers: URL policy, no stdio
         return executor
 
-    return AgentDefinition(stored.agent_id, card_of(stored), binding, make, owner=stored.tenant)
+    return AgentDefinition(stored.agent_id, card_of(stored), binding, make, owner=stored.tenant,
+                           deleted=stored.deleted)
 
 
 def agent_object(stored: StoredAgent) -> dict[str, Any]:
     """Corti's ``AgentsAgent``: ``{id, name, description, systemPrompt, experts}``."""
     spec = stored.spec
+    experts = [{**e, "mcpServers": [{k: v for k, v in s.items() if k != "description"}
+                                    for s in e["mcpServers"]]} if "mcpServers" in e else e
+               for e in spec.get("experts", [])]  # Corti's AgentsMcpServer has no description
     out: dict[str, Any] = {"id": stored.agent_id, "name": spec["name"],
                            "description": spec.get("description", ""),
-                           "systemPrompt": spec.get("systemPrompt", ""),
-                           "experts": spec.get("experts", [])}
+                           "systemPrompt": spec.get("systemPrompt", ""), "experts": experts}
     if "agentType" in spec:
         out["agentType"] = spec["agentType"]
     if "remote" in spec:

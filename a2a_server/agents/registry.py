@@ -66,6 +66,8 @@ class AgentDefinition:
     make_executor: Callable[[], AgentExecutor] = field(repr=False)
     # The tenant that created it through the API (Corti's agent CRUD); None: an agent file.
     owner: str | None = None
+    # Deleted by its owner: takes no new messages; its tasks stay readable (retention).
+    deleted: bool = False
 
     def enabled_for(self, tenant: TenantConfig) -> bool:
         """Whether ``tenant`` may use this agent: its own created agent, or a file agent its

@@ -16,10 +16,12 @@ agent; as a backstop an entry is re-read when it is older than ``cache_seconds``
 stream (milliseconds), and at the latest ``cache_seconds`` after it if the stream reader
 was cut off; the writing replica sees it at once.
 
-**Delete.** The definition is removed (new sends answer 404 on every replica), the agent's
-running tasks are cancelled through its handler (a run on another replica is told to stop,
-as any cancel), and the runtime is closed. Its tasks stay in the store until their tenant's
-retention removes them, but they are no longer reachable: the agent's id is gone.
+**Delete.** The definition is replaced by a tombstone: the agent is no longer listed,
+fetched, changed or counted, and new sends to it answer 404 on every replica; its open
+tasks are cancelled through its handler (a run on another replica is told to stop, as any
+cancel). Its finished tasks stay readable (``GET .../tasks/{id}``, lists, contexts,
+subscribe) until the tombstone expires: after the tenant's ``retention_seconds``, or the
+operator's ``deleted_retention_seconds`` (7 days) for a tenant that keeps tasks forever.
 """
 
 from __future__ import annotations
@@ -97,8 +99,13 @@ class TenantAgents:
         with contextlib.suppress(StoreUnavailable):
             self.apply(agent_id, await self.server.stores.agents.get(agent_id))
 
-    def apply(self, agent_id: str, stored: StoredAgent | None) -> AgentRuntime | None:
-        """Serve ``stored`` (None: stop serving ``agent_id``); the runtime now serving it."""
+    def apply(self, agent_id: str, stored: StoredAgent | None, *,
+              keep_old: bool = False) -> AgentRuntime | None:
+        """Serve ``stored`` (None: stop serving ``agent_id``); the runtime now serving it.
+
+        The runtime it replaces is closed: at once if ``stored`` is a deletion, else once its
+        runs end; ``keep_old`` leaves it to the caller.
+        """
         runtimes = self.server.runtimes
         entry = self._loaded.get(agent_id)
         if stored is None:
@@ -118,13 +125,9 @@ class TenantAgents:
         old = runtimes.get(agent_id)
         runtimes[agent_id] = runtime
         self._loaded[agent_id] = _Entry(stored.version, time.monotonic())
-        self.retire(old, stop=False)
+        if not keep_old:
+            self.retire(old, stop=stored.deleted)
         return runtime
-
-    def forget(self, agent_id: str) -> AgentRuntime | None:
-        """Stop serving ``agent_id`` here; its runtime, for the caller to retire."""
-        self._loaded.pop(agent_id, None)
-        return self.server.runtimes.pop(agent_id, None)
 
     def retire(self, runtime: AgentRuntime | None, *, stop: bool) -> None:
         """Close ``runtime`` in the background (``stop``: at once, else after its runs)."""
@@ -238,7 +241,7 @@ async def _owned(request: Request) -> tuple[ServerState, TenantConfig, str, Stor
     principal, tenant = server.auth.authenticate(request.headers)
     agent_id = request.path_params["agent_id"]
     stored = await server.stores.agents.get(agent_id) if AGENT_UUID.match(agent_id) else None
-    if stored is not None and stored.tenant == principal.tenant:
+    if stored is not None and stored.tenant == principal.tenant and not stored.deleted:
         return server, tenant, agent_id, stored
     operator = server.agents.get(agent_id)
     if operator is not None and operator.enabled_for(tenant):
@@ -351,10 +354,15 @@ async def delete_agent(request: Request) -> Response:
     if stored is None:
         raise _read_only(agent_id)
     agents = tenant_agents(request)
+    keep_s = tenant.retention_seconds or agents.policy.deleted_retention_seconds
+    tombstone = stored.tombstone(int(keep_s * 1000))
     runtime = agents.apply(agent_id, stored)  # its handler cancels the open tasks
-    if not await server.stores.agents.delete(tenant.name, agent_id):
-        raise NotFound(f"agent '{agent_id}' not found")
-    runtime = agents.forget(agent_id) or runtime  # no new sends on this replica from now on
+    try:
+        await server.stores.agents.delete(tombstone)
+    except AgentConflict:
+        raise BadRequest(f"agent '{agent_id}' changed or was deleted meanwhile; read it again",
+                         status=409) from None
+    agents.apply(agent_id, tombstone, keep_old=True)  # sends get 404 here from now on
     if runtime is not None:
         cancelled = await agents.cancel_open_tasks(runtime, tenant.name)
         if cancelled:

@@ -32,7 +32,7 @@ def _card_tenant(request: Request, agent_id: str) -> str | None:
             request.headers, (request.path_params.get("tenant"),)
         )
         runtime = server.runtimes.get(agent_id)
-        if runtime is None or not runtime.agent.enabled_for(tenant):
+        if runtime is None or not runtime.agent.enabled_for(tenant) or runtime.agent.deleted:
             raise NotFound(f"agent '{agent_id}' not found")
         return principal.tenant
     named = request.path_params.get("tenant") or request.headers.get(TENANT_HEADER)
@@ -46,7 +46,7 @@ async def agent_card(request: Request) -> Response:
     agent_id = request.path_params["agent_id"]
     runtime = server.runtimes.get(agent_id)
     tenant = _card_tenant(request, agent_id)
-    if runtime is None:
+    if runtime is None or runtime.agent.deleted:
         raise NotFound(f"agent '{agent_id}' not found")
     card = runtime.card_for(tenant)
     if request.url.path.startswith("/agentic/"):  # Corti v2: interfaces on the v2 paths

@@ -53,13 +53,14 @@ class StoredAgent:
     created_ms: int = field(default_factory=now_ms)
     updated_ms: int = field(default_factory=now_ms)
     expires_ms: int = _FOREVER_MS
+    deleted: bool = False  # a tombstone: its tasks stay readable until it expires
 
     def to_bytes(self) -> bytes:
         """The record as stored (JSON)."""
         return orjson.dumps({"id": self.agent_id, "tenant": self.tenant, "spec": self.spec,
                              "version": self.version, "ephemeral": self.ephemeral,
                              "created_ms": self.created_ms, "updated_ms": self.updated_ms,
-                             "expires_ms": self.expires_ms})
+                             "expires_ms": self.expires_ms, "deleted": self.deleted})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> StoredAgent:
@@ -67,11 +68,17 @@ class StoredAgent:
         data = orjson.loads(raw)
         return cls(data["id"], data["tenant"], data["spec"], int(data["version"]),
                    bool(data["ephemeral"]), int(data["created_ms"]), int(data["updated_ms"]),
-                   int(data.get("expires_ms") or 0))
+                   int(data.get("expires_ms") or 0), bool(data.get("deleted")))
 
     def updated(self, spec: dict[str, Any]) -> StoredAgent:
         """The next version with ``spec``."""
         return replace(self, spec=spec, version=self.version + 1, updated_ms=now_ms())
+
+    def tombstone(self, keep_ms: int) -> StoredAgent:
+        """The next version, deleted, expiring ``keep_ms`` from now."""
+        at = now_ms()
+        return replace(self, version=self.version + 1, updated_ms=at, deleted=True,
+                       expires_ms=at + keep_ms)
 
     def expired(self, at_ms: int) -> bool:
         """Whether an ephemeral agent's time is up."""
@@ -102,12 +109,17 @@ class AgentDefinitionStore(ABC):
         """
 
     @abstractmethod
-    async def delete(self, tenant: str, agent_id: str) -> bool:
-        """Remove ``tenant``'s agent; False if it had none by that id."""
+    async def delete(self, tombstone: StoredAgent) -> None:
+        """Replace the definition at ``tombstone.version - 1`` by ``tombstone`` (deleted:
+        not listed, not counted, gone at its ``expires_ms``).
+
+        Raises:
+            AgentConflict: it is gone, deleted already, or another write came first.
+        """
 
     @abstractmethod
     async def list(self, tenant: str) -> list[StoredAgent]:
-        """Every live definition of ``tenant``, oldest first (at most its limit)."""
+        """Every live, undeleted definition of ``tenant``, oldest first (at most its limit)."""
 
     @abstractmethod
     def changes(self) -> AsyncIterator[str]:
@@ -145,23 +157,19 @@ class InMemoryAgentStore(AgentDefinitionStore):
     async def update(self, agent: StoredAgent) -> None:
         """See ``AgentDefinitionStore.update``."""
         current = self._live(agent.agent_id)
-        if current is None or current.tenant != agent.tenant or current.version != agent.version - 1:
+        if (current is None or current.deleted or current.tenant != agent.tenant
+                or current.version != agent.version - 1):
             raise AgentConflict(agent.agent_id)
         self._agents[agent.agent_id] = agent
         await self.publish(agent.agent_id)
 
-    async def delete(self, tenant: str, agent_id: str) -> bool:
+    async def delete(self, tombstone: StoredAgent) -> None:
         """See ``AgentDefinitionStore.delete``."""
-        current = self._live(agent_id)
-        if current is None or current.tenant != tenant:
-            return False
-        del self._agents[agent_id]
-        await self.publish(agent_id)
-        return True
+        await self.update(tombstone)
 
     async def list(self, tenant: str) -> list[StoredAgent]:
         """See ``AgentDefinitionStore.list``."""
-        mine = [a for a in list(self._agents.values()) if a.tenant == tenant]
+        mine = [a for a in list(self._agents.values()) if a.tenant == tenant and not a.deleted]
         live = [a for a in mine if self._live(a.agent_id) is not None]
         return sorted(live, key=lambda a: (a.created_ms, a.agent_id))
 

@@ -56,14 +56,18 @@ class RedisAgentStore(AgentDefinitionStore):
         if not int(written):
             raise AgentConflict(agent.agent_id)
 
-    async def delete(self, tenant: str, agent_id: str) -> bool:
-        """See ``AgentDefinitionStore.delete``."""
+    async def delete(self, tombstone: StoredAgent) -> None:
+        """See ``AgentDefinitionStore.delete`` (compare-and-set, PEXPIRE, out of the index)."""
         keys = self._r.keys
+        agent_id = tombstone.agent_id
         with self._r.errors():
             deleted = await self._r.run(
-                "agent_delete", [keys.agent(agent_id), keys.agent_index(tenant), keys.agent_changes],
-                [agent_id, tenant, _CHANGES_MAXLEN])
-        return bool(int(deleted))
+                "agent_delete",
+                [keys.agent(agent_id), keys.agent_index(tombstone.tenant), keys.agent_changes],
+                [agent_id, tombstone.to_bytes(), tombstone.tenant, tombstone.version - 1,
+                 tombstone.version, max(tombstone.expires_ms - now_ms(), 1), _CHANGES_MAXLEN])
+        if not int(deleted):
+            raise AgentConflict(agent_id)
 
     async def list(self, tenant: str) -> list[StoredAgent]:
         """See ``AgentDefinitionStore.list`` (the index, then one pipelined HGET per agent)."""
@@ -76,7 +80,8 @@ class RedisAgentStore(AgentDefinitionStore):
             for agent_id in ids:
                 pipe.hget(keys.agent(agent_id), "d")
             records = await pipe.execute()
-        return [StoredAgent.from_bytes(raw) for raw in records if raw]
+        agents = [StoredAgent.from_bytes(raw) for raw in records if raw]
+        return [agent for agent in agents if not agent.deleted]
 
     async def changes(self) -> AsyncIterator[str]:
         """XREAD the changes stream from its end at the first call (every replica reads it)."""

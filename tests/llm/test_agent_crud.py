@@ -75,7 +75,8 @@ async def test_round_trip_and_the_agent_answers(settings: Any, provider: Provide
         sent = await http.post(f"/agents/{agent_id}/v1/message:send",
                                json=user_message_v1("hello"), headers={**DEMO, **V1})
         assert sent.status_code == 200, sent.text
-        assert sent.json()["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+        first = sent.json()["task"]
+        assert first["status"]["state"] == "TASK_STATE_COMPLETED"
         assert provider.requests()[-1]["body"]["messages"][0] == {"role": "system",
                                                                   "content": "You triage."}
 
@@ -97,6 +98,20 @@ async def test_round_trip_and_the_agent_answers(settings: Any, provider: Provide
                                 json=user_message_v1("hello"), headers={**DEMO, **V1})
         assert after.status_code == 404
         assert agent_id not in [a["id"] for a in (await http.get("/agents", headers=DEMO)).json()]
+        for call in (http.patch(f"/agents/{agent_id}", json={"name": "x"}, headers=DEMO),
+                     http.delete(f"/agents/{agent_id}", headers=DEMO),
+                     http.get(f"/agents/{agent_id}/agent-card.json", headers=DEMO)):
+            assert (await call).status_code == 404
+        # Its finished tasks stay readable (until the tenant's retention), to its tenant only.
+        kept = await http.get(f"/agents/{agent_id}/v1/tasks/{first['id']}", headers={**DEMO, **V1})
+        assert kept.status_code == 200 and kept.json()["status"]["state"] == "TASK_STATE_COMPLETED"
+        hidden = await http.get(f"/agents/{agent_id}/v1/tasks/{first['id']}", headers={**ACME, **V1})
+        assert hidden.status_code == 404
+        rpc = await http.post(f"/agents/{agent_id}/v1", headers={**DEMO, **V1}, json={
+            "jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+            "params": user_message_v1("hello")})
+        assert rpc.status_code == 404
+        assert rpc.json()["error"]["message"] == f"agent '{agent_id}' not found"
 
 
 async def test_another_tenant_gets_the_hidden_404(settings: Any) -> None:
