@@ -328,6 +328,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     app.state.metrics = metrics
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
+    server.quotas.created_llm_agents = created_agents.llm_agent_ids
     app.router.routes.extend(_routes())
     if metrics is not None:
         app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),

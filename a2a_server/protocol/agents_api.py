@@ -159,6 +159,11 @@ class TenantAgents:
             except StoreUnavailable:
                 self._loaded.pop(agent_id, None)  # re-read at its next use
 
+    async def llm_agent_ids(self, tenant: str) -> list[str]:
+        """``tenant``'s created LLM agents, deleted ones included (for ``tokens_per_day``)."""
+        agents = await self.server.stores.agents.list(tenant, deleted=True)
+        return [a.agent_id for a in agents if "remote" not in a.spec]
+
     async def aclose(self) -> None:
         """Stop closing retired runtimes (their runs are stopped by the app's shutdown)."""
         for task in list(self._retiring):

@@ -119,13 +119,17 @@ Agents tenants created through the API (Corti's agent CRUD) -- hash tag ``{agent
 write is one script over these keys)::
 
     a2a:{agents}:def:<id>        HASH  d = the definition (JSON: id, tenant, spec, version,
-                                       ephemeral, created_ms, updated_ms, expires_ms),
+                                       ephemeral, created_ms, updated_ms, expires_ms,
+                                       deleted), x = 1 once deleted (a tombstone, kept
+                                       with a PX TTL while the agent's tasks stay readable),
                                        v = version (1, 2, ...: compare-and-set by
                                        agent_update.lua), t = owner tenant. An ephemeral
                                        agent's hash has a PX TTL (it is gone for everyone)
     a2a:{agents}:ix:<t>          ZSET  the tenant's agent ids scored by creation ms (list
-                                       order); agent_create.lua drops members whose
-                                       definition expired before counting the tenant's limit
+                                       order), tombstones included; agent_create.lua drops
+                                       members whose definition expired and counts the
+                                       others but the tombstones (x = 1) against the limit
+                                       (all of them against 10 x the limit)
     a2a:{agents}:changes         STREAM  one entry (field a = agent id) per create, update
                                        and delete (MAXLEN ~1000); every replica XREADs it from
                                        its position at start-up and drops its cached copy

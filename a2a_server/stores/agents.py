@@ -28,11 +28,17 @@ class AgentConflict(Exception):
     """The write lost a race: the agent changed or was deleted meanwhile."""
 
 
-class TooManyAgents(Exception):
-    """The tenant already owns ``limit`` agents."""
+TOMBSTONES_PER_AGENT = 10  # agents + tombstones a tenant may hold: 10 x its limit
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"this tenant already has {limit} agents (the limit); delete one first")
+
+class TooManyAgents(Exception):
+    """The tenant already owns ``limit`` agents (or 10 x as many, deleted ones included)."""
+
+    def __init__(self, limit: int, deleted: bool = False) -> None:
+        super().__init__(
+            f"this tenant has deleted too many agents recently ({TOMBSTONES_PER_AGENT * limit}"
+            " including the ones whose tasks are still kept); retry later" if deleted else
+            f"this tenant already has {limit} agents (the limit); delete one first")
         self.limit = limit
 
 
@@ -118,8 +124,9 @@ class AgentDefinitionStore(ABC):
         """
 
     @abstractmethod
-    async def list(self, tenant: str) -> list[StoredAgent]:
-        """Every live, undeleted definition of ``tenant``, oldest first (at most its limit)."""
+    async def list(self, tenant: str, *, deleted: bool = False) -> list[StoredAgent]:
+        """Every live definition of ``tenant``, oldest first (at most its limit, plus its
+        tombstones when ``deleted``)."""
 
     @abstractmethod
     def changes(self) -> AsyncIterator[str]:
@@ -147,6 +154,8 @@ class InMemoryAgentStore(AgentDefinitionStore):
         """See ``AgentDefinitionStore.create``."""
         if len(await self.list(agent.tenant)) >= max_agents:
             raise TooManyAgents(max_agents)
+        if len(await self.list(agent.tenant, deleted=True)) >= TOMBSTONES_PER_AGENT * max_agents:
+            raise TooManyAgents(max_agents, deleted=True)
         self._agents[agent.agent_id] = agent
         await self.publish(agent.agent_id)
 
@@ -167,9 +176,10 @@ class InMemoryAgentStore(AgentDefinitionStore):
         """See ``AgentDefinitionStore.delete``."""
         await self.update(tombstone)
 
-    async def list(self, tenant: str) -> list[StoredAgent]:
+    async def list(self, tenant: str, *, deleted: bool = False) -> list[StoredAgent]:
         """See ``AgentDefinitionStore.list``."""
-        mine = [a for a in list(self._agents.values()) if a.tenant == tenant and not a.deleted]
+        mine = [a for a in list(self._agents.values())
+                if a.tenant == tenant and (deleted or not a.deleted)]
         live = [a for a in mine if self._live(a.agent_id) is not None]
         return sorted(live, key=lambda a: (a.created_ms, a.agent_id))
 

@@ -36,8 +36,8 @@ class RedisAgentStore(AgentDefinitionStore):
                 [keys.agent(agent.agent_id), keys.agent_index(agent.tenant), keys.agent_changes],
                 [agent.agent_id, agent.to_bytes(), agent.tenant, agent.created_ms, ttl, max_agents,
                  keys.agent_prefix, _CHANGES_MAXLEN])
-        if not int(created):
-            raise TooManyAgents(max_agents)
+        if int(created) != 1:
+            raise TooManyAgents(max_agents, deleted=int(created) < 0)
 
     async def get(self, agent_id: str) -> StoredAgent | None:
         """See ``AgentDefinitionStore.get``."""
@@ -69,7 +69,7 @@ class RedisAgentStore(AgentDefinitionStore):
         if not int(deleted):
             raise AgentConflict(agent_id)
 
-    async def list(self, tenant: str) -> list[StoredAgent]:
+    async def list(self, tenant: str, *, deleted: bool = False) -> list[StoredAgent]:
         """See ``AgentDefinitionStore.list`` (the index, then one pipelined HGET per agent)."""
         keys = self._r.keys
         with self._r.errors():
@@ -81,7 +81,7 @@ class RedisAgentStore(AgentDefinitionStore):
                 pipe.hget(keys.agent(agent_id), "d")
             records = await pipe.execute()
         agents = [StoredAgent.from_bytes(raw) for raw in records if raw]
-        return [agent for agent in agents if not agent.deleted]
+        return [agent for agent in agents if deleted or not agent.deleted]
 
     async def changes(self) -> AsyncIterator[str]:
         """XREAD the changes stream from its end at the first call (every replica reads it)."""

@@ -16,6 +16,7 @@ from a2a.types.a2a_pb2 import TaskState
 
 from a2a_server.stores.base import Scope
 from tests.conftest import ACME, DEMO, V1, make_settings, user_message_v1
+from tests.limited_tenants import LIMITED, tenants_with_limits
 from tests.llm.conftest import Provider, app_client
 
 CREATE = {"name": "Triage", "description": "Sorts questions.", "systemPrompt": "You triage."}
@@ -244,3 +245,25 @@ async def test_delete_cancels_running_tasks(settings: Any, provider: Provider) -
         stores = app.state.server.stores
         view = await stores.tasks.get_task_view(Scope("demo", agent_id), task["id"], 0)
         assert view is not None and view.status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def test_tokens_per_day_counts_created_agents_deleted_ones_too(
+        backend: str, settings: Any, provider: Provider, tmp_path: Path) -> None:
+    """A tenant cannot get round tokens_per_day by creating (and deleting) LLM agents."""
+    provider.rule("", {"kind": "text", "text": "ok",
+                       "usage": {"prompt_tokens": 100, "completion_tokens": 20}})
+    tenants = tenants_with_limits(tmp_path / "tenants", tokens_per_day=200)
+    limited = settings.model_copy(update={"tenants_dir": tenants})
+    headers = {**LIMITED, **V1}
+    async with app_client(limited) as http:
+        first = await create(http, headers=LIMITED)
+        for n in range(2):  # 120 tokens, then 240
+            sent = await http.post(f"/agents/{first['id']}/v1/message:send",
+                                   json=user_message_v1(f"q{n}"), headers=headers)
+            assert sent.status_code == 200, sent.text
+        assert (await http.delete(f"/agents/{first['id']}", headers=LIMITED)).status_code == 204
+        second = await create(http, headers=LIMITED)
+        refused = await http.post(f"/agents/{second['id']}/v1/message:send",
+                                  json=user_message_v1("q"), headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["ratelimit-policy"] == '"tokens";q=200;w=86400'
