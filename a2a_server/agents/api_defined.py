@@ -68,6 +68,7 @@ class TenantAgentPolicy(_Strict):
     # (no retention_seconds); otherwise the tenant's retention_seconds.
     deleted_retention_seconds: int = Field(default=7 * 86_400, ge=60)
     cache_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    max_cached_agents: int = Field(default=10_000, ge=1)  # runtimes per replica (LRU, idle)
 
     @field_validator("llm")
     @classmethod

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,7 @@ class TenantAgents:
         self.policy = policy
         self.url_policy = url_policy
         self._build = build
-        self._loaded: dict[str, _Entry] = {}
+        self._loaded: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def ensure(self, agent_id: str) -> None:
@@ -94,8 +95,10 @@ class TenantAgents:
         if not AGENT_UUID.match(agent_id):
             return
         entry = self._loaded.get(agent_id)
-        if entry is not None and time.monotonic() - entry.checked < self.policy.cache_seconds:
-            return
+        if entry is not None:
+            self._loaded.move_to_end(agent_id)
+            if time.monotonic() - entry.checked < self.policy.cache_seconds:
+                return
         with contextlib.suppress(StoreUnavailable):
             self.apply(agent_id, await self.server.stores.agents.get(agent_id))
 
@@ -127,7 +130,20 @@ class TenantAgents:
         self._loaded[agent_id] = _Entry(stored.version, time.monotonic())
         if not keep_old:
             self.retire(old, stop=stored.deleted)
+        self._evict()
         return runtime
+
+    def _evict(self) -> None:
+        """Drop the least recently used idle runtimes beyond ``max_cached_agents``."""
+        excess = len(self._loaded) - self.policy.max_cached_agents
+        for agent_id in list(self._loaded):
+            if excess <= 0:
+                return
+            runtime = self.server.runtimes.get(agent_id)
+            if runtime is None or runtime.handler.runner.idle:
+                del self._loaded[agent_id]
+                self.retire(self.server.runtimes.pop(agent_id, None), stop=True)
+                excess -= 1
 
     def retire(self, runtime: AgentRuntime | None, *, stop: bool) -> None:
         """Close ``runtime`` in the background (``stop``: at once, else after its runs)."""

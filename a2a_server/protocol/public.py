@@ -35,6 +35,10 @@ def _card_tenant(request: Request, agent_id: str) -> str | None:
         if runtime is None or not runtime.agent.enabled_for(tenant) or runtime.agent.deleted:
             raise NotFound(f"agent '{agent_id}' not found")
         return principal.tenant
+    runtime = server.runtimes.get(agent_id)
+    if runtime is not None and runtime.agent.owner is not None:
+        # A tenant's own agent: its card only for its tenant's credentials (hidden 404).
+        raise NotFound(f"agent '{agent_id}' not found")
     named = request.path_params.get("tenant") or request.headers.get(TENANT_HEADER)
     return named if named and _TENANT_NAME.match(named) else None
 

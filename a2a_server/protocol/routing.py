@@ -175,7 +175,7 @@ class A2AServerApp(FastAPI):
         observer = self.observer
         if scope["type"] == "http" and self.before_agent is not None:
             agent_id = _agent_segment(scope["path"])
-            if agent_id:
+            if agent_id is not None and len(agent_id) == 36:  # created agents' ids are UUIDs
                 await self.before_agent(agent_id)
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])

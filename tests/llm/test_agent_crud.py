@@ -135,6 +135,12 @@ async def test_another_tenant_gets_the_hidden_404(settings: Any) -> None:
                 assert answer.json()["error"]["message"] == f"agent '{target}' not found"
         assert agent_id not in [a["id"] for a in (await http.get("/agents", headers=ACME)).json()]
         assert (await http.get(f"/agents/{agent_id}", headers=DEMO)).json()["name"] == "Triage"
+        # Without credentials its card is not public either (an operator agent's is).
+        for target in (agent_id, missing):
+            anonymous = await http.get(f"/agents/{target}/agent-card.json",
+                                       headers={"Tenant-Name": "demo"})
+            assert anonymous.status_code == 404
+        assert (await http.get("/agents/echo/agent-card.json")).status_code == 200
 
 
 async def test_operator_agents_are_read_only(settings: Any) -> None:
@@ -267,3 +273,20 @@ async def test_tokens_per_day_counts_created_agents_deleted_ones_too(
                                   json=user_message_v1("q"), headers=headers)
     assert refused.status_code == 429, refused.text
     assert refused.headers["ratelimit-policy"] == '"tokens";q=200;w=86400'
+
+
+async def test_a_replica_caches_at_most_max_cached_agents(
+        settings: Any, provider: Provider, tmp_path: Path) -> None:
+    """Beyond the bound the least recently used idle agent is dropped, and read again when used."""
+    provider.rule("", {"text": "ok"})
+    bounded = settings.model_copy(update={
+        "tenant_agents_file": policy_file(tmp_path, provider, max_cached_agents=1)})
+    async with app_client(bounded) as http:
+        runtimes = http._transport.app.state.server.runtimes  # type: ignore[attr-defined]
+        first, second = (await create(http))["id"], (await create(http))["id"]
+        assert first not in runtimes and second in runtimes
+        for agent_id in (first, second, first):
+            sent = await http.post(f"/agents/{agent_id}/v1/message:send",
+                                   json=user_message_v1("hi"), headers={**DEMO, **V1})
+            assert sent.status_code == 200, sent.text
+            assert agent_id in runtimes and len([a for a in (first, second) if a in runtimes]) == 1
