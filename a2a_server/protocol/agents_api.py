@@ -166,7 +166,17 @@ class TenantAgents:
             await closer()
 
     async def watch(self) -> None:
-        """Follow the store's changes (every replica's writes) for as long as the app runs."""
+        """Follow the store's changes (every replica's writes) for as long as the app runs;
+        a reader that fails is restarted (meanwhile ``cache_seconds`` bounds staleness)."""
+        while True:
+            try:
+                await self._follow()
+            except Exception:
+                logger.exception("reading the agent changes failed; reading again in 1 s")
+                self._loaded.clear()  # every cached agent is checked again at its next use
+                await asyncio.sleep(1.0)
+
+    async def _follow(self) -> None:
         async for agent_id in self.server.stores.agents.changes():
             if agent_id not in self._loaded:
                 continue

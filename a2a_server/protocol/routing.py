@@ -159,6 +159,10 @@ def _agent_segment(path: str) -> str | None:
     return None
 
 
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
+
+
 class A2AServerApp(FastAPI):
     """FastAPI, with agent protocol requests dispatched before its middleware stack."""
 
@@ -175,7 +179,9 @@ class A2AServerApp(FastAPI):
         observer = self.observer
         if scope["type"] == "http" and self.before_agent is not None:
             agent_id = _agent_segment(scope["path"])
-            if agent_id is not None and len(agent_id) == 36:  # created agents' ids are UUIDs
+            # Created agents' ids are UUIDs, and every route of one needs credentials: a
+            # request without any is answered as for a missing agent, with no store read.
+            if agent_id is not None and len(agent_id) == 36 and _has_credentials(scope):
                 await self.before_agent(agent_id)
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
