@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -19,7 +20,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from a2a_server import outage_logs
-from a2a_server.agents.registry import load_agents
+from a2a_server.agents.api_defined import load_policy
+from a2a_server.agents.registry import AgentDefinition, load_agents
 from a2a_server.agents.services import AgentServices
 from a2a_server.console import console_routes
 from a2a_server.errors import StoreUnavailable, json_response
@@ -33,7 +35,7 @@ from a2a_server.observability.push import PushMetrics
 from a2a_server.observability.stores import instrument_stores
 from a2a_server.observability.tracing import Tracing
 from a2a_server.openapi.routes import docs_routes
-from a2a_server.protocol import contexts, protojson, public, sdk_printing, shapes, usage
+from a2a_server.protocol import agents_api, contexts, protojson, public, sdk_printing, shapes, usage
 from a2a_server.protocol.gate import ServerState
 from a2a_server.protocol.idempotency import Idempotency
 from a2a_server.protocol.quotas import Quotas
@@ -74,11 +76,14 @@ def _routes() -> list[BaseRoute]:
               methods=["GET"]),
         Route("/agentic/agents/{agent_id}/.well-known/agent-card.json", public.agent_card,
               methods=["GET"]),
-        Route("/agents", public.list_agents, methods=["GET"]),
+        Route("/agents", agents_api.list_agents, methods=["GET"]),
+        Route("/agents", agents_api.create_agent, methods=["POST"]),
         Route("/agents/registry/experts", public.list_experts, methods=["GET"]),
         Route("/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
         Route("/agentic/agents/{agent_id}/usage", usage.agent_usage, methods=["GET"]),
-        Route("/agents/{agent_id}", public.get_agent, methods=["GET"]),
+        Route("/agents/{agent_id}", agents_api.get_agent, methods=["GET"]),
+        Route("/agents/{agent_id}", agents_api.update_agent, methods=["PATCH"]),
+        Route("/agents/{agent_id}", agents_api.delete_agent, methods=["DELETE"]),
         Route("/realms/{tenant}/protocol/openid-connect/token", public.token, methods=["POST"]),
         Route("/.well-known/jwks.json", push_api.jwks, methods=["GET"]),
         Route("/healthz", public.healthz, methods=["GET"]),
@@ -227,6 +232,17 @@ def _memory_keeper(app: A2AServerApp, settings: Settings, backend: Stores,
                          *((shed_store,) if callable(shed_store) else ())))
 
 
+def _tenant_runtime(settings: Settings, backend: Stores, tokens: TokenIssuer,
+                    http_client: httpx.AsyncClient, push_policy: PushUrlPolicy,
+                    services: AgentServices, idempotency: Idempotency, metrics: Metrics | None,
+                    tracing: Tracing | None, agent: AgentDefinition) -> AgentRuntime:
+    """The runtime of a tenant-created agent (HTTP only: the gRPC server's agents are fixed)."""
+    runtime = AgentRuntime(agent, backend, settings.base_url, tokens, http_client, push_policy,
+                           services=services, metrics=metrics, tracing=tracing)
+    runtime.handler.idempotency = idempotency
+    return runtime
+
+
 def _tune_gc() -> None:
     # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives as
     # long as the process: keep it out of the garbage collector's full passes, which
@@ -251,6 +267,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     """
     install_redaction()
     agents = load_agents(settings.agents_dir)
+    policy = load_policy(settings.tenant_agents_file)
     tenants = load_tenants(settings.tenants_dir, agents.ids(), settings.credential_cache_size)
     outage_logs.install()
     sdk_printing.install()
@@ -279,6 +296,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         )
         server.runtimes[agent.agent_id].handler.idempotency = Idempotency(
             quota_store, backend, settings.idempotency_ttl_seconds)
+    created_agents = agents_api.TenantAgents(server, policy, push_policy, functools.partial(
+        _tenant_runtime, settings, backend, tokens, http_client, push_policy, services,
+        Idempotency(quota_store, backend, settings.idempotency_ttl_seconds), metrics, tracing))
 
     pushing = any(agent.card.capabilities.push_notifications for agent in agents)
     configured = _configured_signer(settings, pushing)
@@ -290,6 +310,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         await backend.start()
         await _share_dev_key(tokens, backend)
         relay = asyncio.create_task(_relay_cancels(backend, server.runtimes))
+        watcher = asyncio.create_task(created_agents.watch())
         deliverer = (await _start_deliverer(settings, backend, push_policy, configured, metrics,
                                             tracing)
                      if pushing else None)
@@ -307,6 +328,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             relay.cancel()
+            watcher.cancel()
+            await created_agents.aclose()
             if deliverer is not None:
                 await deliverer.aclose()
             await _close_runtimes(server)
@@ -330,12 +353,15 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     )
     app.state.server = server
     app.state.tenant_reloader = reloader
+    app.state.tenant_agents = created_agents
+    app.before_agent = created_agents.ensure
     app.state.metrics = metrics
     app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
     app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())
                          if settings.worker_header else None)
     llm_agents = frozenset(a.agent_id for a in agents if a.binding.executor == "llm")
     app.state.quotas = server.quotas = Quotas(quota_store, backend.usage, llm_agents)
+    server.quotas.created_llm_agents = created_agents.llm_agent_ids
     app.router.routes.extend(_routes())
     if metrics is not None:
         app.router.routes.append(Route("/metrics", metrics.endpoint(settings.metrics_token),

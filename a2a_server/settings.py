@@ -50,6 +50,12 @@ class Settings(BaseSettings):
                               description="Directory of tenant files (*.yaml).")
     agents_dir: Path = Field(default=_REPO_ROOT / "agent_cards",
                              description="Directory of agent cards (*.json) and bindings.")
+    tenant_agents_file: Path | None = Field(
+        default=None,
+        description="YAML file saying what tenants may create through POST /agents (kinds, the "
+        "model tenant LLM agents use, limits); unset = tenants cannot create agents "
+        "(docs/tenants.md, \"Agents through the API\").",
+    )
     redis_url: str | None = Field(
         default=None, description="redis:// or rediss:// URL; unset = embedded in-memory store."
     )

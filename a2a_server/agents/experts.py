@@ -164,9 +164,9 @@ def experts_registry(services: AgentServices, tenant: str) -> list[dict[str, Any
     config = services.tenants.get(tenant)
     out = []
     for agent_id in sorted(services.runtimes):
-        if config is None or not config.allows_agent(agent_id):
-            continue
         runtime = services.runtimes[agent_id]
+        if config is None or runtime.agent.owner is not None or not runtime.agent.enabled_for(config):
+            continue  # the operator's agents (a tenant's created agents: GET /agents)
         options = runtime.agent.binding.options
         servers = options.get("mcp_servers") or []
         out.append({

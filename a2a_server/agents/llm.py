@@ -48,6 +48,7 @@ from a2a_server.agents.services import AgentServices
 from a2a_server.agents.tools import Tool, ToolContext, ToolResult, Toolset
 from a2a_server.agents.usage import ERROR, EXPERT, MODEL_USED, PROVIDER, USAGE, Usage
 from a2a_server.observability.metrics import record_llm_usage
+from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import SCOPE_KEY, Scope
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class LlmAgentExecutor(AgentExecutor):
         self._services: AgentServices | None = None
         self._agent_id = ""
         self._expert: str | None = None  # the inline expert this executor answers for
+        # Defined by a tenant through the API: its MCP servers pass the outbound-URL policy.
+        self.tenant_defined = False
         self.provider = self._make_provider()
         # Inline experts: run by this agent's runner as tasks of this agent, each with its own
         # options (model, system prompt, prices...) and only its own task's messages.
@@ -354,12 +357,18 @@ class LlmAgentExecutor(AgentExecutor):
     def _open_toolsets(self) -> list[Toolset]:
         """One toolset per MCP server, for this run (closed when it ends).
 
-        Servers come from agent files (the operator's): stdio is allowed and no URL
-        policy applies. With several servers, tool names carry the server's name so
+        Servers from agent files (the operator's): stdio is allowed and no URL policy
+        applies; servers of an agent a tenant defined (``tenant_defined``) must pass the
+        outbound-URL policy and may not be stdio. With several servers, tool names carry the server's name so
         that two servers' ``search`` tools stay apart.
         """
         servers = self.options.mcp_servers
         prefixed = len(servers) > 1
+        if self.tenant_defined:  # a tenant's servers: the outbound-URL policy, never stdio
+            policy = self._services.url_policy if self._services is not None else PushUrlPolicy()
+            return [open_mcp_toolset(config, name_prefix=config.name if prefixed else None,
+                                     url_policy=policy, allow_stdio=False)
+                    for config in servers]
         return [open_mcp_toolset(config, name_prefix=config.name if prefixed else None)
                 for config in servers]
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from a2a.server.agent_execution import AgentExecutor
@@ -28,6 +28,9 @@ from google.protobuf.json_format import ParseDict, ParseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from a2a_server.tenancy.config import ConfigError
+
+if TYPE_CHECKING:
+    from a2a_server.tenancy.config import TenantConfig
 
 _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -61,6 +64,17 @@ class AgentDefinition:
     card: AgentCard
     binding: Binding
     make_executor: Callable[[], AgentExecutor] = field(repr=False)
+    # The tenant that created it through the API (Corti's agent CRUD); None: an agent file.
+    owner: str | None = None
+    # Deleted by its owner: takes no new messages; its tasks stay readable (retention).
+    deleted: bool = False
+
+    def enabled_for(self, tenant: TenantConfig) -> bool:
+        """Whether ``tenant`` may use this agent: its own created agent, or a file agent its
+        tenant file enables (a created agent is its owner's only, whatever ``agents:`` says)."""
+        if self.owner is not None:
+            return self.owner == tenant.name
+        return tenant.allows_agent(self.agent_id)
 
 
 class AgentRegistry:

@@ -34,7 +34,8 @@ class AgentServices:
         """The handler of ``agent_id`` if it exists and is enabled for ``tenant``."""
         config = self.tenants.get(tenant)
         runtime = self.runtimes.get(agent_id)
-        if config is None or runtime is None or not config.allows_agent(agent_id):
+        if (config is None or runtime is None or not runtime.agent.enabled_for(config)
+                or runtime.agent.deleted):
             return None
         handler: ServerRequestHandler = runtime.handler
         return handler

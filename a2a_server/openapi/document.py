@@ -183,12 +183,32 @@ def _builtin_operations() -> None:
                  "/agents/{agent_id}/agent-card.json", "/agents/{agent_id}/.well-known/agent-card.json",
                  "/agentic/agents/{agent_id}/.well-known/agent-card.json"):
         register("GET", path, _card_op("The agent's card (public; tenant-specific with credentials)"))
+    _flag = {"type": "boolean"}
     register("GET", "/agents", Operation(
-        "The tenant's agents (Corti agent objects)", "Agents",
-        {200: ("Agents", {"type": "array", "items": _ref("Agent")}), **_ERRORS}, query=_PAGING,
+        "The tenant's agents: the operator's it may use, then its own (Corti agent objects)",
+        "Agents", {200: ("Agents", {"type": "array", "items": _ref("Agent")}), **_ERRORS},
+        query=(*_PAGING, ("ephemeral", _flag, "include ephemeral agents")),
+        headers=("Tenant-Name",)))
+    register("POST", "/agents", Operation(
+        "Create an agent of the caller's tenant (Corti AgentsCreateAgent; docs/tenants.md)",
+        "Agents", {201: ("The agent", "Agent"), **_ERRORS,
+                   403: ("Creating agents is not enabled on this server", "Error"),
+                   409: ("The tenant has as many agents as it may", "Error")},
+        request="AgentCreate", query=(("ephemeral", _flag, "not listed; deleted after a while"),),
         headers=("Tenant-Name",)))
     register("GET", "/agents/{agent_id}", Operation(
         "One agent (Corti agent object)", "Agents", {200: ("The agent", "Agent"), **_ERRORS},
+        headers=("Tenant-Name",)))
+    register("PATCH", "/agents/{agent_id}", Operation(
+        "Change the caller's agent: the members given (Corti AgentsUpdateAgent)", "Agents",
+        {200: ("The agent", "Agent"), **_ERRORS,
+         403: ("An operator agent: read-only through the API", "Error"),
+         409: ("The agent changed meanwhile", "Error")},
+        request="AgentUpdate", headers=("Tenant-Name",)))
+    register("DELETE", "/agents/{agent_id}", Operation(
+        "Delete the caller's agent: new sends get 404, its open tasks are cancelled", "Agents",
+        {204: ("Deleted", None), **_ERRORS,
+         403: ("An operator agent: read-only through the API", "Error")},
         headers=("Tenant-Name",)))
     register("POST", "/realms/{tenant}/protocol/openid-connect/token", Operation(
         "OAuth2 client-credentials token for a tenant (HTTP Basic or form credentials)", "Auth",
@@ -312,7 +332,37 @@ _OTHER_COMPONENTS: dict[str, Schema] = {
         "status": {"type": "string"}, "store": {"type": "string"}}},
     "Agent": {"type": "object", "required": ["id", "name"], "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
-        "systemPrompt": {"type": "string"}, "experts": {"type": "array"}}},
+        "systemPrompt": {"type": "string"}, "experts": {"type": "array"},
+        "remote": {"type": "object"}, "ephemeral": {"type": "boolean"}}},
+    "AgentCreate": {"type": "object", "required": ["name", "description"],
+                    "additionalProperties": False, "properties": {
+        "name": {"type": "string", "minLength": 1}, "description": {"type": "string"},
+        "systemPrompt": {"type": "string"},
+        "agentType": {"enum": ["expert", "orchestrator", "interviewing-expert"]},
+        "experts": {"type": "array", "items": {"$ref": "#/components/schemas/ExpertIn"}},
+        "remote": {"type": "object", "required": ["cardUrl"], "additionalProperties": False,
+                   "properties": {"cardUrl": {"type": "string", "format": "uri"}}},
+        "ephemeral": {"type": "boolean"}}},
+    "AgentUpdate": {"type": "object", "additionalProperties": False, "properties": {
+        "name": {"type": "string", "minLength": 1}, "description": {"type": "string"},
+        "systemPrompt": {"type": "string"},
+        "experts": {"type": "array", "items": {"$ref": "#/components/schemas/ExpertIn"}},
+        "remote": {"type": "object", "required": ["cardUrl"], "additionalProperties": False,
+                   "properties": {"cardUrl": {"type": "string", "format": "uri"}}}}},
+    "ExpertIn": {"type": "object", "additionalProperties": False,
+                 "description": "An inline expert (type new) or a reference to an agent",
+                 "properties": {
+        "type": {"enum": ["new", "reference"]}, "id": {"type": "string"},
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "systemPrompt": {"type": "string"},
+        "mcpServers": {"type": "array", "items": {"type": "object", "required": ["name", "url"],
+                       "properties": {
+            "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+            "description": {"type": "string"},
+            "transportType": {"enum": ["streamable_http"]},
+            "authorizationType": {"enum": ["none", "inherit"]},
+            "authorizationScope": {"type": "string"}, "url": {"type": "string", "format": "uri"},
+            "redirectUrl": {"type": "string"}}}}}},
     "ContextPage": {"type": "object", "required": ["id", "items", "total", "limit", "offset"],
                     "properties": {"id": {"type": "string"}, "items": {"type": "array"},
                                    "total": {"type": "integer"}, "limit": {"type": "integer"},

@@ -49,18 +49,19 @@ def state_of(request: Request) -> ServerState:
 
 
 def admit(
-    request: Request, agent_id: str, tenant_hint: str | None = None
+    request: Request, agent_id: str, tenant_hint: str | None = None, *, send: bool = False
 ) -> tuple[AgentRuntime, Principal, TenantConfig]:
     """Authenticate and bind the scope for an agent route.
 
     Raises:
         AuthError: 401/403 (before anything about the agent is revealed).
-        NotFound: the agent does not exist or is not enabled for the tenant.
+        NotFound: the agent does not exist or is not enabled for the tenant (or, for a
+            ``send``, was deleted).
         StoreUnavailable: the backend is down; nothing was attempted.
     """
     hints = (request.path_params.get("tenant"), request.query_params.get("tenant"), tenant_hint)
     runtime, principal, tenant, scope = admit_call(
-        state_of(request), request.headers, agent_id, hints
+        state_of(request), request.headers, agent_id, hints, send=send
     )
     request.scope[PRINCIPAL_KEY] = principal
     request.scope[SCOPE_KEY] = scope
@@ -69,7 +70,7 @@ def admit(
 
 def admit_call(
     server: ServerState, headers: Mapping[str, str], agent_id: str,
-    tenant_hints: tuple[str | None, ...],
+    tenant_hints: tuple[str | None, ...], *, send: bool = False,
 ) -> tuple[AgentRuntime, Principal, TenantConfig, Scope]:
     """``admit`` for any binding: credentials and tenant hints to a bound ``Scope``.
 
@@ -83,7 +84,11 @@ def admit_call(
     """
     principal, tenant = server.auth.authenticate(headers, tenant_hints)
     runtime = server.runtimes.get(agent_id)
-    if runtime is None or not tenant.allows_agent(agent_id):
+    if runtime is None and not server.stores.available:
+        raise StoreUnavailable()  # a created agent could not be loaded
+    if runtime is None or not runtime.agent.enabled_for(tenant) or (send and runtime.agent.deleted):
+        # A deleted agent (a tenant's, through DELETE /agents/{id}) takes no new messages;
+        # its tasks stay readable until its tenant's retention (protocol/agents_api.py).
         raise NotFound(f"agent '{agent_id}' not found")
     scope = Scope(principal.tenant, agent_id)
     set_current_scope(scope)

@@ -67,6 +67,15 @@ def _parse(body: bytes) -> tuple[Any, Exception | None]:
     return parsed, None
 
 
+_SENDS = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+
+
+def _is_send(parsed: Any) -> bool:
+    """A JSON-RPC send (a batch counts as one if any of its calls is)."""
+    calls = parsed if isinstance(parsed, list) else [parsed]
+    return any(isinstance(c, dict) and c.get("method") in _SENDS for c in calls)
+
+
 def _check_version(request: Request, parsed: Any) -> None:
     """A 0.3 method (``message/send``) needs a 0.3 request; a 1.0 method a 1.0 one.
 
@@ -89,7 +98,7 @@ async def jsonrpc(request: Request) -> Response:
         parsed, problem = _parse(body)
         request_id = _request_id(parsed)
         runtime, principal, config = admit(request, request.path_params["agent_id"],
-                                           tenant_hint=_tenant(parsed))
+                                           tenant_hint=_tenant(parsed), send=_is_send(parsed))
         await require_json(request)  # credentials first, then the body
         if problem is not None:
             raise problem

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 from email.utils import format_datetime
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -32,9 +31,14 @@ def _card_tenant(request: Request, agent_id: str) -> str | None:
         principal, tenant = server.auth.authenticate(
             request.headers, (request.path_params.get("tenant"),)
         )
-        if not tenant.allows_agent(agent_id):
+        runtime = server.runtimes.get(agent_id)
+        if runtime is None or not runtime.agent.enabled_for(tenant) or runtime.agent.deleted:
             raise NotFound(f"agent '{agent_id}' not found")
         return principal.tenant
+    runtime = server.runtimes.get(agent_id)
+    if runtime is not None and runtime.agent.owner is not None:
+        # A tenant's own agent: its card only for its tenant's credentials (hidden 404).
+        raise NotFound(f"agent '{agent_id}' not found")
     named = request.path_params.get("tenant") or request.headers.get(TENANT_HEADER)
     return named if named and _TENANT_NAME.match(named) else None
 
@@ -46,7 +50,7 @@ async def agent_card(request: Request) -> Response:
     agent_id = request.path_params["agent_id"]
     runtime = server.runtimes.get(agent_id)
     tenant = _card_tenant(request, agent_id)
-    if runtime is None:
+    if runtime is None or runtime.agent.deleted:
         raise NotFound(f"agent '{agent_id}' not found")
     card = runtime.card_for(tenant)
     if request.url.path.startswith("/agentic/"):  # Corti v2: interfaces on the v2 paths
@@ -66,29 +70,6 @@ async def agent_card(request: Request) -> Response:
     return Response(body, headers=headers, media_type="application/json")
 
 
-def _agent_object(runtime: Any) -> dict[str, Any]:
-    card = runtime.agent.card
-    return {
-        "id": runtime.agent.agent_id,
-        "name": card.name,
-        "description": card.description,
-        "systemPrompt": runtime.agent.binding.options.get("system_prompt", ""),
-        "experts": [],
-    }
-
-
-@rest_endpoint
-async def list_agents(request: Request) -> Response:
-    """GET /agents: the tenant's agents as Corti agent objects (``limit``, ``offset``)."""
-    server = state_of(request)
-    _, tenant = server.auth.authenticate(request.headers)
-    limit = parse_non_negative(request.query_params.get("limit"), "limit")
-    offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
-    limit = 100 if limit is None else min(limit, 1000)
-    enabled = [server.runtimes[a] for a in server.agents.ids() if tenant.allows_agent(a)]
-    return json_response([_agent_object(r) for r in enabled[offset : offset + limit]])
-
-
 @rest_endpoint
 async def list_experts(request: Request) -> Response:
     """GET /agents/registry/experts: what the tenant may use as experts (``limit``, ``offset``)."""
@@ -103,18 +84,6 @@ async def list_experts(request: Request) -> Response:
     services = AgentServices(server.stores, server.runtimes, server.tenants)
     experts = experts_registry(services, principal.tenant)
     return json_response({"experts": experts[offset : offset + limit]})
-
-
-@rest_endpoint
-async def get_agent(request: Request) -> Response:
-    """GET /agents/{agent_id}: one Corti agent object."""
-    server = state_of(request)
-    _, tenant = server.auth.authenticate(request.headers)
-    agent_id = request.path_params["agent_id"]
-    runtime = server.runtimes.get(agent_id)
-    if runtime is None or not tenant.allows_agent(agent_id):
-        raise NotFound(f"agent '{agent_id}' not found")
-    return json_response(_agent_object(runtime))
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:

@@ -27,7 +27,7 @@ import contextvars
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
@@ -194,6 +194,9 @@ class Quotas:
         self.store = store
         self._usage = usage
         self._llm_agents = llm_agents
+        # The LLM agents a tenant created through the API, deleted ones included (their
+        # usage today still counts): set by create_app (protocol/agents_api.py).
+        self.created_llm_agents: Callable[[str], Awaitable[list[str]]] | None = None
 
     async def check_tokens(self, tenant: TenantConfig, agent: str) -> None:
         """Refuse a send to an LLM agent once the tenant used ``tokens_per_day`` today (UTC).
@@ -206,13 +209,16 @@ class Quotas:
             QuotaExceeded: the day's tokens are used; retry after the next UTC midnight.
         """
         limits = tenant.limits
-        if (limits is None or limits.tokens_per_day is None or self._usage is None
-                or agent not in self._llm_agents):
+        if limits is None or limits.tokens_per_day is None or self._usage is None:
+            return
+        created = (await self.created_llm_agents(tenant.name)
+                   if self.created_llm_agents is not None else [])
+        if agent not in self._llm_agents and agent not in created:
             return
         day = today()
         used = 0
-        for other in sorted(self._llm_agents):
-            if tenant.allows_agent(other):
+        for other in [*sorted(self._llm_agents), *created]:
+            if other in created or tenant.allows_agent(other):
                 for counted in await self._usage.days(Scope(tenant.name, other), day, day):
                     used += counted.input_tokens + counted.output_tokens
         if used >= limits.tokens_per_day:

@@ -93,9 +93,10 @@ async def _admit(request: Request) -> AgentRuntime:
     return runtime
 
 
-def _admitted(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
+def _admitted(request: Request, *, send: bool = False
+              ) -> tuple[AgentRuntime, Principal, TenantConfig]:
     try:
-        return admit(request, request.path_params["agent_id"])
+        return admit(request, request.path_params["agent_id"], send=send)
     except AuthError as exc:
         # An A2A 0.3 REST client puts /v1/ under the interface URL, read here as the
         # /{tenant}/ segment: answer what is wrong, not "another tenant".
@@ -110,7 +111,7 @@ def _admitted(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
 
 
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
-    _, principal, tenant = _admitted(request)
+    _, principal, tenant = _admitted(request, send=True)
     await quotas_of(request).check_request(tenant, principal, request)
     holds = await quotas_of(request).hold_send(tenant, stream=stream,
                                                agent=request.path_params["agent_id"])

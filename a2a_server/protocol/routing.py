@@ -160,6 +160,18 @@ def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
     return sending
 
 
+def _agent_segment(path: str) -> str | None:
+    """The ``{agent_id}`` of an ``/agents/{id}...`` or ``/agentic/agents/{id}...`` path."""
+    for head in ("/agents/", "/agentic/agents/"):
+        if path.startswith(head):
+            return path[len(head):].partition("/")[0] or None
+    return None
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
+
+
 class A2AServerApp(FastAPI):
     """FastAPI, with agent protocol requests dispatched before its middleware stack."""
 
@@ -169,6 +181,9 @@ class A2AServerApp(FastAPI):
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
         self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
+        # Called with the agent id of every /agents/{id}/... and /agentic/agents/{id}/...
+        # request before it is served: loads a tenant-created agent (protocol/agents_api.py).
+        self.before_agent: Callable[[str], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
@@ -177,6 +192,12 @@ class A2AServerApp(FastAPI):
             if self.worker_header is not None:
                 send = _with_header(send, self.worker_header)
         observer = self.observer
+        if scope["type"] == "http" and self.before_agent is not None:
+            agent_id = _agent_segment(scope["path"])
+            # Created agents' ids are UUIDs, and every route of one needs credentials: a
+            # request without any is answered as for a missing agent, with no store read.
+            if agent_id is not None and len(agent_id) == 36 and _has_credentials(scope):
+                await self.before_agent(agent_id)
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
             if found is not None:

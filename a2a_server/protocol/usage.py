@@ -70,7 +70,8 @@ async def agent_usage(request: Request) -> Response:
     server = state_of(request)
     principal, tenant = server.auth.authenticate(request.headers)
     agent_id = request.path_params["agent_id"]
-    if agent_id not in server.runtimes or not tenant.allows_agent(agent_id):
+    runtime = server.runtimes.get(agent_id)
+    if runtime is None or not runtime.agent.enabled_for(tenant):
         raise NotFound(f"agent '{agent_id}' not found")
     first, last = _range(request)
     days = await server.stores.usage.days(Scope(principal.tenant, agent_id), first, last)

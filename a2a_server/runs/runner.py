@@ -146,6 +146,11 @@ class TaskRunner:
             self.observer.started(scope, run)
         return run
 
+    @property
+    def idle(self) -> bool:
+        """No run of this agent is going on on this replica."""
+        return not self._runs
+
     def stop(self, scope: Scope, task_id: str) -> bool:
         """Stop the run of a task cancelled on another replica; whether there was one."""
         run = self._runs.get((scope, task_id))

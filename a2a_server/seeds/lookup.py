@@ -28,7 +28,8 @@ def _named_agent(server: ServerState, tenant: TenantConfig, request: Request) ->
     named = request.headers.get(AGENT_HEADER)
     if named is None:
         return None
-    if named not in server.runtimes or not tenant.allows_agent(named):
+    runtime = server.runtimes.get(named)
+    if runtime is None or not runtime.agent.enabled_for(tenant):
         raise NotFound(f"agent '{named[:MAX_ID_CHARS]}' not found")
     return named
 
@@ -46,7 +47,7 @@ def agent_for_submit(request: Request) -> tuple[AgentRuntime, Principal]:
     agent = _named_agent(server, tenant, request) or tenant.default_agent
     if agent is None:
         raise BadRequest("no agent chosen: send X-Agent-ID or set default_agent in the tenant file")
-    runtime, principal, _ = admit(request, agent)
+    runtime, principal, _ = admit(request, agent, send=True)
     return runtime, principal
 
 

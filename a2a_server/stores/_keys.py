@@ -117,6 +117,26 @@ two calls, the ``:lease`` first.
                                        replica from its position at start-up (MAXLEN ~1000,
                                        expires a day after the last cancel)
 
+Agents tenants created through the API (Corti's agent CRUD) -- hash tag ``{agents}``
+(one slot: a definition is found by its id alone, before the tenant is known; every
+write is one script over these keys)::
+
+    a2a:{agents}:def:<id>        HASH  d = the definition (JSON: id, tenant, spec, version,
+                                       ephemeral, created_ms, updated_ms, expires_ms,
+                                       deleted), x = 1 once deleted (a tombstone, kept
+                                       with a PX TTL while the agent's tasks stay readable),
+                                       v = version (1, 2, ...: compare-and-set by
+                                       agent_update.lua), t = owner tenant. An ephemeral
+                                       agent's hash has a PX TTL (it is gone for everyone)
+    a2a:{agents}:ix:<t>          ZSET  the tenant's agent ids scored by creation ms (list
+                                       order), tombstones included; agent_create.lua drops
+                                       members whose definition expired and counts the
+                                       others but the tombstones (x = 1) against the limit
+                                       (all of them against 10 x the limit)
+    a2a:{agents}:changes         STREAM  one entry (field a = agent id) per create, update
+                                       and delete (MAXLEN ~1000); every replica XREADs it from
+                                       its position at start-up and drops its cached copy
+
 Quotas and idempotency -- hash tag ``{q:<t>}`` (one slot per tenant: one tenant's
 counters never share a key, or a hot slot, with another's)::
 
@@ -147,6 +167,7 @@ from urllib.parse import quote, unquote
 EVENTS_MAXLEN = 10_000
 LEASES = "{leases}"
 OUTBOX = "{outbox}"
+AGENTS = "{agents}"
 _SEP = "\x1f"
 
 
@@ -287,6 +308,24 @@ class KeySchema:
     def agreed(self, name: str) -> str:
         """A value the replicas share (``Stores.agree``), e.g. the dev push signing key."""
         return f"{self.prefix}:{{agreed}}:{enc(name)}"
+
+    def agent(self, agent_id: str) -> str:
+        """A tenant-created agent's definition."""
+        return f"{self.agent_prefix}{enc(agent_id)}"
+
+    @property
+    def agent_prefix(self) -> str:
+        """What a definition key is, before the agent id (the create script prunes by it)."""
+        return f"{self.prefix}:{AGENTS}:def:"
+
+    def agent_index(self, tenant: str) -> str:
+        """A tenant's created agents."""
+        return f"{self.prefix}:{AGENTS}:ix:{enc(tenant)}"
+
+    @property
+    def agent_changes(self) -> str:
+        """The stream of changed agent ids."""
+        return f"{self.prefix}:{AGENTS}:changes"
 
     def cancels(self, replica: str) -> str:
         """The cancel stream of one replica."""

@@ -41,7 +41,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
             "lease_claim", "lease_release", "usage_add", "usage_get", "outbox_claim",
-            "outbox_release", "outbox_done")
+            "outbox_release", "outbox_done", "agent_create", "agent_update", "agent_delete")
 
 
 def _commit(lua: Any) -> str:

@@ -47,6 +47,7 @@ from a2a.server.tasks import PushNotificationConfigStore
 from a2a.types.a2a_pb2 import Message, Task, TaskState
 
 if TYPE_CHECKING:
+    from a2a_server.stores.agents import AgentDefinitionStore
     from a2a_server.stores.usage import UsageCounters
 
 SCOPE_KEY = "a2a_server.scope"
@@ -339,6 +340,7 @@ class Stores(ABC):
     leases: LeaseManager
     outbox: PushOutbox
     usage: UsageCounters
+    agents: AgentDefinitionStore  # tenant-created agents (Corti's agent CRUD)
     name: str
 
     @property

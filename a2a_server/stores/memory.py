@@ -38,6 +38,7 @@ from a2a.types.a2a_pb2 import (
 )
 
 from a2a_server.stores._wire import frame, head_of
+from a2a_server.stores.agents import InMemoryAgentStore
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
@@ -538,6 +539,7 @@ class InMemoryStores(Stores):
                                              max_finished=max_finished, clock=clock)
         self.leases = InMemoryLeaseManager()
         self.usage = InMemoryUsageCounters()
+        self.agents = InMemoryAgentStore()
 
     async def ready(self) -> tuple[bool, str]:
         """Always ready."""

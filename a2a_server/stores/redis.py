@@ -29,6 +29,7 @@ from a2a_server.stores._redis_base import (
     map_redis_errors,
 )
 from a2a_server.stores.base import Stores
+from a2a_server.stores.redis_agents import RedisAgentStore
 from a2a_server.stores.redis_outbox import RedisOutbox
 from a2a_server.stores.redis_records import RedisContextStore, RedisPushConfigStore
 from a2a_server.stores.redis_streams import RedisEventStream, RedisLeaseManager
@@ -91,6 +92,7 @@ class RedisStores(Stores):
         self.tasks.outbox = self.outbox
         self.contexts = RedisContextStore(self.redis)
         self.usage = RedisUsageCounters(self.redis)
+        self.agents = RedisAgentStore(self.redis)
         self.leases = RedisLeaseManager(self.redis, self.tasks, replica_id or default_replica_id(),
                                         lease_seconds)
         self._loops: list[asyncio.Task[None]] = []

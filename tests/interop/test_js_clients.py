@@ -77,6 +77,21 @@ def test_corti_sdk_client_credentials_end_to_end(
     assert by_name["agents.getTask"]["history"] == 2
 
 
+def test_corti_sdk_agent_crud(node: str, backend: str, live_server_factory: Callable[..., Any],
+                              tmp_path: Path) -> None:
+    """@corti/sdk creates (with a reference and an inline expert with an MCP server), updates,
+    lists, gets, reads the card of and deletes an agent; every answer passes its strict schema."""
+    policy = tmp_path / "tenant-agents.yaml"
+    policy.write_text("kinds: [llm]\nllm: {base_url: 'http://127.0.0.1:9/v1', model: m}\n")
+    server = live_server_factory(backend, tenant_agents_file=policy)
+    steps = _run(node, "corti_agents_crud.mjs", server.url, "demo", "demo-client", "demo-secret")
+    assert _names(steps) == ["agents.create", "agents.update", "agents.list", "agents.get",
+                             "agents.getCard", "agents.delete", "agents.get after delete: 404"]
+    by_name = {s["step"]: s["detail"] for s in steps}
+    assert by_name["agents.create"]["experts"] == ["reference", "expert"]
+    assert by_name["agents.create"]["id"] in by_name["agents.list"]["ids"]
+
+
 def test_corti_sdk_wrong_secret_is_refused(
         node: str, backend: str, live_server_factory: Callable[..., Any]) -> None:
     """The same client with a bad secret gets no token, and so no agents."""

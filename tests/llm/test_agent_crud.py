@@ -1,0 +1,292 @@
+"""Corti's agent CRUD (POST/GET/PATCH/DELETE /agents): round trips on both stores, the
+tenant's isolation (hidden 404), operator agents read-only, validation naming the field,
+the outbound-URL policy, and the created LLM agent answering through the provider stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from a2a.types.a2a_pb2 import TaskState
+
+from a2a_server.stores.base import Scope
+from tests.conftest import ACME, DEMO, V1, make_settings, user_message_v1
+from tests.limited_tenants import LIMITED, tenants_with_limits
+from tests.llm.conftest import Provider, app_client
+
+CREATE = {"name": "Triage", "description": "Sorts questions.", "systemPrompt": "You triage."}
+
+
+def policy_file(tmp_path: Path, provider: Provider, **overrides: Any) -> Path:
+    """The operator's tenant_agents_file, bound to the stand-in."""
+    body: dict[str, Any] = {
+        "kinds": ["llm", "remote"],
+        "llm": {"base_url": provider.url, "model": "standin-1", "provider": "standin",
+                "api_key_env": "STANDIN_API_KEY", "timeout_seconds": 20, "retries": 0},
+        "max_agents_per_tenant": 5, "max_experts": 2, "max_system_prompt_chars": 100,
+    }
+    body.update(overrides)
+    path = tmp_path / "tenant-agents.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, provider: Provider, redis_url_or_none: str | None,
+             monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("STANDIN_API_KEY", "sk-standin")
+    return make_settings(tenant_agents_file=policy_file(tmp_path, provider),
+                         redis_url=redis_url_or_none)
+
+
+@pytest.fixture
+def redis_url_or_none(backend: str, request: pytest.FixtureRequest) -> str | None:
+    return str(request.getfixturevalue("redis_url")) if backend == "redis" else None
+
+
+async def create(http: httpx.AsyncClient, body: dict[str, Any] | None = None,
+                 headers: dict[str, str] = DEMO, query: str = "") -> dict[str, Any]:
+    made = await http.post(f"/agents{query}", json=body or CREATE, headers=headers)
+    assert made.status_code == 201, made.text
+    agent: dict[str, Any] = made.json()
+    return agent
+
+
+async def test_round_trip_and_the_agent_answers(settings: Any, provider: Provider) -> None:
+    """Create, get, list, card, send, patch (the next send sees it), delete (then 404)."""
+    provider.rule("hello", {"text": "Hi there", "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+    async with app_client(settings) as http:
+        agent = await create(http)
+        agent_id = agent["id"]
+        assert uuid.UUID(agent_id)
+        assert agent == {"id": agent_id, "name": "Triage", "description": "Sorts questions.",
+                         "systemPrompt": "You triage.", "experts": []}
+        assert (await http.get(f"/agents/{agent_id}", headers=DEMO)).json() == agent
+        listed = (await http.get("/agents", headers=DEMO)).json()
+        assert agent in listed and "echo" in [a["id"] for a in listed]
+        card = await http.get(f"/agents/{agent_id}/agent-card.json", headers=DEMO)
+        assert card.status_code == 200 and card.json()["name"] == "Triage"
+        assert card.json()["url"].endswith(f"/agents/{agent_id}/v1")
+
+        sent = await http.post(f"/agents/{agent_id}/v1/message:send",
+                               json=user_message_v1("hello"), headers={**DEMO, **V1})
+        assert sent.status_code == 200, sent.text
+        first = sent.json()["task"]
+        assert first["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert provider.requests()[-1]["body"]["messages"][0] == {"role": "system",
+                                                                  "content": "You triage."}
+
+        patched = await http.patch(f"/agents/{agent_id}", json={"name": "Sorter",
+                                                                "systemPrompt": "Sort."},
+                                   headers=DEMO)
+        assert patched.status_code == 200, patched.text
+        assert patched.json() == {**agent, "name": "Sorter", "systemPrompt": "Sort."}
+        card = await http.get(f"/agents/{agent_id}/agent-card.json", headers=DEMO)
+        assert card.json()["name"] == "Sorter"
+        await http.post(f"/agents/{agent_id}/v1/message:send", json=user_message_v1("hello"),
+                        headers={**DEMO, **V1})
+        assert provider.requests()[-1]["body"]["messages"][0]["content"] == "Sort."
+
+        deleted = await http.delete(f"/agents/{agent_id}", headers=DEMO)
+        assert deleted.status_code == 204
+        assert (await http.get(f"/agents/{agent_id}", headers=DEMO)).status_code == 404
+        after = await http.post(f"/agents/{agent_id}/v1/message:send",
+                                json=user_message_v1("hello"), headers={**DEMO, **V1})
+        assert after.status_code == 404
+        assert agent_id not in [a["id"] for a in (await http.get("/agents", headers=DEMO)).json()]
+        for call in (http.patch(f"/agents/{agent_id}", json={"name": "x"}, headers=DEMO),
+                     http.delete(f"/agents/{agent_id}", headers=DEMO),
+                     http.get(f"/agents/{agent_id}/agent-card.json", headers=DEMO)):
+            assert (await call).status_code == 404
+        # Its finished tasks stay readable (until the tenant's retention), to its tenant only.
+        kept = await http.get(f"/agents/{agent_id}/v1/tasks/{first['id']}", headers={**DEMO, **V1})
+        assert kept.status_code == 200 and kept.json()["status"]["state"] == "TASK_STATE_COMPLETED"
+        hidden = await http.get(f"/agents/{agent_id}/v1/tasks/{first['id']}", headers={**ACME, **V1})
+        assert hidden.status_code == 404
+        rpc = await http.post(f"/agents/{agent_id}/v1", headers={**DEMO, **V1}, json={
+            "jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+            "params": user_message_v1("hello")})
+        assert rpc.status_code == 404
+        assert rpc.json()["error"]["message"] == f"agent '{agent_id}' not found"
+
+
+async def test_another_tenant_gets_the_hidden_404(settings: Any) -> None:
+    """acme cannot see, change, delete, use or read the card of demo's agent: the answers are
+    those of an id that does not exist."""
+    async with app_client(settings) as http:
+        agent_id = (await create(http))["id"]
+        missing = str(uuid.uuid4())
+        for target in (agent_id, missing):
+            answers = [
+                await http.get(f"/agents/{target}", headers=ACME),
+                await http.patch(f"/agents/{target}", json={"name": "x"}, headers=ACME),
+                await http.delete(f"/agents/{target}", headers=ACME),
+                await http.post(f"/agents/{target}/v1/message:send", json=user_message_v1("hi"),
+                                headers={**ACME, **V1}),
+                await http.get(f"/agents/{target}/agent-card.json", headers=ACME),
+            ]
+            assert [a.status_code for a in answers] == [404] * 5
+            for answer in answers:
+                assert answer.json()["error"]["message"] == f"agent '{target}' not found"
+        assert agent_id not in [a["id"] for a in (await http.get("/agents", headers=ACME)).json()]
+        assert (await http.get(f"/agents/{agent_id}", headers=DEMO)).json()["name"] == "Triage"
+        # Without credentials its card is not public either (an operator agent's is).
+        for target in (agent_id, missing):
+            anonymous = await http.get(f"/agents/{target}/agent-card.json",
+                                       headers={"Tenant-Name": "demo"})
+            assert anonymous.status_code == 404
+        assert (await http.get("/agents/echo/agent-card.json")).status_code == 200
+
+
+async def test_operator_agents_are_read_only(settings: Any) -> None:
+    """PATCH/DELETE on a file agent the tenant uses: 403; on one it may not use: 404."""
+    async with app_client(settings) as http:
+        for call in (http.patch("/agents/echo", json={"name": "x"}, headers=DEMO),
+                     http.delete("/agents/echo", headers=DEMO)):
+            answer = await call
+            assert answer.status_code == 403
+            assert "read-only" in answer.json()["error"]["message"]
+        hidden = await http.patch("/agents/conformance", json={"name": "x"}, headers=ACME)
+        assert hidden.status_code == 404
+        assert (await http.get("/agents/echo", headers=DEMO)).json()["name"] != "x"
+
+
+INVALID = [
+    ({"description": "d"}, "field 'name'"),
+    ({**CREATE, "colour": "red"}, "field 'colour'"),
+    ({**CREATE, "systemPrompt": "x" * 101}, "field 'systemPrompt': at most 100"),
+    ({**CREATE, "experts": [{"type": "new", "name": f"e{n}", "description": "d"}
+                            for n in range(3)]}, "field 'experts': at most 2"),
+    ({**CREATE, "experts": [{"type": "reference", "id": "nope"}]}, "field 'experts.0.id'"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "transportType": "stdio", "url": "x"}]}]},
+     "field 'experts.0.mcpServers.0.transportType': 'stdio'"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "http://127.0.0.1:9/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': this URL is not allowed"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "meta", "url": "http://169.254.169.254/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': this URL is not allowed"),
+    ({**CREATE, "remote": {"cardUrl": "http://10.0.0.7/.well-known/agent-card.json"}},
+     "field 'remote.cardUrl': this URL is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), INVALID)
+async def test_invalid_definitions_name_the_field_and_change_nothing(
+        settings: Any, body: dict[str, Any], message: str) -> None:
+    async with app_client(settings) as http:
+        before = (await http.get("/agents", headers=DEMO)).json()
+        answer = await http.post("/agents", json=body, headers=DEMO)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["message"].startswith(message), answer.text
+        assert (await http.get("/agents", headers=DEMO)).json() == before
+
+
+async def test_experts_mcp_servers_and_remote_agents_are_stored_in_corti_shapes(
+        settings: Any) -> None:
+    async with app_client(settings) as http:
+        agent = await create(http, {**CREATE, "experts": [
+            {"type": "reference", "id": "echo"},
+            {"type": "new", "name": "coder", "description": "Codes.", "systemPrompt": "ICD-10.",
+             "mcpServers": [{"name": "codes", "url": "https://mcp.example.com/mcp",
+                             "authorizationType": "inherit"}]}]})
+        reference, inline = agent["experts"]
+        assert reference == {"type": "reference", "id": "echo", "name": "Echo"}
+        assert inline["type"] == "expert" and uuid.UUID(inline["id"])
+        assert inline["mcpServers"][0]["url"] == "https://mcp.example.com/mcp"
+        assert "token" not in inline["mcpServers"][0]
+        remote = await create(http, {"name": "Far", "description": "Elsewhere.",
+                                     "remote": {"cardUrl": "https://agents.example.com/card.json"}})
+        assert remote["remote"] == {"cardUrl": "https://agents.example.com/card.json"}
+        card = await http.get(f"/agents/{remote['id']}/agent-card.json", headers=DEMO)
+        assert card.status_code == 200
+
+
+async def test_ephemeral_agents_are_fetched_not_listed(settings: Any) -> None:
+    async with app_client(settings) as http:
+        agent = await create(http, query="?ephemeral=true")
+        assert (await http.get(f"/agents/{agent['id']}", headers=DEMO)).status_code == 200
+        ids = [a["id"] for a in (await http.get("/agents", headers=DEMO)).json()]
+        assert agent["id"] not in ids
+        ids = [a["id"] for a in (await http.get("/agents?ephemeral=true", headers=DEMO)).json()]
+        assert agent["id"] in ids
+
+
+async def test_a_tenant_owns_at_most_its_limit(settings: Any) -> None:
+    async with app_client(settings) as http:
+        for _ in range(5):
+            await create(http)
+        refused = await http.post("/agents", json=CREATE, headers=DEMO)
+        assert refused.status_code == 409 and "limit" in refused.json()["error"]["message"]
+        await create(http, headers=ACME)  # another tenant's count is its own
+
+
+async def test_without_the_operator_file_tenants_cannot_create(backend: str) -> None:
+    async with app_client(make_settings()) as http:
+        refused = await http.post("/agents", json=CREATE, headers=DEMO)
+        assert refused.status_code == 403
+        assert "tenant_agents_file" in refused.json()["error"]["message"]
+
+
+async def test_delete_cancels_running_tasks(settings: Any, provider: Provider) -> None:
+    provider.rule("wait", {"kind": "hang", "seconds": 8})
+    async with app_client(settings) as http:
+        agent_id = (await create(http))["id"]
+        body = {**user_message_v1("wait for it"), "configuration": {"returnImmediately": True}}
+        sent = await http.post(f"/agents/{agent_id}/v1/message:send", json=body,
+                               headers={**DEMO, **V1})
+        task = sent.json()["task"]
+        for _ in range(100):  # until the model call is under way
+            if provider.requests():
+                break
+            await asyncio.sleep(0.05)
+        assert (await http.delete(f"/agents/{agent_id}", headers=DEMO)).status_code == 204
+        app = http._transport.app  # type: ignore[attr-defined]
+        stores = app.state.server.stores
+        view = await stores.tasks.get_task_view(Scope("demo", agent_id), task["id"], 0)
+        assert view is not None and view.status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def test_tokens_per_day_counts_created_agents_deleted_ones_too(
+        backend: str, settings: Any, provider: Provider, tmp_path: Path) -> None:
+    """A tenant cannot get round tokens_per_day by creating (and deleting) LLM agents."""
+    provider.rule("", {"kind": "text", "text": "ok",
+                       "usage": {"prompt_tokens": 100, "completion_tokens": 20}})
+    tenants = tenants_with_limits(tmp_path / "tenants", tokens_per_day=200)
+    limited = settings.model_copy(update={"tenants_dir": tenants})
+    headers = {**LIMITED, **V1}
+    async with app_client(limited) as http:
+        first = await create(http, headers=LIMITED)
+        for n in range(2):  # 120 tokens, then 240
+            sent = await http.post(f"/agents/{first['id']}/v1/message:send",
+                                   json=user_message_v1(f"q{n}"), headers=headers)
+            assert sent.status_code == 200, sent.text
+        assert (await http.delete(f"/agents/{first['id']}", headers=LIMITED)).status_code == 204
+        second = await create(http, headers=LIMITED)
+        refused = await http.post(f"/agents/{second['id']}/v1/message:send",
+                                  json=user_message_v1("q"), headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["ratelimit-policy"] == '"tokens";q=200;w=86400'
+
+
+async def test_a_replica_caches_at_most_max_cached_agents(
+        settings: Any, provider: Provider, tmp_path: Path) -> None:
+    """Beyond the bound the least recently used idle agent is dropped, and read again when used."""
+    provider.rule("", {"text": "ok"})
+    bounded = settings.model_copy(update={
+        "tenant_agents_file": policy_file(tmp_path, provider, max_cached_agents=1)})
+    async with app_client(bounded) as http:
+        runtimes = http._transport.app.state.server.runtimes  # type: ignore[attr-defined]
+        first, second = (await create(http))["id"], (await create(http))["id"]
+        assert first not in runtimes and second in runtimes
+        for agent_id in (first, second, first):
+            sent = await http.post(f"/agents/{agent_id}/v1/message:send",
+                                   json=user_message_v1("hi"), headers={**DEMO, **V1})
+            assert sent.status_code == 200, sent.text
+            assert agent_id in runtimes and len([a for a in (first, second) if a in runtimes]) == 1
