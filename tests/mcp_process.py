@@ -17,12 +17,14 @@ CLIENT_ID, CLIENT_SECRET = "agent-client", "agent-secret-9d2c"
 
 
 class McpServerProcess:
-    """tests/mcp_server.py on a free port (bearer-checked, with a token endpoint)."""
+    """tests/mcp_server.py on a free port (bearer-checked unless ``token`` is None, with a
+    token endpoint)."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = TOKEN) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.mcp_server", "--port", str(self.port), "--token", TOKEN,
+            [sys.executable, "-m", "tests.mcp_server", "--port", str(self.port),
+             *(("--token", token) if token else ()),
              "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -11,10 +11,9 @@ Python (no server tools, no executor by module path) and never a ``stdio`` MCP s
 command on this machine). Every URL it names must pass the outbound-URL policy
 (``push_url_allowlist``) when it is written, and again whenever the server calls it.
 
-Corti's inline experts are a model with their own system prompt; here each is an inline
-expert (``llm`` with the operator's model and the expert's prompt) and its MCP servers
-are offered to the agent's own model beside it (tool names prefixed with the server's
-name), since an inline expert here is one model call without tools.
+Corti's inline experts are a model with their own system prompt and MCP servers; here each
+is an inline expert (``llm`` with the operator's model, the expert's prompt and its MCP
+servers), run as a task of the agent like any inline expert (docs/agents.md).
 """
 
 from __future__ import annotations
@@ -345,7 +344,6 @@ def binding_of(spec: dict[str, Any], policy: TenantAgentPolicy) -> Binding:
     llm = dict(policy.llm or {})
     taken: set[str] = set()
     experts: list[dict[str, Any]] = []
-    mcp_servers: list[dict[str, Any]] = []
     for expert in spec.get("experts", []):
         name = _expert_tool_name(expert["name"], taken)
         if expert["type"] == "reference":
@@ -355,19 +353,22 @@ def binding_of(spec: dict[str, Any], policy: TenantAgentPolicy) -> Binding:
         experts.append({"name": name, "description": expert["description"],
                         "llm": {**{k: v for k, v in llm.items()
                                    if k in _PROVIDER_KEYS},
-                                "system_prompt": expert.get("systemPrompt") or ""}})
-        for server in expert.get("mcpServers", []):
-            entry = {"name": server["name"], "url": server["url"],
-                     "transportType": "streamable_http",
-                     "authorizationType": server["authorizationType"]}
-            if server.get("description"):
-                entry["description"] = server["description"]
-            if server.get("authorizationScope"):
-                entry["authorizationScope"] = server["authorizationScope"]
-            mcp_servers.append(entry)
+                                "system_prompt": expert.get("systemPrompt") or "",
+                                "mcp_servers": [_mcp_binding(server)
+                                                for server in expert.get("mcpServers", [])]}})
     options = {**llm, "system_prompt": spec.get("systemPrompt") or policy.default_system_prompt,
-               "experts": experts, "mcp_servers": mcp_servers}
+               "experts": experts}
     return Binding(executor="llm", options=options)
+
+
+def _mcp_binding(server: dict[str, Any]) -> dict[str, Any]:
+    """A stored MCP server (Corti's shape) as an inline expert's ``mcp_servers`` entry."""
+    entry = {"name": server["name"], "url": server["url"], "transportType": "streamable_http",
+             "authorizationType": server["authorizationType"]}
+    for key in ("description", "authorizationScope"):
+        if server.get(key):
+            entry[key] = server[key]
+    return entry
 
 
 _PROVIDER_KEYS = frozenset({"base_url", "model", "api_key_env", "provider", "temperature",

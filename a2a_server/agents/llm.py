@@ -89,8 +89,7 @@ class LlmAgentExecutor(AgentExecutor):
         self._services: AgentServices | None = None
         self._agent_id = ""
         self._expert: str | None = None  # the inline expert this executor answers for
-        # Defined by a tenant through the API: its MCP servers pass the outbound-URL policy.
-        self.tenant_defined = False
+        self._tenant_defined = False
         self.provider = self._make_provider()
         # Inline experts: run by this agent's runner as tasks of this agent, each with its own
         # options (model, system prompt, prices...) and only its own task's messages.
@@ -100,6 +99,18 @@ class LlmAgentExecutor(AgentExecutor):
                 inner = LlmAgentExecutor(**expert.llm.model_dump(), context_messages=0)
                 inner._expert = expert.name
                 self._inline[expert.name] = inner
+
+    @property
+    def tenant_defined(self) -> bool:
+        """Defined by a tenant through the API: its MCP servers (and its inline experts')
+        must pass the outbound-URL policy and may not be stdio."""
+        return self._tenant_defined
+
+    @tenant_defined.setter
+    def tenant_defined(self, value: bool) -> None:
+        self._tenant_defined = value
+        for inner in self._inline.values():
+            inner.tenant_defined = value
 
     def _add_tool(self, tool: Tool) -> None:
         name = tool.spec.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from a2a_server.stores.base import Scope
 from tests.conftest import ACME, DEMO, V1, make_settings, user_message_v1
 from tests.limited_tenants import LIMITED, tenants_with_limits
 from tests.llm.conftest import Provider, app_client
+from tests.mcp_process import McpServerProcess
 
 CREATE = {"name": "Triage", "description": "Sorts questions.", "systemPrompt": "You triage."}
 
@@ -290,3 +292,60 @@ async def test_a_replica_caches_at_most_max_cached_agents(
                                    json=user_message_v1("hi"), headers={**DEMO, **V1})
             assert sent.status_code == 200, sent.text
             assert agent_id in runtimes and len([a for a in (first, second) if a in runtimes]) == 1
+
+
+@pytest.fixture(scope="module")
+def open_mcp_server() -> Iterator[McpServerProcess]:
+    """The MCP test server without a bearer check (tenants' servers: auth none or inherit)."""
+    server = McpServerProcess(token=None)
+    yield server
+    server.stop()
+
+
+def _tools_offered(request: dict[str, Any]) -> list[str]:
+    return [tool["function"]["name"] for tool in request["body"].get("tools", [])]
+
+
+@pytest.mark.parametrize("backend", ["redis"])
+async def test_an_inline_experts_mcp_server_is_its_own_and_checked_on_every_replica(
+    backend: str, tmp_path: Path, provider: Provider, redis_url: str,
+    open_mcp_server: McpServerProcess, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Corti's inline expert with ``mcpServers``: the expert's model gets the tools, in its own
+    task. The URL is the tenant's, so it passes the outbound policy on the replica that
+    calls it: a replica whose policy refuses loopback never reaches the server."""
+    monkeypatch.setenv("STANDIN_API_KEY", "sk-standin")
+    policy = policy_file(tmp_path, provider)
+    allowing = make_settings(tenant_agents_file=policy, redis_url=redis_url,
+                             push_url_allowlist=["127.0.0.1"])
+    refusing = make_settings(tenant_agents_file=policy, redis_url=redis_url)
+    body = {**CREATE, "experts": [{"type": "new", "name": "calculator", "description": "Adds.",
+                                   "systemPrompt": "You add with your tool.", "mcpServers": [
+                                       {"name": "tools", "url": open_mcp_server.url,
+                                        "transportType": "streamable_http",
+                                        "authorizationType": "none"}]}]}
+    async with app_client(allowing) as http, app_client(refusing) as other:
+        agent_id = (await create(http, body))["id"]
+        for client, expert_sees in ((http, "42"), (other, None)):
+            provider.script(
+                {"kind": "tool_calls", "calls": [{"id": "e1", "name": "expert_calculator",
+                                                  "arguments": {"message": "2 + 40"}}]},
+                {"kind": "tool_calls", "calls": [{"id": "m1", "name": "add",
+                                                  "arguments": {"a": 2, "b": 40}}]},
+                {"kind": "text", "text": "done"},
+                {"kind": "text", "text": "The answer."})
+            before = len(provider.requests())
+            sent = await client.post(f"/agents/{agent_id}/v1/message:send",
+                                     json=user_message_v1("Add 2 and 40"), headers={**DEMO, **V1})
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+            caller, expert, expert_after_tool = provider.requests()[before:before + 3]
+            assert _tools_offered(caller) == ["expert_calculator"]
+            assert expert["body"]["messages"][0] == {"role": "system",
+                                                     "content": "You add with your tool."}
+            tool_result = [m for m in expert_after_tool["body"]["messages"] if m["role"] == "tool"]
+            if expert_sees is not None:
+                assert "add" in _tools_offered(expert)
+                assert tool_result == [{"role": "tool", "tool_call_id": "m1", "content": "42"}]
+            else:  # the refusing replica offers no tool of that server, or fails its call
+                assert "add" not in _tools_offered(expert) or "42" not in tool_result[0]["content"]
