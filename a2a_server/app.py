@@ -23,6 +23,7 @@ from a2a_server import outage_logs
 from a2a_server.agents.api_defined import load_policy
 from a2a_server.agents.registry import AgentDefinition, load_agents
 from a2a_server.agents.services import AgentServices
+from a2a_server.aio import stop
 from a2a_server.console import console_routes
 from a2a_server.errors import StoreUnavailable, json_response
 from a2a_server.limits import BodySizeLimit
@@ -327,8 +328,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             await keeper.aclose()
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
-            relay.cancel()
-            watcher.cancel()
+            await stop(relay)
+            await stop(watcher)
             await created_agents.aclose()
             if deliverer is not None:
                 await deliverer.aclose()
