@@ -124,9 +124,10 @@ class Turn {
 }
 
 export async function chatView({ element, params, announce }) {
+  element.append(h("h1", { text: "Chat" }));  // first: a failed listing is shown under it
   const agents = await listAgents();
   if (!agents.length) {
-    element.append(h("h1", { text: "Chat" }), h("p", { text: "This tenant has no agents." }));
+    element.append(h("p", { text: "This tenant has no agents." }));
     return;
   }
   const wanted = params[0] && agents.some((a) => a.id === params[0]) ? params[0] : (chat?.agentId || agents[0].id);
@@ -214,7 +215,7 @@ export async function chatView({ element, params, announce }) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
 
-  element.append(h("h1", { text: "Chat" }),
+  element.append(
     h("div", { class: "chat-top" }, field("Agent", agentSelect), context),
     state.log, form);
   refresh();

@@ -13,8 +13,8 @@ function contextHash(agentId, contextId) {
 }
 
 export async function contextsView({ element, query, signal }) {
+  element.append(h("h1", { text: "Contexts" }));  // first: a failed listing is shown under it
   const agents = await listAgents();
-  element.append(h("h1", { text: "Contexts" }));
   if (!agents.length) {
     element.append(h("p", { text: "This tenant has no agents." }));
     return;

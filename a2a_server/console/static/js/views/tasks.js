@@ -24,8 +24,8 @@ function hashFor(values) {
 }
 
 export async function tasksView({ element, query, signal }) {
+  element.append(h("h1", { text: "Tasks" }));  // first: a failed listing is shown under it
   const agents = await listAgents();
-  element.append(h("h1", { text: "Tasks" }));
   if (!agents.length) {
     element.append(h("p", { text: "This tenant has no agents." }));
     return;
