@@ -356,11 +356,12 @@ class PushDeliverer:
         waiting: dict[str, int] = {}  # config id -> when its head entry may be retried
         seen: str | None = None
         while True:
-            entries = await self._stores.outbox.pending(scope, task_id, _BATCH)
-            entries = [e for e in entries if e.config_id not in waiting]
+            read = await self._stores.outbox.pending(scope, task_id, _BATCH)
+            if read:
+                seen = read[-1].entry_id  # the newest read (those of waiting configs included)
+            entries = [e for e in read if e.config_id not in waiting]
             if not entries:
                 break
-            seen = entries[-1].entry_id
             groups: dict[str, list[OutboxEntry]] = {}
             for entry in entries:
                 groups.setdefault(entry.config_id, []).append(entry)
@@ -372,6 +373,8 @@ class PushDeliverer:
             for cid, retry_at in zip(groups, results, strict=True):
                 if retry_at is not None:
                     waiting[cid] = retry_at
+            if len(read) < _BATCH:  # that was all: what came since, release sees (``seen``)
+                break               # and marks due again, so no second read to find nothing
         return (min(waiting.values()) if waiting else None), seen
 
     async def _configs(self, task_id: str) -> dict[str, TaskPushNotificationConfig]:

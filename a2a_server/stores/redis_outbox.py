@@ -182,11 +182,13 @@ class RedisOutbox(PushOutbox):
         return len(missing)
 
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
-        """HSET, and keep the log a week after its last write."""
+        """HSET, and keep the log a week after its last write (one round trip)."""
         key = self._r.keys.task(scope.tenant, scope.agent, task_id).plog
         with self._r.errors():
-            await self._r.client.hset(key, config_id, log)
-            await self._r.client.expire(key, _LOG_TTL_S)
+            pipe = self._r.client.pipeline(transaction=False)
+            pipe.hset(key, config_id, log)
+            pipe.expire(key, _LOG_TTL_S)
+            await pipe.execute()
 
     async def load_log(self, scope: Scope, task_id: str, config_id: str) -> bytes | None:
         """HGET."""
