@@ -28,24 +28,45 @@ Two checks use this policy:
 - before every delivery, the URL is judged again, and a host that does not
   resolve is refused (fail closed), so a name re-pointed at an internal
   address after registration gets nothing.
+
+Cost: a host that is an IP literal (``127.0.0.1``, ``[2001:db8::1]``) is judged
+as it is, without a lookup (``getaddrinfo`` of a literal returns the literal;
+other numeric spellings such as ``2130706433`` or ``127.1`` still go through
+the resolver, which is what turns them into addresses). A host's answer, with
+the judgement of its addresses, is kept ``RESOLUTION_TTL_S`` seconds in a bounded
+cache (``RESOLUTION_CACHE_SIZE`` hosts, the oldest dropped first), failures
+included; the allowlist is fixed for the policy's life, so only the resolver's
+answer can change the verdict. That is safe because
+the check never pinned the connection anyway: the HTTP client resolves the
+name again when it connects, so a name that changes between the check and the
+connection was always possible (DNS rebinding is judged by the resolver's
+answer at check time, cached or not), and the cache only delays by at most
+``RESOLUTION_TTL_S`` seconds the moment a re-pointed name stops being called,
+less than the TTL most resolvers already honour.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from cachetools import TTLCache
 
 logger = logging.getLogger(__name__)
 
 PushUrlValidator = Callable[[str], Awaitable[bool]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+RESOLUTION_TTL_S = 10.0
+RESOLUTION_CACHE_SIZE = 1024
 
 _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
 
@@ -124,17 +145,32 @@ def check_config_fields(token: str, credentials: str, scheme: str) -> str | None
 
 
 @dataclass(frozen=True)
+class _Answer:
+    addresses: frozenset[Address] | None  # None: the host did not resolve
+    refused: tuple[str, ...]  # those neither public nor in the allowlist's networks
+
+
+@dataclass(frozen=True)
 class PushUrlPolicy:
     """The URL policy; ``for_registration`` and ``for_delivery`` are the SDK hooks."""
 
     hosts: frozenset[str] = frozenset()
     networks: tuple[Network, ...] = ()
+    resolution_ttl_s: float = RESOLUTION_TTL_S  # how long a host name's answer is kept
+    # host -> its addresses and the refused ones, see the module docstring
+    _resolved: TTLCache[str, _Answer] = field(
+        init=False, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_resolved",
+                           TTLCache(RESOLUTION_CACHE_SIZE, self.resolution_ttl_s))
 
     @classmethod
-    def from_allowlist(cls, entries: Iterable[str]) -> PushUrlPolicy:
+    def from_allowlist(cls, entries: Iterable[str],
+                       resolution_ttl_s: float = RESOLUTION_TTL_S) -> PushUrlPolicy:
         """A policy exempting ``entries`` (see ``parse_allowlist``)."""
         hosts, networks = parse_allowlist(entries)
-        return cls(hosts, networks)
+        return cls(hosts, networks, resolution_ttl_s)
 
     async def _judge(self, url: str, *, unresolvable_ok: bool) -> bool:
         try:
@@ -147,18 +183,35 @@ class PushUrlPolicy:
         host = parsed.hostname.lower().rstrip(".")
         if host in self.hosts:
             return True
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port or (443 if parsed.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-            addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
-        except (OSError, ValueError):
+        answer = await self._answer(host, port or (443 if parsed.scheme == "https" else 80))
+        if answer.addresses is None:
             return unresolvable_ok
-        refused = [a for a in addresses if not is_public(a) and not self._allowed(a)]
-        if refused:
+        if answer.refused:
             logger.warning("push URL %s refused: %s resolves to %s, which is not public and "
-                           "not in push_url_allowlist", url, host, sorted(map(str, refused)))
-        return bool(addresses) and not refused
+                           "not in push_url_allowlist", url, host, list(answer.refused))
+        return bool(answer.addresses) and not answer.refused
+
+    async def _answer(self, host: str, port: int) -> _Answer:
+        """What ``host`` stands for and which of its addresses are refused, kept
+        ``resolution_ttl_s`` (judging an address walks ``ipaddress``'s tables: not free
+        either). An IP literal stands for itself; a name is asked of the resolver."""
+        with contextlib.suppress(KeyError):  # absent or expired
+            return self._resolved[host]
+        addresses: frozenset[Address] | None
+        try:
+            addresses = frozenset({ipaddress.ip_address(host.split("%", 1)[0])})
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                                     type=socket.SOCK_STREAM)
+                addresses = frozenset(
+                    ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
+            except (OSError, ValueError):
+                addresses = None
+        refused = tuple(sorted(str(a) for a in addresses or ()
+                               if not is_public(a) and not self._allowed(a)))
+        answer = self._resolved[host] = _Answer(addresses, refused)
+        return answer
 
     def _allowed(self, address: Address) -> bool:
         """In the allowlist's networks (an embedding address: every IPv4 inside it is)."""

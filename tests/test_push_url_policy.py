@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -95,6 +97,48 @@ async def test_a_host_name_allowlist_entry_exempts_that_name_only() -> None:
     policy = PushUrlPolicy.from_allowlist(["localhost"])
     assert await policy.for_delivery("http://localhost:1234/webhook") is True
     assert await policy.for_delivery("http://127.0.0.1:1234/webhook") is False
+
+
+class _CountingResolver:
+    """Counts the event loop's ``getaddrinfo`` calls per host, answering with the real one."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        loop = asyncio.get_running_loop()
+        self.real = loop.getaddrinfo
+        self.hosts: list[str] = []
+        monkeypatch.setattr(loop, "getaddrinfo", self)
+
+    async def __call__(self, host: str, *args: Any, **kwargs: Any) -> Any:
+        self.hosts.append(host)
+        return await self.real(host, *args, **kwargs)
+
+
+async def test_ip_literals_are_judged_without_a_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = _CountingResolver(monkeypatch)
+    policy = PushUrlPolicy.from_allowlist(["127.0.0.0/8"])
+    assert await policy.for_registration("http://127.0.0.1:9000/hook") is True
+    assert await policy.for_delivery("http://127.0.0.1:9000/hook") is True
+    assert await policy.for_delivery("http://[::1]/hook") is False
+    assert await policy.for_delivery(PUBLIC_LITERAL) is True
+    assert resolver.hosts == []
+    # a numeric spelling that is not a literal is still the resolver's to interpret
+    assert await policy.for_delivery("http://2130706433/hook") is True  # 127.0.0.1
+    assert resolver.hosts == ["2130706433"]
+
+
+async def test_a_host_name_answer_is_kept_for_the_ttl_then_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolver = _CountingResolver(monkeypatch)
+    policy = PushUrlPolicy(resolution_ttl_s=0.2)
+    for _ in range(3):  # localhost is loopback: refused, from one lookup
+        assert await policy.for_delivery("http://localhost:1234/hook") is False
+    assert await policy.for_registration("http://hooks.example.invalid/hook") is True
+    assert await policy.for_delivery("http://hooks.example.invalid/hook") is False
+    assert resolver.hosts == ["localhost", "hooks.example.invalid"]
+    await asyncio.sleep(0.3)  # past the TTL: a re-pointed name is seen
+    assert await policy.for_delivery("http://localhost:1234/hook") is False
+    assert resolver.hosts == ["localhost", "hooks.example.invalid", "localhost"]
 
 
 def test_allowlist_entries_are_parsed_and_bad_ones_named() -> None:

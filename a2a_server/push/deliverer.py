@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 import orjson
 from a2a.types.a2a_pb2 import StreamResponse, TaskPushNotificationConfig
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -196,7 +196,7 @@ def _error_type(outcome: Outcome) -> str:
         return "body_too_large"  # the one final outcome without a status
     if outcome.error is not None and outcome.error.startswith("no complete answer"):
         return "timeout"
-    return (outcome.error or "").split(":", 1)[0] or "_OTHER"  # the httpx error's class
+    return (outcome.error or "").split(":", 1)[0] or "_OTHER"  # the HTTP client error's class
 
 
 def delivery_id(task_id: str, entry: OutboxEntry) -> str:
@@ -216,8 +216,7 @@ class PushDeliverer:
         self.options = options or PushOptions()
         self.observers: list[Observer] = []
         self.tracing: Tracing | None = None  # set when tracing is on: a span per attempt
-        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                         timeout=self.options.timeout_s)
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop
         self._hosts = _Limits(self.options.per_host)
         self._tenants = _Limits(self.options.per_tenant)
         self._active: dict[tuple[Scope, str], asyncio.Task[None]] = {}
@@ -238,7 +237,25 @@ class PushDeliverer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loop = self._sweeper = None
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The one pooled, kept-alive HTTP client of this deliverer.
+
+        aiohttp rather than httpx: ``bench/push_client.py`` measures a webhook POST at about
+        a quarter of httpx's client CPU (docs/push.md). No redirects (per request), no
+        proxies or ``.netrc`` from the environment (``trust_env`` off), no cookie jar, no
+        DNS cache of its own (a new connection resolves afresh, as with httpx),
+        responses not decompressed (only the status counts; their size is bounded).
+        """
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(use_dns_cache=False),
+                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=self.options.timeout_s))
+        return self._session
 
     async def _run(self) -> None:
         outbox = self._stores.outbox
@@ -339,11 +356,12 @@ class PushDeliverer:
         waiting: dict[str, int] = {}  # config id -> when its head entry may be retried
         seen: str | None = None
         while True:
-            entries = await self._stores.outbox.pending(scope, task_id, _BATCH)
-            entries = [e for e in entries if e.config_id not in waiting]
+            read = await self._stores.outbox.pending(scope, task_id, _BATCH)
+            if read:
+                seen = read[-1].entry_id  # the newest read (those of waiting configs included)
+            entries = [e for e in read if e.config_id not in waiting]
             if not entries:
                 break
-            seen = entries[-1].entry_id
             groups: dict[str, list[OutboxEntry]] = {}
             for entry in entries:
                 groups.setdefault(entry.config_id, []).append(entry)
@@ -355,6 +373,8 @@ class PushDeliverer:
             for cid, retry_at in zip(groups, results, strict=True):
                 if retry_at is not None:
                     waiting[cid] = retry_at
+            if len(read) < _BATCH:  # that was all: what came since, release sees (``seen``)
+                break               # and marks due again, so no second read to find nothing
         return (min(waiting.values()) if waiting else None), seen
 
     async def _configs(self, task_id: str) -> dict[str, TaskPushNotificationConfig]:
@@ -488,29 +508,27 @@ class PushDeliverer:
         headers = self._headers(task_id, config, did, body)
         if span is not None:
             inject_into(headers, span)
-        request = self._client.build_request("POST", config.url, content=body, headers=headers)
         async with self._hosts.hold(host), self._tenants.hold(scope.tenant):
             try:
                 async with asyncio.timeout(self.options.timeout_s):
-                    return await self._send(request)
+                    return await self._send(config.url, body, headers)
             except TimeoutError:
                 return Outcome(None, f"no complete answer within {self.options.timeout_s:g} s",
                                retry=True)
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, OSError) as exc:
                 return Outcome(None, f"{type(exc).__name__}: {exc}"[:300], retry=True)
 
-    async def _send(self, request: httpx.Request) -> Outcome:
-        response = await self._client.send(request, stream=True)
-        try:
+    async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        async with self._client().post(url, data=body, headers=headers,
+                                       allow_redirects=False) as response:
             size = 0
-            async for chunk in response.aiter_raw():
+            async for chunk in response.content.iter_any():
                 size += len(chunk)
                 if size > self.options.max_response_bytes:
-                    break  # the answer is not read further: its status is what counts
-        finally:
-            await response.aclose()
-        outcome = classify(response.status_code)
-        if outcome.retry:
-            hint = retry_after(response.headers.get("Retry-After"), time.time())
-            outcome = Outcome(outcome.status, outcome.error, True, hint)
+                    response.close()  # the answer is not read further (nor the connection
+                    break  # reused): its status is what counts
+            outcome = classify(response.status)
+            if outcome.retry:
+                hint = retry_after(response.headers.get("Retry-After"), time.time())
+                outcome = Outcome(outcome.status, outcome.error, True, hint)
         return outcome

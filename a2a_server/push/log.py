@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -46,8 +46,9 @@ class DeliveryLog:
             self.last_error, self.last_error_at = attempt.error, attempt.at
 
     def dumps(self) -> bytes:
-        """The stored form."""
-        return orjson.dumps(asdict(self))
+        """The stored form (orjson serializes dataclasses natively: ``asdict``'s deep copy
+        cost ~100 us for a full log, once per config per delivery pass)."""
+        return orjson.dumps(self)
 
     @classmethod
     def loads(cls, raw: bytes | None) -> DeliveryLog:

@@ -17,6 +17,7 @@ production deployment configures its keys and keeps them out of the store).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -90,10 +91,15 @@ class PushSigner:
         """Keys from PEM files (see ``from_pems``)."""
         return cls.from_pems([Path(p).read_bytes() for p in paths], issuer)
 
-    @property
+    @functools.cached_property
     def kid(self) -> str:
-        """The key id of the signing key."""
+        """The key id of the signing key (computed once: a thumbprint is a JWK export, a JSON
+        dump and a hash, which every delivery used to pay again)."""
         return str(public_jwk(self.keys[0])["kid"])
+
+    @functools.cached_property
+    def _header(self) -> dict[str, str]:
+        return {"kid": self.kid, "typ": "JWT"}
 
     def jwks(self) -> dict[str, Any]:
         """The JWKS document: every published key."""
@@ -113,7 +119,7 @@ class PushSigner:
             "request_body_sha256": hashlib.sha256(body).hexdigest(),
         }
         return jwt.encode(claims, self.keys[0], algorithm=ALGORITHM,
-                          headers={"kid": self.kid, "typ": "JWT"})
+                          headers=self._header)
 
 
 async def resolve_signer(paths: Sequence[Path], dev_mode: bool, issuer: str,

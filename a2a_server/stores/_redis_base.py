@@ -197,6 +197,14 @@ class RedisContext:
             return await self.pipelined.evalsha(self._fast[name], keys, args)
         return await self.scripts[name](keys=keys, args=args)
 
+    async def command(self, *args: Any) -> Any:
+        """One plain command on the pipelined connection when there is one (redis-py's
+        otherwise). Only for commands whose reply redis-py passes through unparsed (HSET,
+        HGET, XDEL, EXPIRE, ...): the pipelined connection returns raw replies."""
+        if self.pipelined is not None:
+            return await self.pipelined.execute(*args)
+        return await self.client.execute_command(*args)
+
     async def aclose(self) -> None:
         """Close the pipelined connection (the caller closes the redis-py client)."""
         if self.pipelined is not None:

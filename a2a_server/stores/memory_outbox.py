@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from a2a.server.events import Event
 from a2a.server.tasks import InMemoryPushNotificationConfigStore
@@ -74,8 +76,9 @@ class InMemoryOutbox(PushOutbox):
     async def due(self, limit: int) -> list[tuple[Scope, str]]:
         """Tasks due now, earliest first."""
         now = now_ms()
-        ready = sorted((at, key) for key, at in self._due.items() if at <= now)
-        return [(key[0], key[1]) for _, key in ready[:limit]]
+        ready = heapq.nsmallest(limit, ((at, key) for key, at in self._due.items() if at <= now),
+                                key=itemgetter(0))  # O(n log limit), keys never compared
+        return [(key[0], key[1]) for _, key in ready]
 
     async def claim(self, scope: Scope, task_id: str, owner: str, lease_ms: int) -> bool:
         """One owner at a time; a lapsed claim can be taken."""

@@ -109,7 +109,7 @@ class RedisOutbox(PushOutbox):
             return
         key = self._r.keys.task(scope.tenant, scope.agent, task_id).outbox
         with self._r.errors():
-            await self._r.client.xdel(key, *entry_ids)
+            await self._r.command("XDEL", key, *entry_ids)
 
     async def release(self, scope: Scope, task_id: str, owner: str, next_due_ms: int | None,
                       seen: str | None) -> None:
@@ -184,13 +184,13 @@ class RedisOutbox(PushOutbox):
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
         """HSET, and keep the log a week after its last write."""
         key = self._r.keys.task(scope.tenant, scope.agent, task_id).plog
-        with self._r.errors():
-            await self._r.client.hset(key, config_id, log)
-            await self._r.client.expire(key, _LOG_TTL_S)
+        with self._r.errors():  # both in one write on a single Redis (auto-pipelined)
+            await asyncio.gather(self._r.command("HSET", key, config_id, log),
+                                 self._r.command("EXPIRE", key, _LOG_TTL_S))
 
     async def load_log(self, scope: Scope, task_id: str, config_id: str) -> bytes | None:
         """HGET."""
         key = self._r.keys.task(scope.tenant, scope.agent, task_id).plog
         with self._r.errors():
-            raw = await self._r.client.hget(key, config_id)
+            raw = await self._r.command("HGET", key, config_id)
         return raw if isinstance(raw, bytes) else None

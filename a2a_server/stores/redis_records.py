@@ -78,8 +78,8 @@ class RedisPushConfigStore(PushNotificationConfigStore):
         """Store a normalized copy (replacing one with the same id)."""
         stored = normalize_push_notification_config(task_id, notification_config)
         with self._r.errors():
-            await self._r.client.hset(self._key(scope_of(context), task_id), stored.id,
-                                      stored.SerializeToString())
+            await self._r.command("HSET", self._key(scope_of(context), task_id), stored.id,
+                                  stored.SerializeToString())
         return stored
 
     async def _all(self, scope: Scope, task_id: str) -> list[TaskPushNotificationConfig]:

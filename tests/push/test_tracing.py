@@ -119,6 +119,6 @@ async def test_an_unreachable_webhook_is_an_error_span_naming_the_failure(
                 await asyncio.sleep(0.05)
     span = spans[0]
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes is not None and span.attributes["error.type"] == "ConnectError"
+    assert span.attributes is not None and span.attributes["error.type"] == "ClientConnectorError"
     assert "http.response.status_code" not in span.attributes
     assert f"{span.context.trace_id:032x}" == TRACE_ID
