@@ -428,3 +428,12 @@ def agent_object(stored: StoredAgent) -> dict[str, Any]:
     if stored.ephemeral:
         out["ephemeral"] = True
     return out
+
+
+def created_expert(stored: StoredAgent) -> dict[str, Any]:
+    """A created agent as an entry of ``GET /agents/registry/experts`` (Corti's registry
+    shape): usable as a reference expert. Its own MCP servers are none (an inline expert's
+    belong to that expert)."""
+    spec = stored.spec
+    return {"id": stored.agent_id, "name": spec["name"],
+            "description": spec.get("description", ""), "mcpServers": []}

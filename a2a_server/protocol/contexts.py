@@ -104,8 +104,11 @@ async def get_tenant_context(request: Request) -> Response:
     """GET /agentic/contexts/{contextId}?historyLength&limit&offset (Corti v2).
 
     v2 names no agent: the context is looked up in every agent the tenant may
-    use (stores keep contexts per tenant and agent), and the items of each
-    agent holding it are listed in agent-id order, each agent's in their order.
+    use (stores keep contexts per tenant and agent): the operator's agents
+    enabled for it, in their order, then the tenant's own created agents, oldest
+    first, deleted ones included (their tasks stay readable until their tombstone
+    expires, as on the agent's own routes). The items of each agent holding it are
+    listed in that order, each agent's in their order.
     """
     server = state_of(request)
     principal, tenant = server.auth.authenticate(request.headers)
@@ -116,9 +119,10 @@ async def get_tenant_context(request: Request) -> Response:
     context_id = request.path_params["context_id"]
     items: list[Task | Message] = []
     found = False
-    for agent_id in server.agents.ids():
-        if not tenant.allows_agent(agent_id):
-            continue
+    agent_ids = [a for a in server.agents.ids() if tenant.allows_agent(a)]
+    agent_ids += [a.agent_id for a in await server.stores.agents.list(principal.tenant,
+                                                                       deleted=True)]
+    for agent_id in agent_ids:
         scope = Scope(principal.tenant, agent_id)
         set_current_scope(scope)
         page = await server.stores.contexts.page(scope, context_id, MAX_LIMIT, 0)
