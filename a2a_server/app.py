@@ -288,7 +288,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     if tracing is not None:
         tracing.instrument_httpx(http_client)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
-    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy,
+                             ensure=lambda agent_id: created_agents.ensure(agent_id))
     quota_store = create_quota_store(backend)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(

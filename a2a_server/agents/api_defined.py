@@ -347,8 +347,11 @@ def binding_of(spec: dict[str, Any], policy: TenantAgentPolicy) -> Binding:
     for expert in spec.get("experts", []):
         name = _expert_tool_name(expert["name"], taken)
         if expert["type"] == "reference":
-            experts.append({"name": name, "description": f"Ask the agent '{expert['name']}'.",
-                            "agent": expert["id"]})
+            reference = {"name": name, "description": f"Ask the agent '{expert['name']}'.",
+                         "agent": expert["id"]}
+            if expert.get("systemPrompt"):
+                reference["system_prompt"] = expert["systemPrompt"]
+            experts.append(reference)
             continue
         experts.append({"name": name, "description": expert["description"],
                         "llm": {**{k: v for k, v in llm.items()
