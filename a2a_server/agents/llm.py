@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,7 @@ class _Run:
     instructions: str = ""
 
 
-def _instructions(state: dict[str, Any]) -> str:
+def _instructions(state: Mapping[str, Any]) -> str:
     """Extra system instructions for this run: only what ``experts.TaskExpert`` put in the
     call context's server-side state (a client's message metadata never reaches it)."""
     value = state.get(EXPERT_INSTRUCTIONS_KEY)
