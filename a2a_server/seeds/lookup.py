@@ -14,6 +14,8 @@ task, and another tenant's agent, are not found.
 
 from __future__ import annotations
 
+import asyncio
+
 from a2a.types.a2a_pb2 import Task
 from starlette.requests import Request
 
@@ -26,6 +28,7 @@ from a2a_server.tenancy.config import TenantConfig
 
 AGENT_HEADER = "x-agent-id"
 MAX_ID_CHARS = 256
+_LOOKUPS = 100  # agents a task is looked for in at once
 
 
 async def _load(request: Request, agent_id: str) -> None:
@@ -82,16 +85,23 @@ async def find_task(request: Request, task_id: str) -> tuple[AgentRuntime, Princ
         others = [a for a in server.agents.ids() if tenant.allows_agent(a) and a in server.runtimes]
         first = [tenant.default_agent] if tenant.default_agent else []
         candidates = first + [a for a in others if a != tenant.default_agent]
-        created = await server.stores.agents.list(principal.tenant, deleted=True)
-        candidates += [a.agent_id for a in created]
     if not task_id or len(task_id) > MAX_ID_CHARS:
         return None
-    for agent in candidates:
+    if named is None:
+        created = await server.stores.agents.list(principal.tenant, deleted=True)
+        candidates += [a.agent_id for a in created]
+
+    async def lookup(agent: str) -> Task | None:
         scope = Scope(principal.tenant, agent)
-        set_current_scope(scope)
-        task = await server.stores.tasks.get_task_view(scope, task_id, None)
-        if task is not None:
-            await _load(request, agent)
-            runtime, principal, _ = admit(request, agent)
-            return runtime, principal, task
+        set_current_scope(scope)  # this lookup's own task
+        return await server.stores.tasks.get_task_view(scope, task_id, None)
+
+    # _LOOKUPS agents at a time (a tenant may hold hundreds of created agents), first hit wins.
+    for start in range(0, len(candidates), _LOOKUPS):
+        batch = candidates[start : start + _LOOKUPS]
+        for agent, task in zip(batch, await asyncio.gather(*map(lookup, batch)), strict=True):
+            if task is not None:
+                await _load(request, agent)
+                runtime, principal, _ = admit(request, agent)
+                return runtime, principal, task
     return None
