@@ -8,7 +8,7 @@ import functools
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -143,13 +143,14 @@ def _replica_id(stores: Stores) -> str:
     return replica if isinstance(replica, str) else f"local:{os.getpid()}"
 
 
-async def _start_grpc(settings: Settings, server: ServerState) -> Any:
+async def _start_grpc(settings: Settings, server: ServerState,
+                      before_agent: Callable[[str], Awaitable[None]]) -> Any:
     """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
     if settings.grpc_port is None:
         return None
     from a2a_server.protocol.grpc_binding import build_grpc_server, grpc_address
 
-    grpc_server = build_grpc_server(settings, server)
+    grpc_server = build_grpc_server(settings, server, before_agent)
     await grpc_server.start()
     logger.info("A2A over gRPC on %s (%s)", grpc_address(settings),
                 "TLS" if settings.grpc_tls_cert_file else "plaintext")
@@ -237,9 +238,10 @@ def _tenant_runtime(settings: Settings, backend: Stores, tokens: TokenIssuer,
                     http_client: httpx.AsyncClient, push_policy: PushUrlPolicy,
                     services: AgentServices, idempotency: Idempotency, metrics: Metrics | None,
                     tracing: Tracing | None, agent: AgentDefinition) -> AgentRuntime:
-    """The runtime of a tenant-created agent (HTTP only: the gRPC server's agents are fixed)."""
+    """The runtime of a tenant-created agent (its card declares gRPC when gRPC is served)."""
     runtime = AgentRuntime(agent, backend, settings.base_url, tokens, http_client, push_policy,
-                           services=services, metrics=metrics, tracing=tracing)
+                           services=services, grpc_url=settings.grpc_url, metrics=metrics,
+                           tracing=tracing)
     runtime.handler.idempotency = idempotency
     return runtime
 
@@ -287,7 +289,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     if tracing is not None:
         tracing.instrument_httpx(http_client)
     push_policy = PushUrlPolicy.from_allowlist(settings.push_url_allowlist)
-    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy)
+    services = AgentServices(backend, server.runtimes, tenants, url_policy=push_policy,
+                             ensure=lambda agent_id: created_agents.ensure(agent_id))
     quota_store = create_quota_store(backend)
     for agent in agents:
         server.runtimes[agent.agent_id] = AgentRuntime(
@@ -316,7 +319,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
                                             tracing)
                      if pushing else None)
         setattr(app.state, push_api.DELIVERER_KEY, deliverer)
-        grpc_server = await _start_grpc(settings, server)
+        grpc_server = await _start_grpc(settings, server, created_agents.ensure)
         reloader.start()
         if settings.gc_tuning:
             _tune_gc()

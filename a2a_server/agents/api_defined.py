@@ -347,8 +347,11 @@ def binding_of(spec: dict[str, Any], policy: TenantAgentPolicy) -> Binding:
     for expert in spec.get("experts", []):
         name = _expert_tool_name(expert["name"], taken)
         if expert["type"] == "reference":
-            experts.append({"name": name, "description": f"Ask the agent '{expert['name']}'.",
-                            "agent": expert["id"]})
+            reference = {"name": name, "description": f"Ask the agent '{expert['name']}'.",
+                         "agent": expert["id"]}
+            if expert.get("systemPrompt"):
+                reference["system_prompt"] = expert["systemPrompt"]
+            experts.append(reference)
             continue
         experts.append({"name": name, "description": expert["description"],
                         "llm": {**{k: v for k, v in llm.items()
@@ -428,3 +431,12 @@ def agent_object(stored: StoredAgent) -> dict[str, Any]:
     if stored.ephemeral:
         out["ephemeral"] = True
     return out
+
+
+def created_expert(stored: StoredAgent) -> dict[str, Any]:
+    """A created agent as an entry of ``GET /agents/registry/experts`` (Corti's registry
+    shape): usable as a reference expert. Its own MCP servers are none (an inline expert's
+    belong to that expert)."""
+    spec = stored.spec
+    return {"id": stored.agent_id, "name": spec["name"],
+            "description": spec.get("description", ""), "mcpServers": []}

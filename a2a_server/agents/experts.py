@@ -5,6 +5,12 @@ agent's own request handler and task runner, in the caller's tenant:
 
 - A **reference** (``agent: <id>``) is another agent of the same tenant: the
   expert's task is a task of that agent (listed, readable, cancellable under it).
+  A reference's ``system_prompt`` (Corti's ``systemPrompt`` on an expert reference:
+  "additional system instructions appended to the default system prompt") is
+  appended to the referenced LLM agent's system prompt for the expert's task only,
+  carried in the send's server-side call-context state (``EXPERT_INSTRUCTIONS_KEY``);
+  agents that are not LLM agents ignore it. A created agent that is referenced is
+  loaded on this replica first if needed (``AgentServices.load_handler``).
 - An **inline** expert (``llm: {...}``) is a model with its own system prompt,
   defined in the caller's binding. Its task is a task of the **caller's** agent
   (listed, readable, cancellable under it) with ``metadata.expert = <name>``; it is
@@ -54,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 # ServerCallContext.state key naming the inline expert a send is for (set only here).
 INLINE_EXPERT_KEY = "a2a_server.inline_expert"
+# ServerCallContext.state key: a reference's extra instructions, appended to the referenced
+# LLM agent's system prompt for the expert's task (set only here; other executors ignore it).
+EXPERT_INSTRUCTIONS_KEY = "a2a_server.expert_instructions"
 CALLER = "caller"
 
 _PARAMETERS = {
@@ -80,6 +89,7 @@ class TaskExpert:
 
     def __init__(self, options: ExpertOptions, services: AgentServices, caller: str) -> None:
         self._inline = options.name if options.llm is not None else None
+        self._instructions = options.system_prompt if options.llm is None else None
         self._agent = options.agent or caller
         self._services = services
         self._caller = caller
@@ -102,7 +112,7 @@ class TaskExpert:
         question = _question(arguments)
         if question is None:
             return _NO_QUESTION
-        handler = self._services.handler(context.scope.tenant, self._agent)
+        handler = await self._services.load_handler(context.scope.tenant, self._agent)
         if handler is None:
             return ToolResult(f"error: the expert agent '{self._agent}' is not available",
                               is_error=True)
@@ -114,6 +124,8 @@ class TaskExpert:
         if self._inline is not None:
             state[INLINE_EXPERT_KEY] = self._inline
             message.metadata.update({EXPERT: self._inline})
+        elif self._instructions:
+            state[EXPERT_INSTRUCTIONS_KEY] = self._instructions
         message.reference_task_ids.append(context.task_id)
         request = SendMessageRequest(message=message)
         call_context = ServerCallContext(state=state)

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
 
 from a2a_server.agents import llm_conversation as conv
-from a2a_server.agents.experts import INLINE_EXPERT_KEY, expert_tool
+from a2a_server.agents.experts import EXPERT_INSTRUCTIONS_KEY, INLINE_EXPERT_KEY, expert_tool
 from a2a_server.agents.llm_options import LlmOptions, validation_message
 from a2a_server.agents.llm_provider import Completion, ProviderClient, ProviderError, ToolCall
 from a2a_server.agents.llm_tools import server_tool
@@ -68,6 +69,15 @@ class _Run:
     model: str | None = None
     artifact_id: str = field(default_factory=lambda: f"answer-{uuid.uuid4().hex[:12]}")
     streamed: bool = False
+    # A referencing caller's extra instructions (experts.EXPERT_INSTRUCTIONS_KEY), this run only.
+    instructions: str = ""
+
+
+def _instructions(state: Mapping[str, Any]) -> str:
+    """Extra system instructions for this run: only what ``experts.TaskExpert`` put in the
+    call context's server-side state (a client's message metadata never reaches it)."""
+    value = state.get(EXPERT_INSTRUCTIONS_KEY)
+    return value if isinstance(value, str) else ""
 
 
 class LlmAgentExecutor(AgentExecutor):
@@ -168,7 +178,8 @@ class LlmAgentExecutor(AgentExecutor):
         scope = context.call_context.state.get(SCOPE_KEY) if context.call_context else None
         assert isinstance(scope, Scope)
         loop = asyncio.get_running_loop()
-        run = _Run(updater, scope, loop.time() + self.options.timeout_seconds, prior)
+        run = _Run(updater, scope, loop.time() + self.options.timeout_seconds, prior,
+                   instructions=_instructions(state))
         if self.provider is None:
             await self._fail(run, "provider_not_configured", (
                 f"This agent's model provider '{self.options.provider_name}' is not configured: "
@@ -272,8 +283,9 @@ class LlmAgentExecutor(AgentExecutor):
         assert self.provider is not None
         messages = conv.trim(conversation.messages, self.options.context_messages,
                              self.options.context_tokens)
-        if self.options.system_prompt:
-            messages = [{"role": "system", "content": self.options.system_prompt}, *messages]
+        system = "\n\n".join(p for p in (self.options.system_prompt, run.instructions) if p)
+        if system:
+            messages = [{"role": "system", "content": system}, *messages]
 
         async def on_text(piece: str) -> None:
             await run.updater.add_artifact([new_text_part(piece)], artifact_id=run.artifact_id,

@@ -122,6 +122,8 @@ class ExpertOptions(_Strict):
     name: str
     description: str = ""
     agent: str | None = None  # a reference: the agent id, same tenant
+    # A reference only: appended to the referenced LLM agent's system prompt for its task.
+    system_prompt: str | None = None
     llm: InlineExpertOptions | None = None  # inline: its own model, system prompt, MCP servers
 
     @field_validator("name")
@@ -135,6 +137,9 @@ class ExpertOptions(_Strict):
     def _one_kind(self) -> ExpertOptions:
         if (self.agent is None) == (self.llm is None):
             raise ValueError("an expert has exactly one of 'agent' (a reference) or 'llm' (inline)")
+        if self.system_prompt is not None and self.llm is not None:
+            raise ValueError("'system_prompt' is for a reference ('agent'); an inline expert "
+                             "has its own in 'llm.system_prompt'")
         return self
 
 

@@ -8,7 +8,7 @@ executor. Executors without ``bind`` are unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,15 @@ class AgentServices:
     tenants: TenantRegistry
     # Which outbound URLs may be called (push_url_allowlist): remote agents, tenant MCP servers.
     url_policy: PushUrlPolicy = field(default_factory=PushUrlPolicy)
+    # Loads a tenant-created agent on this replica if it is not yet (TenantAgents.ensure).
+    ensure: Callable[[str], Awaitable[None]] | None = None
+
+    async def load_handler(self, tenant: str, agent_id: str) -> ServerRequestHandler | None:
+        """``handler``, after loading ``agent_id`` if it is a created agent this replica has
+        not served yet (an expert reference to it, from any replica)."""
+        if self.ensure is not None:
+            await self.ensure(agent_id)
+        return self.handler(tenant, agent_id)
 
     def handler(self, tenant: str, agent_id: str) -> ServerRequestHandler | None:
         """The handler of ``agent_id`` if it exists and is enabled for ``tenant``."""

@@ -10,6 +10,7 @@ artifact in the context and keeps ids and statuses for audit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from a2a.types.a2a_pb2 import Message, Task
@@ -21,12 +22,20 @@ from a2a_server.errors import NotFound, StoreUnavailable, json_response
 from a2a_server.protocol import shapes
 from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
-from a2a_server.stores.base import SCOPE_KEY, ContextItem, Scope, Stores, set_current_scope
+from a2a_server.stores.base import (
+    SCOPE_KEY,
+    ContextItem,
+    ContextPage,
+    Scope,
+    Stores,
+    set_current_scope,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+_LOOKUPS = 100  # agents whose contexts are looked up at once (v2)
 
 
 def _paging(request: Request, v1: bool) -> tuple[int, int, int | None]:
@@ -99,13 +108,32 @@ async def _resolve(stores: Stores, scope: Scope, items: list[ContextItem],
     return resolved
 
 
+async def _pages(stores: Stores, tenant: str, agent_ids: list[str],
+                 context_id: str) -> list[tuple[Scope, ContextPage | None]]:
+    """The context's page in each agent, in ``agent_ids``' order: asked ``_LOOKUPS`` agents at
+    a time (a tenant may hold hundreds of created agents; Redis pipelines the lookups)."""
+
+    async def one(scope: Scope) -> ContextPage | None:
+        set_current_scope(scope)  # this lookup's own task
+        return await stores.contexts.page(scope, context_id, MAX_LIMIT, 0)
+
+    scopes = [Scope(tenant, agent_id) for agent_id in agent_ids]
+    pages: list[ContextPage | None] = []
+    for start in range(0, len(scopes), _LOOKUPS):
+        pages += await asyncio.gather(*(one(s) for s in scopes[start : start + _LOOKUPS]))
+    return list(zip(scopes, pages, strict=True))
+
+
 @rest_endpoint
 async def get_tenant_context(request: Request) -> Response:
     """GET /agentic/contexts/{contextId}?historyLength&limit&offset (Corti v2).
 
     v2 names no agent: the context is looked up in every agent the tenant may
-    use (stores keep contexts per tenant and agent), and the items of each
-    agent holding it are listed in agent-id order, each agent's in their order.
+    use (stores keep contexts per tenant and agent): the operator's agents
+    enabled for it, in their order, then the tenant's own created agents, oldest
+    first, deleted ones included (their tasks stay readable until their tombstone
+    expires, as on the agent's own routes). The items of each agent holding it are
+    listed in that order, each agent's in their order.
     """
     server = state_of(request)
     principal, tenant = server.auth.authenticate(request.headers)
@@ -116,14 +144,13 @@ async def get_tenant_context(request: Request) -> Response:
     context_id = request.path_params["context_id"]
     items: list[Task | Message] = []
     found = False
-    for agent_id in server.agents.ids():
-        if not tenant.allows_agent(agent_id):
-            continue
-        scope = Scope(principal.tenant, agent_id)
-        set_current_scope(scope)
-        page = await server.stores.contexts.page(scope, context_id, MAX_LIMIT, 0)
+    agent_ids = [a for a in server.agents.ids() if tenant.allows_agent(a)]
+    agent_ids += [a.agent_id for a in await server.stores.agents.list(principal.tenant,
+                                                                       deleted=True)]
+    for scope, page in await _pages(server.stores, principal.tenant, agent_ids, context_id):
         if page is not None:
             found = True
+            set_current_scope(scope)
             items += await _resolve(server.stores, scope, page.items, history)
     if not found:
         raise NotFound(f"context {context_id} not found")

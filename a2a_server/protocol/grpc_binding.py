@@ -16,6 +16,12 @@ The call is then served by the SDK's ``GrpcHandler`` over the agent's own
 ``ServerRequestHandler``, the one HTTP uses: sends go to the agent's task
 runner, reads, cancels, resubscriptions and push configs to the same SDK
 handler on the same stores.
+
+Agents a tenant created (``POST /agents``) are served like the others: a call
+that names one (with credentials) first loads it through the same
+``TenantAgents.ensure`` as HTTP (``before_agent``), so it is reachable on any
+replica as soon as it is stored; a deleted one takes no sends (NOT_FOUND), its
+finished tasks stay readable; another tenant's is NOT_FOUND like a missing one.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from google.rpc import error_details_pb2, status_pb2
 from a2a_server.errors import NotFound, QuotaExceeded, StoreUnavailable
 from a2a_server.protocol.gate import VERSION_HEADER, ServerState, admit_call
 from a2a_server.protocol.quotas import Holds
-from a2a_server.protocol.runtime import PRINCIPAL_KEY, PrincipalUser
+from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime, PrincipalUser
 from a2a_server.settings import Settings
 from a2a_server.stores.base import SCOPE_KEY, Scope
 from a2a_server.tenancy.auth import AuthError, Principal
@@ -55,6 +61,8 @@ _admitted: contextvars.ContextVar[tuple[Principal, Scope, dict[str, str]] | None
     contextvars.ContextVar("a2a_server_grpc_admitted", default=None)
 )
 _AUTH_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+_SENDS = frozenset({"SendMessage", "SendStreamingMessage"})  # a deleted agent takes none
+_CREDENTIALS = ("authorization", "x-api-key")
 
 
 def parse_tenant(value: str, metadata: dict[str, str]) -> tuple[str | None, str]:
@@ -90,11 +98,22 @@ class _AdmittedContextBuilder(DefaultGrpcServerCallContextBuilder):
 class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
     """The one ``A2AService`` servicer: admits each call, then hands it to its agent's handler."""
 
-    def __init__(self, server: ServerState) -> None:
+    def __init__(self, server: ServerState,
+                 before_agent: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._server = server
-        builder = _AdmittedContextBuilder()
-        self._handlers = {agent_id: GrpcHandler(runtime.handler, builder)
+        self._before_agent = before_agent
+        self._builder = _AdmittedContextBuilder()
+        self._handlers = {agent_id: GrpcHandler(runtime.handler, self._builder)
                           for agent_id, runtime in server.runtimes.items()}
+
+    def _handler_of(self, agent_id: str, runtime: AgentRuntime) -> GrpcHandler:
+        """The SDK gRPC handler over ``runtime``'s handler: the operator's agents' are built
+        once; a created agent's runtime comes and goes (loaded, updated, evicted), so its
+        wrapper (two attributes) is made per call rather than kept."""
+        handler = self._handlers.get(agent_id)
+        if handler is not None and handler.request_handler is runtime.handler:
+            return handler
+        return GrpcHandler(runtime.handler, self._builder)
 
     async def limit(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Holds | None:
         """The tenant's limits for this call, as HTTP's (protocol/quotas.py); over one: abort
@@ -111,12 +130,18 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
         return None  # not reached: abort raises
 
-    async def admit(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> GrpcHandler:
+    async def admit(self, request: Any, context: grpc.aio.ServicerContext[Any, Any],
+                    method: str = "") -> GrpcHandler:
         """Authenticate and resolve the agent, or abort the call with the matching status."""
         metadata = _metadata(context)
         tenant, agent_id = parse_tenant(getattr(request, "tenant", ""), metadata)
+        if self._before_agent is not None and any(k in metadata for k in _CREDENTIALS):
+            # A tenant-created agent is loaded on first use, as on HTTP (routing.py); a call
+            # without credentials is refused below with no store read.
+            await self._before_agent(agent_id)
         try:
-            _, principal, _, scope = admit_call(self._server, metadata, agent_id, (tenant,))
+            runtime, principal, _, scope = admit_call(self._server, metadata, agent_id, (tenant,),
+                                                      send=method in _SENDS)
         except AuthError as exc:
             await context.abort(_AUTH_CODES.get(exc.status, grpc.StatusCode.UNAUTHENTICATED),
                                 exc.message)
@@ -128,7 +153,7 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         if version and version.split(".")[0] != "1":
             await _abort_version(context, version)
         _admitted.set((principal, scope, metadata))
-        return self._handlers[agent_id]
+        return self._handler_of(agent_id, runtime)
 
 
 async def _abort_version(context: grpc.aio.ServicerContext[Any, Any], version: str) -> None:
@@ -164,7 +189,7 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
 
     async def unary(self: GrpcRouter, request: Any,
                     context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        handler = await self.admit(request, context)
+        handler = await self.admit(request, context, name)
         holds = await self.limit(name, context)
         method: Callable[..., Awaitable[Any]] = getattr(handler, name)
         try:
@@ -179,7 +204,7 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
 
     async def stream(self: GrpcRouter, request: Any,
                      context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        handler = await self.admit(request, context)
+        handler = await self.admit(request, context, name)
         holds = await self.limit(name, context)
         try:
             async for item in getattr(handler, name)(request, context):
@@ -207,8 +232,13 @@ def grpc_address(settings: Settings) -> str:
     return f"{settings.grpc_host or settings.host}:{settings.grpc_port}"
 
 
-def build_grpc_server(settings: Settings, server: ServerState) -> grpc.aio.Server:
+def build_grpc_server(settings: Settings, server: ServerState,
+                      before_agent: Callable[[str], Awaitable[None]] | None = None,
+                      ) -> grpc.aio.Server:
     """A ``grpc.aio`` server with the router registered and its port bound (not started).
+
+    ``before_agent`` is called with the agent id of every call that brings credentials
+    (``TenantAgents.ensure``: loads a tenant-created agent).
 
     Raises:
         RuntimeError: the port could not be bound.
@@ -217,7 +247,7 @@ def build_grpc_server(settings: Settings, server: ServerState) -> grpc.aio.Serve
         ("grpc.max_receive_message_length", settings.max_body_bytes),
     ])
     a2a_pb2_grpc.add_A2AServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GrpcRouter(server), grpc_server
+        GrpcRouter(server, before_agent), grpc_server
     )
     address = grpc_address(settings)
     if settings.grpc_tls_cert_file and settings.grpc_tls_key_file:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
-from a2a_server.errors import NotFound, json_response
+from a2a_server.errors import NotFound, StoreUnavailable, json_response
 from a2a_server.protocol.gate import VERSION_HEADER, parse_non_negative, state_of
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER, AuthError
@@ -72,7 +72,10 @@ async def agent_card(request: Request) -> Response:
 
 @rest_endpoint
 async def list_experts(request: Request) -> Response:
-    """GET /agents/registry/experts: what the tenant may use as experts (``limit``, ``offset``)."""
+    """GET /agents/registry/experts: what the tenant may use as experts (``limit``, ``offset``):
+    the operator's agents enabled for it, then its own created agents (oldest first; not the
+    ephemeral ones, which GET /agents leaves out too), each usable as a reference expert."""
+    from a2a_server.agents.api_defined import created_expert
     from a2a_server.agents.experts import experts_registry
     from a2a_server.agents.services import AgentServices
 
@@ -83,6 +86,10 @@ async def list_experts(request: Request) -> Response:
     limit = 100 if limit is None else min(limit, 1000)
     services = AgentServices(server.stores, server.runtimes, server.tenants)
     experts = experts_registry(services, principal.tenant)
+    if not server.stores.available:
+        raise StoreUnavailable()
+    experts += [created_expert(a) for a in await server.stores.agents.list(principal.tenant)
+                if not a.ephemeral]
     return json_response({"experts": experts[offset : offset + limit]})
 
 

@@ -103,7 +103,7 @@ def _user_message(body: SubmitBody, created: datetime) -> Message:
 @shannon_endpoint
 async def submit_task(request: Request) -> Response:
     """POST /api/v1/tasks"""
-    runtime, _ = agent_for_submit(request)
+    runtime, _ = await agent_for_submit(request)
     body = await _submit_body(request)
     created = datetime.now(UTC)
     message = _user_message(body, created)
