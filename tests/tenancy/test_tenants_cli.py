@@ -156,3 +156,15 @@ def test_each_action_says_what_it_does_in_its_help() -> None:
         if action.endswith("-key"):
             assert "TENANT" in result.stdout and "the tenant (its file's name" in result.stdout
 
+
+def test_list_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:
+    directory = copy_shipped(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "a2a_server", "tenants", "list", "--json",
+         "--tenants-dir", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before anything is printed (`| head`)
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
