@@ -291,7 +291,8 @@ def register(commands: Any) -> None:
                     "stderr, so KEY=$(a2a-server tenants add-key TENANT NAME) works).")
     common(adding, agents=False)
     adding.add_argument("tenant", metavar="TENANT", help="the tenant (its file's name, without .yaml)")
-    adding.add_argument("name", metavar="NAME", help="the key's name (unique in the tenant; revoke-key uses it)")
+    adding.add_argument("name", metavar="NAME",
+                        help="the key's name (unique in the tenant; revoke-key uses it)")
     adding.set_defaults(func=_guarded(_add_key))
     revoking = actions.add_parser(
         "revoke-key", help="remove an API key by its name",
