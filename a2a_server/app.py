@@ -278,8 +278,11 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     tracing = Tracing.from_settings(settings, tracer_provider)
     tokens, auth = _credentials(settings, tenants, metrics)
     if tokens.generated_key:
-        logger.warning("dev mode: generated a random token signing key (shared through the store "
-                       "with the other replicas on it); set A2A_SERVER_JWT_SECRET in production")
+        logger.warning(
+            "dev mode: tokens are signed with a random key generated at start-up (%s); set "
+            "A2A_SERVER_JWT_SECRET in production",
+            "the replicas on this Redis agree on one: tokens stop working when the last stops"
+            if settings.redis_url else "tokens stop working when this server stops")
     backend = stores or _create_stores(
         settings, lambda name: (t.retention_seconds if (t := tenants.get(name)) else None)
     )

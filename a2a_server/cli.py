@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import socket
 import sys
 from pathlib import Path
@@ -166,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
 
     register_tenants(commands)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # the reader went away (`a2a-server tenants list | head`): stop quietly, as the
+        # Python documentation's note on SIGPIPE recommends, rather than with a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

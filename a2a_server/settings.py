@@ -168,8 +168,9 @@ class Settings(BaseSettings):
         "served it (debugging, tests). Off by default: it names a process id.")
     memory_trim_seconds: float = Field(
         default=30.0, ge=0,
-        description="Every this many seconds, give memory freed since the last time back to the "
-        "operating system (glibc malloc_trim, in a thread); 0 = never.")
+        description="A replica quiet this long (under 1 request/s, health checks not counted) "
+        "empties its print caches and gives freed memory back to the operating system (glibc "
+        "malloc_trim, in a thread); 0 = never.")
     log_level: str = "info"
     access_log: bool = Field(default=True, description="uvicorn's per-request access log.")
     gc_tuning: bool = Field(

@@ -85,3 +85,9 @@ def test_hash_secret_reads_a_piped_line_and_refuses_an_empty_secret() -> None:
                                capture_output=True, text=True, timeout=60, check=False)
         assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
     assert run("hash-secret", "").returncode == 2
+
+
+def test_check_help_gives_each_default() -> None:
+    result = run("check", "--help", env={"COLUMNS": "200"})
+    assert result.returncode == 0
+    assert "seconds per request (default: 30.0)" in result.stdout

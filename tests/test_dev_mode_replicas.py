@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from a2a_server.settings import Settings
 from tests.conftest import running_app
@@ -38,3 +40,17 @@ async def test_dev_replicas_on_separate_memory_stores_keep_their_own_keys(
             refused = await http_two.get("/agents/echo/v1/tasks",
                                          headers={"Authorization": f"Bearer {token}"})
             assert refused.status_code == 401
+
+
+async def test_the_dev_mode_warning_says_how_long_tokens_last_for_its_store(
+    backend: str, settings_for: Callable[..., Settings], caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="a2a_server.app"):
+        async with running_app(settings_for(backend, jwt_secret=None)):
+            pass
+    warned = [r.getMessage() for r in caplog.records if r.name == "a2a_server.app"]
+    assert len(warned) == 1 and "A2A_SERVER_JWT_SECRET" in warned[0]
+    if backend == "redis":
+        assert "the replicas on this Redis agree on one" in warned[0]
+    else:  # a make-run user has no Redis and no replicas
+        assert "when this server stops" in warned[0] and "replica" not in warned[0]

@@ -18,6 +18,8 @@ servers), run as a task of the agent like any inline expert (docs/agents.md).
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import uuid
 from pathlib import Path
@@ -32,6 +34,8 @@ from a2a_server.agents.registry import AgentDefinition, Binding
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.agents import StoredAgent
 from a2a_server.tenancy.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 AGENT_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _TENANT_OWNED = ("system_prompt", "experts", "mcp_servers")
@@ -111,6 +115,12 @@ def load_policy(path: Path | None) -> TenantAgentPolicy:
     if "llm" in policy.kinds and policy.llm is None:
         raise ConfigError(f"{path}: field 'llm': required when kinds includes llm (the model "
                           "tenant LLM agents use)")
+    key_env = (policy.llm or {}).get("api_key_env") if "llm" in policy.kinds else None
+    if key_env and not os.environ.get(str(key_env)):
+        # as for an operator agent's binding: said once at start-up, not only when a
+        # tenant's first agent fails
+        logger.warning("%s: llm.api_key_env names %s, which is not set: the LLM agents "
+                       "tenants create will fail with provider_not_configured", path, key_env)
     return policy
 
 

@@ -39,7 +39,8 @@ def register(commands: Any) -> None:
     check.add_argument("--junit", type=Path, metavar="FILE", nargs="?", const=DEFAULT_JUNIT,
                        help=f"also write JUnit XML to FILE (without FILE: {DEFAULT_JUNIT}, "
                             "outside the working tree)")
-    check.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    check.add_argument("--timeout", type=float, default=30.0,
+                       help="seconds per request (default: %(default)s)")
     check.set_defaults(func=run)
 
 

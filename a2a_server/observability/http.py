@@ -198,7 +198,9 @@ class RequestObserver:
     def _record(self, scope: Scope, route: str, binding: str, status: int, elapsed: float,
                 fields: dict[str, str] | None, failed: BaseException | None) -> None:
         bound = scope.get(SCOPE_KEY)
-        tenant = bound.tenant if bound is not None else ""
+        principal = scope.get(PRINCIPAL_KEY)  # left by the gate or by authenticate_request
+        tenant = (bound.tenant if bound is not None
+                  else principal.tenant if principal is not None else "")
         agent = scope.get("path_params", {}).get("agent_id", "")
         if agent not in self.agents:
             agent = ""
@@ -209,7 +211,6 @@ class RequestObserver:
                 key = (*key, tenant)
             self.metrics.requests.series(key).record(elapsed)
         if fields is not None:
-            principal = scope.get(PRINCIPAL_KEY)
             extra = {"route": route, "method": scope["method"], "status": status,
                      "duration_ms": round(elapsed * 1000, 3), "tenant": tenant, "agent": agent,
                      # the credential's name (key:<name> or the OAuth client id), never its value

@@ -136,7 +136,7 @@ async def get_tenant_context(request: Request) -> Response:
     listed in that order, each agent's in their order.
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = server.auth.authenticate_request(request)
     if not server.stores.available:
         raise StoreUnavailable()
     v1 = is_v1(request)

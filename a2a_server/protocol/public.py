@@ -28,8 +28,8 @@ def _card_tenant(request: Request, agent_id: str) -> str | None:
     """
     server = state_of(request)
     if request.headers.get("authorization") or request.headers.get(API_KEY_HEADER):
-        principal, tenant = server.auth.authenticate(
-            request.headers, (request.path_params.get("tenant"),)
+        principal, tenant = server.auth.authenticate_request(
+            request, (request.path_params.get("tenant"),)
         )
         runtime = server.runtimes.get(agent_id)
         if runtime is None or not runtime.agent.enabled_for(tenant) or runtime.agent.deleted:
@@ -80,7 +80,7 @@ async def list_experts(request: Request) -> Response:
     from a2a_server.agents.services import AgentServices
 
     server = state_of(request)
-    principal, _ = server.auth.authenticate(request.headers)
+    principal, _ = server.auth.authenticate_request(request)
     limit = parse_non_negative(request.query_params.get("limit"), "limit")
     offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
     limit = 100 if limit is None else min(limit, 1000)
@@ -156,7 +156,7 @@ async def readyz(request: Request) -> Response:
     ok, detail = await server.stores.ready()
     body = {"status": "ready" if ok else "unavailable"}
     try:
-        server.auth.authenticate(request.headers)
+        server.auth.authenticate_request(request)
     except AuthError:
         pass
     else:

@@ -68,7 +68,7 @@ def _totals(days: list[UsageDay]) -> dict[str, Any]:
 async def agent_usage(request: Request) -> Response:
     """The agent's usage for the caller's tenant: totals and per-day buckets."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = server.auth.authenticate_request(request)
     agent_id = request.path_params["agent_id"]
     runtime = server.runtimes.get(agent_id)
     if runtime is None or not runtime.agent.enabled_for(tenant):

@@ -56,7 +56,7 @@ async def agent_for_submit(request: Request) -> tuple[AgentRuntime, Principal]:
         BadRequest: no header and no ``default_agent`` for the tenant.
     """
     server = state_of(request)
-    _, tenant = server.auth.authenticate(request.headers)
+    _, tenant = server.auth.authenticate_request(request)
     agent = await _named_agent(server, tenant, request) or tenant.default_agent
     if agent is None:
         raise BadRequest("no agent chosen: send X-Agent-ID or set default_agent in the tenant file")
@@ -75,7 +75,7 @@ async def find_task(request: Request, task_id: str) -> tuple[AgentRuntime, Princ
         StoreUnavailable: the backend is down.
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = server.auth.authenticate_request(request)
     if not server.stores.available:
         raise StoreUnavailable()
     named = await _named_agent(server, tenant, request)

@@ -261,29 +261,44 @@ def register(commands: Any) -> None:
         parser.add_argument(
             "--tenants-dir", type=Path,
             default=_default_dir("A2A_SERVER_TENANTS_DIR", "tenants_dir"),
-            help="the tenant files (env A2A_SERVER_TENANTS_DIR)")
+            help="the tenant files (env A2A_SERVER_TENANTS_DIR; default: %(default)s)")
         if agents:
             parser.add_argument(
                 "--agents-dir", type=Path,
                 default=_default_dir("A2A_SERVER_AGENTS_DIR", "agents_dir"),
-                help="the agent files tenants may name (env A2A_SERVER_AGENTS_DIR)")
+                help="the agent files tenants may name (env A2A_SERVER_AGENTS_DIR; "
+                     "default: %(default)s)")
 
-    listing = actions.add_parser("list", help="tenants, their agents and credential names "
-                                              "(never secrets)")
+    listing = actions.add_parser(
+        "list", help="tenants, their agents and credential names (never secrets)",
+        description="List every tenant file: the tenant, its agents, its OAuth client ids, "
+                    "its API key names and its limits; never a secret or a digest. A file "
+                    "that fails the start-up checks is reported on stderr (exit status 1).")
     common(listing, agents=True)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_guarded(_list))
-    check = actions.add_parser("check", help="validate every tenant file as start-up does")
+    check = actions.add_parser(
+        "check", help="validate every tenant file as start-up does",
+        description="Check every tenant file as a server's start-up (or reload) does, against "
+                    "the agents of --agents-dir; one line per problem naming the file and "
+                    "the field. Exit status 1 if any.")
     common(check, agents=True)
     check.set_defaults(func=_guarded(_check))
     adding = actions.add_parser(
-        "add-key", help="generate an API key, store its sha256, print the key once")
+        "add-key", help="generate an API key, store its sha256, print the key once",
+        description="Generate an API key for TENANT, store only its sha256 under api_keys "
+                    "with name NAME, and print the key once on stdout (the rest goes to "
+                    "stderr, so KEY=$(a2a-server tenants add-key TENANT NAME) works).")
     common(adding, agents=False)
-    adding.add_argument("tenant")
-    adding.add_argument("name", help="the key's name (unique in the tenant; revoke-key uses it)")
+    adding.add_argument("tenant", metavar="TENANT", help="the tenant (its file's name, without .yaml)")
+    adding.add_argument("name", metavar="NAME",
+                        help="the key's name (unique in the tenant; revoke-key uses it)")
     adding.set_defaults(func=_guarded(_add_key))
-    revoking = actions.add_parser("revoke-key", help="remove an API key by its name")
+    revoking = actions.add_parser(
+        "revoke-key", help="remove an API key by its name",
+        description="Remove TENANT's API key(s) named NAME from its file; running servers "
+                    "refuse the key after their next reload.")
     common(revoking, agents=False)
-    revoking.add_argument("tenant")
-    revoking.add_argument("name")
+    revoking.add_argument("tenant", metavar="TENANT", help="the tenant (its file's name, without .yaml)")
+    revoking.add_argument("name", metavar="NAME", help="the key's name, as add-key or list shows it")
     revoking.set_defaults(func=_guarded(_revoke_key))

@@ -17,8 +17,9 @@ different tenants -> 401; two ``Tenant-Name`` headers that differ -> 400.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from a2a_server.tenancy.config import TenantConfig, TenantRegistry, TenantSnapshot
 from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer, looks_like_jwt
@@ -26,6 +27,16 @@ from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer, looks_like_jwt
 TENANT_HEADER = "tenant-name"
 API_KEY_HEADER = "x-api-key"
 PRINCIPAL_KEY = "a2a_server.principal"  # where the gate leaves the Principal in the ASGI scope
+
+
+class _Request(Protocol):
+    """What ``authenticate_request`` needs of a request (Starlette's has both)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,20 @@ class Authenticator:
         for hint in named:
             if hint and hint != principal.tenant:
                 raise AuthError(403, "the credentials do not belong to the requested tenant")
+        return principal, tenant
+
+    def authenticate_request(
+        self, request: _Request, tenant_hints: tuple[str | None, ...] = ()
+    ) -> tuple[Principal, TenantConfig]:
+        """``authenticate`` a request that the gate does not admit (agent listing and CRUD,
+        usage, contexts, cards...), leaving the Principal in its ASGI scope as the gate does,
+        so that its access line names the tenant and the credential.
+
+        Raises:
+            AuthError: as ``authenticate``.
+        """
+        principal, tenant = self.authenticate(request.headers, tenant_hints)
+        request.scope[PRINCIPAL_KEY] = principal
         return principal, tenant
 
     def _principal_from_credentials(self, headers: Mapping[str, str],

@@ -5,6 +5,7 @@ the outbound-URL policy, and the created LLM agent answering through the provide
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from a2a.types.a2a_pb2 import TaskState
 
+from a2a_server.agents.api_defined import load_policy
 from a2a_server.stores.base import Scope
 from tests.conftest import ACME, DEMO, V1, make_settings, user_message_v1
 from tests.limited_tenants import LIMITED, tenants_with_limits
@@ -234,6 +236,24 @@ async def test_without_the_operator_file_tenants_cannot_create(backend: str) -> 
         refused = await http.post("/agents", json=CREATE, headers=DEMO)
         assert refused.status_code == 403
         assert "tenant_agents_file" in refused.json()["error"]["message"]
+
+
+
+def test_an_unset_key_variable_in_the_operator_file_is_said_at_start_up(
+    tmp_path: Path, provider: Provider, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = policy_file(tmp_path, provider)  # api_key_env: STANDIN_API_KEY
+    monkeypatch.delenv("STANDIN_API_KEY", raising=False)
+    with caplog.at_level(logging.WARNING, logger="a2a_server.agents.api_defined"):
+        load_policy(path)
+    warned = [r.getMessage() for r in caplog.records if r.name == "a2a_server.agents.api_defined"]
+    assert len(warned) == 1 and "STANDIN_API_KEY" in warned[0] and str(path) in warned[0]
+    caplog.clear()
+    monkeypatch.setenv("STANDIN_API_KEY", "sk-standin")
+    with caplog.at_level(logging.WARNING, logger="a2a_server.agents.api_defined"):
+        load_policy(path)
+    assert not [r for r in caplog.records if r.name == "a2a_server.agents.api_defined"]
 
 
 async def test_delete_cancels_running_tasks(settings: Any, provider: Provider) -> None:

@@ -50,6 +50,31 @@ async def test_request_id_is_accepted_returned_or_generated_and_logged(
     assert lines[1]["credential"] == ""
 
 
+
+async def test_routes_outside_the_agent_protocol_name_the_tenant_and_credential_too(
+    settings_for: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    # tenants.md's key rotation checks the access lines for the old key's name: a client that
+    # only lists agents, reads usage or contexts must show up there as well
+    caplog.set_level(logging.INFO, logger="a2a_server.access")
+    async with running_app(settings_for("memory", log_format="json")) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            listed = await http.get("/agents", headers=DEMO)
+            one = await http.get("/agents/echo", headers=DEMO)
+            usage = await http.get("/agents/echo/usage", headers=DEMO)
+            experts = await http.get("/agents/registry/experts", headers=DEMO)
+            context = await http.get("/agents/echo/v1/contexts/nope", headers=DEMO)
+            refused = await http.get("/agents", headers={"X-API-Key": "wrong"})
+    assert [r.status_code for r in (listed, one, usage, experts, context, refused)] == [
+        200, 200, 200, 200, 404, 401]
+    lines = _access(caplog)
+    assert len(lines) == 6
+    for line in lines[:5]:
+        assert line["tenant"] == "demo" and line["credential"] == "key:local", line
+    assert lines[5]["tenant"] == "" and lines[5]["credential"] == ""
+
+
 async def test_text_logs_by_default_send_no_request_id(settings_for: Callable[..., Settings]) -> None:
     async with running_app(settings_for("memory")) as app:
         transport = httpx.ASGITransport(app=app)

@@ -142,3 +142,29 @@ def test_the_tenants_dir_comes_from_the_environment_too(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60, check=False,
                            env={**os.environ, "A2A_SERVER_TENANTS_DIR": str(directory)})
     assert {t["name"] for t in json.loads(after.stdout)["tenants"]} == {"demo"}
+
+
+def test_each_action_says_what_it_does_in_its_help() -> None:
+    for action, words in (("list", "never a secret"), ("check", "one line per problem"),
+                          ("add-key", "print the key once"), ("revoke-key", "Remove TENANT")):
+        result = subprocess.run(
+            [sys.executable, "-m", "a2a_server", "tenants", action, "--help"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "COLUMNS": "200"})
+        assert result.returncode == 0
+        assert words in result.stdout, action
+        if action.endswith("-key"):
+            assert "TENANT" in result.stdout and "the tenant (its file's name" in result.stdout
+
+
+def test_list_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:
+    directory = copy_shipped(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "a2a_server", "tenants", "list", "--json",
+         "--tenants-dir", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before anything is printed (`| head`)
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
