@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -201,8 +202,20 @@ def _limit(field: str, value: str | None, most: int) -> None:
 
 
 async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
+    """A URL the server will call: http(s), one the HTTP client can send to, no credentials
+    in it (they would be stored, echoed in agent objects, task messages and logs), and a
+    host the outbound-URL policy allows."""
     if not url.startswith(("http://", "https://")):
         raise InvalidAgent(field, "must be an http:// or https:// URL")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidAgent(field, f"not a valid URL: {exc}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65_536:
+        raise InvalidAgent(field, f"not a valid URL: port {parsed.port} is out of range")
+    if parsed.userinfo:
+        raise InvalidAgent(field, "credentials in the URL (user:password@host) are not "
+                           "supported: they would be stored and shown wherever the URL is")
     if not await policy.for_registration(url):
         raise InvalidAgent(field, "this URL is not allowed: its host is not public (loopback, "
                            "private, link-local...) and not in the server's push_url_allowlist")

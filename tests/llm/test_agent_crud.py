@@ -176,6 +176,22 @@ INVALID = [
      "field 'experts.0.mcpServers.0.url': this URL is not allowed"),
     ({**CREATE, "remote": {"cardUrl": "http://10.0.0.7/.well-known/agent-card.json"}},
      "field 'remote.cardUrl': this URL is not allowed"),
+    # Credentials in a URL would be stored, echoed by GET /agents, and written into every
+    # failed task's message and the log ("the remote agent at https://u:p@..."): refused.
+    ({**CREATE, "remote": {"cardUrl": "https://user:p4ss@8.8.8.8/card.json"}},
+     "field 'remote.cardUrl': credentials in the URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://token@mcp.example.com/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': credentials in the URL"),
+    # A URL the HTTP client cannot send to was stored, then failed every send with a logged
+    # traceback ("unexpected InvalidURL"): refused when written.
+    ({**CREATE, "remote": {"cardUrl": "https://8.8.8.8/\x01card.json"}},
+     "field 'remote.cardUrl': not a valid URL"),
+    ({**CREATE, "remote": {"cardUrl": "https://8.8.8.8:99999/card.json"}},
+     "field 'remote.cardUrl': not a valid URL: port 99999"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://[::1/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': not a valid URL"),
 ]
 
 
@@ -188,6 +204,17 @@ async def test_invalid_definitions_name_the_field_and_change_nothing(
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["message"].startswith(message), answer.text
         assert (await http.get("/agents", headers=DEMO)).json() == before
+
+
+async def test_a_refused_url_with_credentials_is_not_logged(
+        settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The outbound-URL policy logs the URLs it refuses: one with credentials never gets there."""
+    async with app_client(settings) as http:
+        answer = await http.post("/agents", headers=DEMO, json={
+            **CREATE, "remote": {"cardUrl": "https://user:s3cret-pw@127.0.0.1/card.json"}})
+        assert answer.status_code == 400
+        assert "s3cret-pw" not in answer.text
+        assert "s3cret-pw" not in caplog.text
 
 
 async def test_experts_mcp_servers_and_remote_agents_are_stored_in_corti_shapes(
