@@ -196,9 +196,24 @@ def parse(model: type[BaseModel], body: Any) -> Any:
 # -- validation against the policy, and the stored spec ----------------------------------
 
 
-def _limit(field: str, value: str | None, most: int) -> None:
-    if value is not None and len(value) > most:
+# A name is one line shown in cards, lists, consoles and logs: no control characters, line
+# separators or bidirectional overrides (they can disguise it, or forge a log line). A
+# description or prompt may have lines and tabs, but no other control character.
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NOT_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _limit(field: str, value: str | None, most: int, *, name: bool = False) -> None:
+    if value is None:
+        return
+    if len(value) > most:
         raise InvalidAgent(field, f"at most {most} characters (got {len(value)})")
+    found = (_NOT_IN_NAMES if name else _NOT_IN_TEXT).search(value)
+    if found:
+        kinds = ("control, line-separator and direction-override characters" if name
+                 else "control characters other than tab and line breaks")
+        raise InvalidAgent(field, f"must not contain U+{ord(found.group()):04X} (at "
+                           f"{found.start()}): {kinds} are refused")
 
 
 async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
@@ -262,7 +277,7 @@ async def experts_spec(experts: list[ExpertIn], policy: TenantAgentPolicy,
     by_name = {name: agent_id for agent_id, name in visible.items()}
     for index, expert in enumerate(experts):
         field = f"experts.{index}"
-        _limit(f"{field}.name", expert.name, policy.max_name_chars)
+        _limit(f"{field}.name", expert.name, policy.max_name_chars, name=True)
         _limit(f"{field}.description", expert.description, policy.max_description_chars)
         _limit(f"{field}.systemPrompt", expert.systemPrompt, policy.max_system_prompt_chars)
         if not expert.inline:
@@ -317,7 +332,7 @@ async def build_spec(body: AgentCreate | AgentUpdate, base: dict[str, Any] | Non
             spec[key] = given[key] if given[key] is not None else ""
     if isinstance(body, AgentCreate) and body.agentType is not None:
         spec["agentType"] = body.agentType
-    _limit("name", spec.get("name"), policy.max_name_chars)
+    _limit("name", spec.get("name"), policy.max_name_chars, name=True)
     _limit("description", spec.get("description"), policy.max_description_chars)
     _limit("systemPrompt", spec.get("systemPrompt"), policy.max_system_prompt_chars)
     if body.remote is not None:

@@ -192,6 +192,14 @@ INVALID = [
     ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
         {"name": "tools", "url": "https://[::1/mcp"}]}]},
      "field 'experts.0.mcpServers.0.url': not a valid URL"),
+    # A name is one line in cards, lists, consoles and logs; texts keep their lines and tabs.
+    ({**CREATE, "name": "Tri\nage"}, "field 'name': must not contain U+000A"),
+    ({**CREATE, "name": "\x1b[31mTriage"}, "field 'name': must not contain U+001B"),
+    ({**CREATE, "name": "Triage\u202egpj.exe"}, "field 'name': must not contain U+202E"),
+    ({**CREATE, "description": "a\x00b"}, "field 'description': must not contain U+0000"),
+    ({**CREATE, "systemPrompt": "a\x07"}, "field 'systemPrompt': must not contain U+0007"),
+    ({**CREATE, "experts": [{"type": "new", "name": "co\rder", "description": "d"}]},
+     "field 'experts.0.name': must not contain U+000D"),
 ]
 
 
@@ -204,6 +212,21 @@ async def test_invalid_definitions_name_the_field_and_change_nothing(
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["message"].startswith(message), answer.text
         assert (await http.get("/agents", headers=DEMO)).json() == before
+
+
+async def test_names_and_texts_keep_what_is_printable(settings: Any) -> None:
+    """Lines and tabs in a prompt, odd but printable Unicode in a name (emoji with joiners,
+    combining marks, Arabic digits) are stored as given; a PATCH with a control character
+    in the name changes nothing."""
+    odd = {"name": "\U0001f468\u200d\U0001f469\u200d\U0001f467 e\u0301 \u0661\u0662",
+           "description": "line 1\r\nline 2\tend", "systemPrompt": "You:\n- triage"}
+    async with app_client(settings) as http:
+        agent = await create(http, {**CREATE, **odd})
+        assert {k: agent[k] for k in odd} == odd
+        patched = await http.patch(f"/agents/{agent['id']}", json={"name": "a\x00"}, headers=DEMO)
+        assert patched.status_code == 400
+        assert patched.json()["error"]["message"].startswith("field 'name': must not contain")
+        assert (await http.get(f"/agents/{agent['id']}", headers=DEMO)).json() == agent
 
 
 async def test_a_refused_url_with_credentials_is_not_logged(
