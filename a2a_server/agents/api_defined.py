@@ -189,7 +189,7 @@ def parse(model: type[BaseModel], body: Any) -> Any:
         return model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(body)"
+        where = ".".join(str(p) if p != "" else '""' for p in first["loc"]) or "(body)"
         raise InvalidAgent(where, first["msg"]) from None
 
 

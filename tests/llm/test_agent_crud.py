@@ -161,6 +161,9 @@ async def test_operator_agents_are_read_only(settings: Any) -> None:
 INVALID = [
     ({"description": "d"}, "field 'name'"),
     ({**CREATE, "colour": "red"}, "field 'colour'"),
+    ({**CREATE, "": 1}, "field '\"\"': Extra inputs"),  # an empty member name, not "(body)"
+    ({**CREATE, "experts": [{"type": "new", "name": "e", "description": "d", "": 1}]},
+     "field 'experts.0.\"\"': Extra inputs"),
     ({**CREATE, "systemPrompt": "x" * 101}, "field 'systemPrompt': at most 100"),
     ({**CREATE, "experts": [{"type": "new", "name": f"e{n}", "description": "d"}
                             for n in range(3)]}, "field 'experts': at most 2"),
