@@ -61,6 +61,7 @@ from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.agents import AgentConflict, StoredAgent, TooManyAgents, now_ms
 from a2a_server.stores.base import SCOPE_KEY, Scope, set_current_scope
+from a2a_server.tenancy.auth import Principal
 from a2a_server.tenancy.config import TenantConfig
 
 logger = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ async def _owned(request: Request) -> tuple[ServerState, TenantConfig, str, Stor
         BadRequest: 403, an operator agent (read-only through the API).
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = _authenticate(server, request)
     agent_id = request.path_params["agent_id"]
     stored = await server.stores.agents.get(agent_id) if AGENT_UUID.match(agent_id) else None
     if stored is not None and stored.tenant == principal.tenant and not stored.deleted:
@@ -278,6 +279,11 @@ async def _owned(request: Request) -> tuple[ServerState, TenantConfig, str, Stor
     if operator is not None and operator.enabled_for(tenant):
         return server, tenant, agent_id, None
     raise NotFound(f"agent '{agent_id}' not found")
+
+
+def _authenticate(server: ServerState, request: Request) -> tuple[Principal, TenantConfig]:
+    """The credentials; a ``?tenant=`` must name their tenant (403), as on the A2A routes."""
+    return server.auth.authenticate(request.headers, (request.query_params.get("tenant"),))
 
 
 def _read_only(agent_id: str) -> BadRequest:
@@ -292,7 +298,7 @@ async def list_agents(request: Request) -> Response:
     agents oldest first (``limit`` default 100, at most 1000; ``offset``; ``ephemeral=true``
     includes ephemeral ones)."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = _authenticate(server, request)
     limit = parse_non_negative(request.query_params.get("limit"), "limit")
     offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
     limit = 100 if limit is None else min(limit, 1000)
@@ -309,7 +315,7 @@ async def list_agents(request: Request) -> Response:
 async def create_agent(request: Request) -> Response:
     """POST /agents[?ephemeral=true]: a new agent of the caller's tenant (201, Corti's agent)."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate(request.headers)
+    principal, tenant = _authenticate(server, request)
     agents = tenant_agents(request)
     if not agents.policy.enabled:
         raise BadRequest("creating agents through the API is not enabled on this server "

@@ -232,6 +232,24 @@ async def test_names_and_texts_keep_what_is_printable(settings: Any) -> None:
         assert (await http.get(f"/agents/{agent['id']}", headers=DEMO)).json() == agent
 
 
+async def test_a_query_tenant_must_be_the_credentials_tenant(settings: Any) -> None:
+    """``?tenant=`` naming another tenant is a 403 on every CRUD route, as on the A2A routes
+    (it used to be ignored: POST /agents?tenant=acme with demo's key created a demo agent)."""
+    async with app_client(settings) as http:
+        agent = await create(http)
+        before = (await http.get("/agents", headers=DEMO)).json()
+        path = f"/agents/{agent['id']}"
+        answers = [await http.get("/agents?tenant=acme", headers=DEMO),
+                   await http.post("/agents?tenant=acme", json=CREATE, headers=DEMO),
+                   await http.get(f"{path}?tenant=acme", headers=DEMO),
+                   await http.patch(f"{path}?tenant=acme", json={"name": "x"}, headers=DEMO),
+                   await http.delete(f"{path}?tenant=acme", headers=DEMO)]
+        assert [a.status_code for a in answers] == [403] * 5, [a.text for a in answers]
+        assert all(a.json()["error"]["code"] == 403 for a in answers)
+        assert (await http.get("/agents", headers=DEMO)).json() == before
+        assert (await http.get(f"{path}?tenant=demo", headers=DEMO)).json() == agent
+
+
 async def test_a_refused_url_with_credentials_is_not_logged(
         settings: Any, caplog: pytest.LogCaptureFixture) -> None:
     """The outbound-URL policy logs the URLs it refuses: one with credentials never gets there."""
