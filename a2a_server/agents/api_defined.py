@@ -327,6 +327,8 @@ async def build_spec(body: AgentCreate | AgentUpdate, base: dict[str, Any] | Non
     """
     spec = dict(base or {})
     given = body.model_dump(exclude_unset=True)
+    if "name" in given and given["name"] is None:  # PATCH {"name": null}
+        raise InvalidAgent("name", "an agent keeps a name: give a new one or leave it out")
     for key in ("name", "description", "systemPrompt"):
         if key in given:
             spec[key] = given[key] if given[key] is not None else ""

@@ -232,6 +232,25 @@ async def test_names_and_texts_keep_what_is_printable(settings: Any) -> None:
         assert (await http.get(f"/agents/{agent['id']}", headers=DEMO)).json() == agent
 
 
+async def test_a_patch_cannot_empty_the_name(settings: Any) -> None:
+    """PATCH {"name": null} stored an empty name: the card lost its required name (the SDK
+    warns it is not spec-compliant). Refused naming the field; null for the other members
+    still clears them, and the card then describes the agent by its name."""
+    async with app_client(settings) as http:
+        agent = await create(http)
+        path = f"/agents/{agent['id']}"
+        refused = await http.patch(path, json={"name": None}, headers=DEMO)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["message"].startswith("field 'name'")
+        assert (await http.get(path, headers=DEMO)).json() == agent
+        cleared = await http.patch(path, json={"description": None, "systemPrompt": None},
+                                   headers=DEMO)
+        assert cleared.status_code == 200
+        assert cleared.json() == {**agent, "description": "", "systemPrompt": ""}
+        card = (await http.get(f"{path}/agent-card.json", headers=DEMO)).json()
+        assert card["name"] == card["description"] == "Triage"
+
+
 async def test_a_query_tenant_must_be_the_credentials_tenant(settings: Any) -> None:
     """``?tenant=`` naming another tenant is a 403 on every CRUD route, as on the A2A routes
     (it used to be ignored: POST /agents?tenant=acme with demo's key created a demo agent)."""

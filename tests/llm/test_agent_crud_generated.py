@@ -173,7 +173,8 @@ def agent_bodies(references: list[str], *, create: bool) -> st.SearchStrategy[An
         optional["ephemeral"] = field(st.booleans())
         body = st.fixed_dictionaries(members, optional=optional)
     else:
-        body = st.fixed_dictionaries({}, optional={**members, **optional})
+        body = st.fixed_dictionaries({}, optional={  # PATCH: null is a value too
+            key: mostly(value, st.none(), 6) for key, value in {**members, **optional}.items()})
     return mostly(with_unknown(body), json_depth(3) | st.integers(15, 1100).map(nested))
 
 
@@ -221,7 +222,8 @@ def check_agent_reads(http: httpx.Client, agent: dict[str, Any]) -> None:
     assert got.json() == agent
     card = http.get(f"/agents/{agent_id}/agent-card.json", headers=DEMO)
     assert card.status_code == 200, card.text
-    assert card.json()["name"] == agent["name"]
+    assert card.json()["name"] == agent["name"] != ""  # A2A requires a name and a description
+    assert card.json()["description"]
     sent = http.post(f"/agents/{agent_id}/v1/message:send", json=user_message_v1("hello"),
                      headers={**DEMO, **V1})
     assert sent.status_code == 200, sent.text
