@@ -320,8 +320,9 @@ def test_generated_updates(live: LiveServer) -> None:
 
 @pytest.mark.timeout(900)
 def test_generated_ids_get_the_hidden_404(live: LiveServer) -> None:
-    """Ids that are not UUIDs, not the caller's or another tenant's: GET, PATCH and DELETE
-    answer like a missing agent (an operator agent: read-only), and change nothing."""
+    """Ids that are not UUIDs, not the caller's or another tenant's: GET, PATCH, DELETE, the
+    card and a send answer like a missing agent (an operator agent: read-only), and change
+    nothing."""
     with httpx.Client(base_url=live.url, timeout=30) as http:
         mine, theirs = setup_agents(http)
         ids = (st.sampled_from([theirs, mine.upper(), f" {mine}", f"{mine}\n", mine[:-1],
@@ -331,19 +332,28 @@ def test_generated_ids_get_the_hidden_404(live: LiveServer) -> None:
                | st.text(min_size=1, max_size=40).filter(
                    lambda t: "/" not in t and t.strip(".") != ""))
 
-        @given(ids, st.sampled_from(["GET", "PATCH", "DELETE"]))
-        def one(agent_id: str, method: str) -> None:
-            path = f"/agents/{urllib.parse.quote(agent_id, safe='')}"
-            body = encode({"name": "Changed"}) if method == "PATCH" else None
-            response = http.request(method, path, content=body, headers=JSON_HEADERS)
-            if response.status_code < 400:  # only an operator agent the tenant may read
-                assert method == "GET" and agent_id == "echo", response.text
+        # (method, suffix): the CRUD routes, the card and a send
+        routes = st.sampled_from([("GET", ""), ("PATCH", ""), ("DELETE", ""),
+                                  ("GET", "/agent-card.json"), ("POST", "/v1/message:send")])
+
+        def call(method: str, agent_id: str, suffix: str) -> httpx.Response:
+            body = (encode({"name": "Changed"}) if method == "PATCH" else
+                    encode(user_message_v1("hello")) if method == "POST" else None)
+            return http.request(method, f"/agents/{urllib.parse.quote(agent_id, safe='')}{suffix}",
+                                content=body, headers={**JSON_HEADERS, **V1})
+
+        @given(ids, routes)
+        def one(agent_id: str, route: tuple[str, str]) -> None:
+            method, suffix = route
+            response = call(method, agent_id, suffix)
+            if response.status_code < 400:  # only an operator agent the tenant may use
+                assert agent_id == "echo" and (method, suffix) != ("PATCH", ""), response.text
+                assert (method, suffix) != ("DELETE", ""), response.text
                 return
             message = check_error(response)
             if agent_id == theirs:  # exactly what a missing id answers
                 missing = str(uuid.uuid4())
-                other = http.request(method, f"/agents/{missing}", content=body,
-                                     headers=JSON_HEADERS)
+                other = call(method, missing, suffix)
                 assert (response.status_code, message.replace(theirs, missing)) == (
                     other.status_code, check_error(other))
 
