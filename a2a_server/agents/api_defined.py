@@ -216,10 +216,10 @@ def _limit(field: str, value: str | None, most: int, *, name: bool = False) -> N
                            f"{found.start()}): {kinds} are refused")
 
 
-async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
-    """A URL the server will call: http(s), one the HTTP client can send to, no credentials
-    in it (they would be stored, echoed in agent objects, task messages and logs), and a
-    host the outbound-URL policy allows."""
+def _parse_url(field: str, url: str) -> None:
+    """An http(s) URL an HTTP client can send to (``httpx.URL`` judges), with a port in range
+    and no credentials (they would be stored and shown wherever the URL is: agent objects,
+    task messages, logs)."""
     if not url.startswith(("http://", "https://")):
         raise InvalidAgent(field, "must be an http:// or https:// URL")
     try:
@@ -231,6 +231,11 @@ async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
     if parsed.userinfo:
         raise InvalidAgent(field, "credentials in the URL (user:password@host) are not "
                            "supported: they would be stored and shown wherever the URL is")
+
+
+async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
+    """A URL the server will call: ``_parse_url``, and a host the outbound-URL policy allows."""
+    _parse_url(field, url)
     if not await policy.for_registration(url):
         raise InvalidAgent(field, "this URL is not allowed: its host is not public (loopback, "
                            "private, link-local...) and not in the server's push_url_allowlist")
@@ -248,6 +253,8 @@ async def _mcp_spec(server: McpServerIn, field: str, url_policy: PushUrlPolicy) 
         raise InvalidAgent(f"{field}.{where}", "MCP servers defined through the API support "
                            "authorizationType 'none' and 'inherit' (the caller's own credentials); "
                            "stored secrets are not supported")
+    _limit(f"{field}.description", server.description, 2_000)
+    _limit(f"{field}.authorizationScope", server.authorizationScope, 1_000, name=True)
     await _check_url(url_policy, f"{field}.url", server.url)
     spec: dict[str, Any] = {"id": str(uuid.uuid4()), "name": server.name,
                             "transportType": server.transportType,
@@ -256,7 +263,8 @@ async def _mcp_spec(server: McpServerIn, field: str, url_policy: PushUrlPolicy) 
         spec["description"] = server.description
     if server.authorizationScope is not None:
         spec["authorizationScope"] = server.authorizationScope
-    if server.redirectUrl is not None:
+    if server.redirectUrl is not None:  # the client's, never called by the server
+        _parse_url(f"{field}.redirectUrl", server.redirectUrl)
         spec["redirectUrl"] = server.redirectUrl
     return spec
 

@@ -195,6 +195,17 @@ INVALID = [
     ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
         {"name": "tools", "url": "https://[::1/mcp"}]}]},
      "field 'experts.0.mcpServers.0.url': not a valid URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp",
+         "redirectUrl": "https://u:pw@app.example.com/\ncb"}]}]},
+     "field 'experts.0.mcpServers.0.redirectUrl': not a valid URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp",
+         "redirectUrl": "https://u:pw@app.example.com/cb"}]}]},
+     "field 'experts.0.mcpServers.0.redirectUrl': credentials in the URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp", "description": "a\x1b[2Jb"}]}]},
+     "field 'experts.0.mcpServers.0.description': must not contain U+001B"),
     # A name is one line in cards, lists, consoles and logs; texts keep their lines and tabs.
     ({**CREATE, "name": "Tri\nage"}, "field 'name': must not contain U+000A"),
     ({**CREATE, "name": "\x1b[31mTriage"}, "field 'name': must not contain U+001B"),
