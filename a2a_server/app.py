@@ -17,7 +17,7 @@ from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from a2a_server import outage_logs
 from a2a_server.agents.api_defined import load_policy
@@ -258,6 +258,28 @@ def _tune_gc() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
+def _allowed_methods(request: Request, first: str) -> str:
+    """Every method some route serves at the request's path (Starlette's 405 names only the
+    first route that matched the path: ``GET`` for ``/agents``, which ``POST`` serves too)."""
+    methods = {m.strip() for m in first.split(",") if m.strip()}
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 in the REST error format (a 405 with its full Allow header)."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    names = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+    return json_response({"error": {"code": status, "status": names.get(status, "UNKNOWN"),
+                                    "message": str(exc.detail)}}, status=status, headers=headers)
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None,
                tracer_provider: TracerProvider | None = None) -> A2AServerApp:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
@@ -380,15 +402,6 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         app.observer = RequestObserver(metrics, frozenset(agents.ids()), app.router.routes,
                                        access_log=settings.log_format == "json", tracing=tracing)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        del request
-        assert isinstance(exc, StarletteHTTPException)
-        status = exc.status_code
-        names = {404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
-        return json_response({"error": {"code": status, "status": names.get(status, "UNKNOWN"),
-                                        "message": str(exc.detail)}}, status=status,
-                             headers=dict(exc.headers or {}))  # a 405 keeps its Allow header
-
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -198,21 +199,53 @@ def parse(model: type[BaseModel], body: Any) -> Any:
         return model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(body)"
+        where = ".".join(str(p) if p != "" else '""' for p in first["loc"]) or "(body)"
         raise InvalidAgent(where, first["msg"]) from None
 
 
 # -- validation against the policy, and the stored spec ----------------------------------
 
 
-def _limit(field: str, value: str | None, most: int) -> None:
-    if value is not None and len(value) > most:
+# A name is one line shown in cards, lists, consoles and logs: no control characters, line
+# separators or bidirectional overrides (they can disguise it, or forge a log line). A
+# description or prompt may have lines and tabs, but no other control character.
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NOT_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _limit(field: str, value: str | None, most: int, *, name: bool = False) -> None:
+    if value is None:
+        return
+    if len(value) > most:
         raise InvalidAgent(field, f"at most {most} characters (got {len(value)})")
+    found = (_NOT_IN_NAMES if name else _NOT_IN_TEXT).search(value)
+    if found:
+        kinds = ("control, line-separator and direction-override characters" if name
+                 else "control characters other than tab and line breaks")
+        raise InvalidAgent(field, f"must not contain U+{ord(found.group()):04X} (at "
+                           f"{found.start()}): {kinds} are refused")
+
+
+def _parse_url(field: str, url: str) -> None:
+    """An http(s) URL an HTTP client can send to (``httpx.URL`` judges), with a port in range
+    and no credentials (they would be stored and shown wherever the URL is: agent objects,
+    task messages, logs)."""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidAgent(field, "must be an http:// or https:// URL")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidAgent(field, f"not a valid URL: {exc}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65_536:
+        raise InvalidAgent(field, f"not a valid URL: port {parsed.port} is out of range")
+    if parsed.userinfo:
+        raise InvalidAgent(field, "credentials in the URL (user:password@host) are not "
+                           "supported: they would be stored and shown wherever the URL is")
 
 
 async def _check_url(policy: PushUrlPolicy, field: str, url: str) -> None:
-    if not url.startswith(("http://", "https://")):
-        raise InvalidAgent(field, "must be an http:// or https:// URL")
+    """A URL the server will call: ``_parse_url``, and a host the outbound-URL policy allows."""
+    _parse_url(field, url)
     if not await policy.for_registration(url):
         raise InvalidAgent(field, "this URL is not allowed: its host is not public (loopback, "
                            "private, link-local...) and not in the server's push_url_allowlist")
@@ -230,6 +263,8 @@ async def _mcp_spec(server: McpServerIn, field: str, url_policy: PushUrlPolicy) 
         raise InvalidAgent(f"{field}.{where}", "MCP servers defined through the API support "
                            "authorizationType 'none' and 'inherit' (the caller's own credentials); "
                            "stored secrets are not supported")
+    _limit(f"{field}.description", server.description, 2_000)
+    _limit(f"{field}.authorizationScope", server.authorizationScope, 1_000, name=True)
     await _check_url(url_policy, f"{field}.url", server.url)
     spec: dict[str, Any] = {"id": str(uuid.uuid4()), "name": server.name,
                             "transportType": server.transportType,
@@ -238,7 +273,8 @@ async def _mcp_spec(server: McpServerIn, field: str, url_policy: PushUrlPolicy) 
         spec["description"] = server.description
     if server.authorizationScope is not None:
         spec["authorizationScope"] = server.authorizationScope
-    if server.redirectUrl is not None:
+    if server.redirectUrl is not None:  # the client's, never called by the server
+        _parse_url(f"{field}.redirectUrl", server.redirectUrl)
         spec["redirectUrl"] = server.redirectUrl
     return spec
 
@@ -259,7 +295,7 @@ async def experts_spec(experts: list[ExpertIn], policy: TenantAgentPolicy,
     by_name = {name: agent_id for agent_id, name in visible.items()}
     for index, expert in enumerate(experts):
         field = f"experts.{index}"
-        _limit(f"{field}.name", expert.name, policy.max_name_chars)
+        _limit(f"{field}.name", expert.name, policy.max_name_chars, name=True)
         _limit(f"{field}.description", expert.description, policy.max_description_chars)
         _limit(f"{field}.systemPrompt", expert.systemPrompt, policy.max_system_prompt_chars)
         if not expert.inline:
@@ -309,12 +345,14 @@ async def build_spec(body: AgentCreate | AgentUpdate, base: dict[str, Any] | Non
     """
     spec = dict(base or {})
     given = body.model_dump(exclude_unset=True)
+    if "name" in given and given["name"] is None:  # PATCH {"name": null}
+        raise InvalidAgent("name", "an agent keeps a name: give a new one or leave it out")
     for key in ("name", "description", "systemPrompt"):
         if key in given:
             spec[key] = given[key] if given[key] is not None else ""
     if isinstance(body, AgentCreate) and body.agentType is not None:
         spec["agentType"] = body.agentType
-    _limit("name", spec.get("name"), policy.max_name_chars)
+    _limit("name", spec.get("name"), policy.max_name_chars, name=True)
     _limit("description", spec.get("description"), policy.max_description_chars)
     _limit("systemPrompt", spec.get("systemPrompt"), policy.max_system_prompt_chars)
     if body.remote is not None:

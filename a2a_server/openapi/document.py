@@ -277,7 +277,10 @@ def _added_operations() -> None:
     register("GET", "/tasks/{task_id}", Operation(
         "agentlin: a task in a JSON-RPC 2.0 envelope (result.object = task)", "Seed APIs",
         {200: ("The envelope: a result or a JSON-RPC error", _OBJECT),
-         401: ("Missing or invalid credentials", _OBJECT), 413: ("Too large", _OBJECT),
+         401: ("Missing or invalid credentials", _OBJECT),
+         403: ("The credentials belong to another tenant", _OBJECT),
+         404: ("No such agent (X-Agent-ID) for the caller's tenant", _OBJECT),
+         413: ("Too large", _OBJECT),
          503: ("The store is unavailable", _OBJECT)}, headers=("X-Agent-ID",)))
     register("GET", "/.well-known/jwks.json", Operation(
         "The public keys push deliveries are signed with (JWKS)", "Push",

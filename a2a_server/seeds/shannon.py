@@ -53,7 +53,10 @@ class SubmitBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    session_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+    # Echoed in the X-Session-ID header: printable ASCII, no outer spaces (a header cannot
+    # carry the rest; it was a 500 after the task had been stored).
+    session_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS,
+                                   pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")
     mode: Literal["simple", "standard", "complex"] | None = None
     context: dict[str, Any] | None = None
 

@@ -38,6 +38,9 @@ class _Request(Protocol):
     @property
     def scope(self) -> MutableMapping[str, Any]: ...
 
+    @property
+    def query_params(self) -> Mapping[str, str]: ...
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -105,12 +108,14 @@ class Authenticator:
     ) -> tuple[Principal, TenantConfig]:
         """``authenticate`` a request that the gate does not admit (agent listing and CRUD,
         usage, contexts, cards...), leaving the Principal in its ASGI scope as the gate does,
-        so that its access line names the tenant and the credential.
+        so that its access line names the tenant and the credential. A ``?tenant=`` is one
+        more tenant source, as on the A2A routes: it must name the credentials' tenant.
 
         Raises:
             AuthError: as ``authenticate``.
         """
-        principal, tenant = self.authenticate(request.headers, tenant_hints)
+        hints = (*tenant_hints, request.query_params.get("tenant"))
+        principal, tenant = self.authenticate(request.headers, hints)
         request.scope[PRINCIPAL_KEY] = principal
         return principal, tenant
 

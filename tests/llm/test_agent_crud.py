@@ -163,6 +163,9 @@ async def test_operator_agents_are_read_only(settings: Any) -> None:
 INVALID = [
     ({"description": "d"}, "field 'name'"),
     ({**CREATE, "colour": "red"}, "field 'colour'"),
+    ({**CREATE, "": 1}, "field '\"\"': Extra inputs"),  # an empty member name, not "(body)"
+    ({**CREATE, "experts": [{"type": "new", "name": "e", "description": "d", "": 1}]},
+     "field 'experts.0.\"\"': Extra inputs"),
     ({**CREATE, "systemPrompt": "x" * 101}, "field 'systemPrompt': at most 100"),
     ({**CREATE, "experts": [{"type": "new", "name": f"e{n}", "description": "d"}
                             for n in range(3)]}, "field 'experts': at most 2"),
@@ -178,6 +181,41 @@ INVALID = [
      "field 'experts.0.mcpServers.0.url': this URL is not allowed"),
     ({**CREATE, "remote": {"cardUrl": "http://10.0.0.7/.well-known/agent-card.json"}},
      "field 'remote.cardUrl': this URL is not allowed"),
+    # Credentials in a URL would be stored, echoed by GET /agents, and written into every
+    # failed task's message and the log ("the remote agent at https://u:p@..."): refused.
+    ({**CREATE, "remote": {"cardUrl": "https://user:p4ss@8.8.8.8/card.json"}},
+     "field 'remote.cardUrl': credentials in the URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://token@mcp.example.com/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': credentials in the URL"),
+    # A URL the HTTP client cannot send to was stored, then failed every send with a logged
+    # traceback ("unexpected InvalidURL"): refused when written.
+    ({**CREATE, "remote": {"cardUrl": "https://8.8.8.8/\x01card.json"}},
+     "field 'remote.cardUrl': not a valid URL"),
+    ({**CREATE, "remote": {"cardUrl": "https://8.8.8.8:99999/card.json"}},
+     "field 'remote.cardUrl': not a valid URL: port 99999"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://[::1/mcp"}]}]},
+     "field 'experts.0.mcpServers.0.url': not a valid URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp",
+         "redirectUrl": "https://u:pw@app.example.com/\ncb"}]}]},
+     "field 'experts.0.mcpServers.0.redirectUrl': not a valid URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp",
+         "redirectUrl": "https://u:pw@app.example.com/cb"}]}]},
+     "field 'experts.0.mcpServers.0.redirectUrl': credentials in the URL"),
+    ({**CREATE, "experts": [{"type": "new", "name": "coder", "description": "d", "mcpServers": [
+        {"name": "tools", "url": "https://mcp.example.com/mcp", "description": "a\x1b[2Jb"}]}]},
+     "field 'experts.0.mcpServers.0.description': must not contain U+001B"),
+    # A name is one line in cards, lists, consoles and logs; texts keep their lines and tabs.
+    ({**CREATE, "name": "Tri\nage"}, "field 'name': must not contain U+000A"),
+    ({**CREATE, "name": "\x1b[31mTriage"}, "field 'name': must not contain U+001B"),
+    ({**CREATE, "name": "Triage\u202egpj.exe"}, "field 'name': must not contain U+202E"),
+    ({**CREATE, "description": "a\x00b"}, "field 'description': must not contain U+0000"),
+    ({**CREATE, "systemPrompt": "a\x07"}, "field 'systemPrompt': must not contain U+0007"),
+    ({**CREATE, "experts": [{"type": "new", "name": "co\rder", "description": "d"}]},
+     "field 'experts.0.name': must not contain U+000D"),
 ]
 
 
@@ -190,6 +228,69 @@ async def test_invalid_definitions_name_the_field_and_change_nothing(
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["message"].startswith(message), answer.text
         assert (await http.get("/agents", headers=DEMO)).json() == before
+
+
+async def test_names_and_texts_keep_what_is_printable(settings: Any) -> None:
+    """Lines and tabs in a prompt, odd but printable Unicode in a name (emoji with joiners,
+    combining marks, Arabic digits) are stored as given; a PATCH with a control character
+    in the name changes nothing."""
+    odd = {"name": "\U0001f468\u200d\U0001f469\u200d\U0001f467 e\u0301 \u0661\u0662",
+           "description": "line 1\r\nline 2\tend", "systemPrompt": "You:\n- triage"}
+    async with app_client(settings) as http:
+        agent = await create(http, {**CREATE, **odd})
+        assert {k: agent[k] for k in odd} == odd
+        patched = await http.patch(f"/agents/{agent['id']}", json={"name": "a\x00"}, headers=DEMO)
+        assert patched.status_code == 400
+        assert patched.json()["error"]["message"].startswith("field 'name': must not contain")
+        assert (await http.get(f"/agents/{agent['id']}", headers=DEMO)).json() == agent
+
+
+async def test_a_patch_cannot_empty_the_name(settings: Any) -> None:
+    """PATCH {"name": null} stored an empty name: the card lost its required name (the SDK
+    warns it is not spec-compliant). Refused naming the field; null for the other members
+    still clears them, and the card then describes the agent by its name."""
+    async with app_client(settings) as http:
+        agent = await create(http)
+        path = f"/agents/{agent['id']}"
+        refused = await http.patch(path, json={"name": None}, headers=DEMO)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["message"].startswith("field 'name'")
+        assert (await http.get(path, headers=DEMO)).json() == agent
+        cleared = await http.patch(path, json={"description": None, "systemPrompt": None},
+                                   headers=DEMO)
+        assert cleared.status_code == 200
+        assert cleared.json() == {**agent, "description": "", "systemPrompt": ""}
+        card = (await http.get(f"{path}/agent-card.json", headers=DEMO)).json()
+        assert card["name"] == card["description"] == "Triage"
+
+
+async def test_a_query_tenant_must_be_the_credentials_tenant(settings: Any) -> None:
+    """``?tenant=`` naming another tenant is a 403 on every CRUD route, as on the A2A routes
+    (it used to be ignored: POST /agents?tenant=acme with demo's key created a demo agent)."""
+    async with app_client(settings) as http:
+        agent = await create(http)
+        before = (await http.get("/agents", headers=DEMO)).json()
+        path = f"/agents/{agent['id']}"
+        answers = [await http.get("/agents?tenant=acme", headers=DEMO),
+                   await http.post("/agents?tenant=acme", json=CREATE, headers=DEMO),
+                   await http.get(f"{path}?tenant=acme", headers=DEMO),
+                   await http.patch(f"{path}?tenant=acme", json={"name": "x"}, headers=DEMO),
+                   await http.delete(f"{path}?tenant=acme", headers=DEMO)]
+        assert [a.status_code for a in answers] == [403] * 5, [a.text for a in answers]
+        assert all(a.json()["error"]["code"] == 403 for a in answers)
+        assert (await http.get("/agents", headers=DEMO)).json() == before
+        assert (await http.get(f"{path}?tenant=demo", headers=DEMO)).json() == agent
+
+
+async def test_a_refused_url_with_credentials_is_not_logged(
+        settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The outbound-URL policy logs the URLs it refuses: one with credentials never gets there."""
+    async with app_client(settings) as http:
+        answer = await http.post("/agents", headers=DEMO, json={
+            **CREATE, "remote": {"cardUrl": "https://user:s3cret-pw@127.0.0.1/card.json"}})
+        assert answer.status_code == 400
+        assert "s3cret-pw" not in answer.text
+        assert "s3cret-pw" not in caplog.text
 
 
 async def test_experts_mcp_servers_and_remote_agents_are_stored_in_corti_shapes(

@@ -66,3 +66,17 @@ async def test_document_shapes_security_and_docs_page_without_a_cdn() -> None:
     message = doc["components"]["schemas"]["v1.Message"]
     assert {"messageId", "role", "parts"} <= set(message["required"])
     assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+async def test_agentlin_task_route_documents_what_it_answers() -> None:
+    """GET /tasks/{task_id} answers 404 for an unknown X-Agent-ID and 403 for another tenant's
+    Tenant-Name: a longer schemathesis run found both undocumented."""
+    async with running_app(make_settings()) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            responses = (await http.get("/openapi.json")).json()["paths"]["/tasks/{task_id}"][
+                "get"]["responses"]
+            unknown = await http.get("/tasks/0", headers={**DEMO, "X-Agent-ID": "nope"})
+            other = await http.get("/tasks/0", headers={**DEMO, "Tenant-Name": "acme"})
+    assert (unknown.status_code, other.status_code) == (404, 403)
+    assert {"403", "404"} <= set(responses)

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, settings
 
 from tests.conftest import LiveServer, RedisProcess, free_port, make_settings
@@ -25,22 +29,45 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5"))
 LONG = "SCHEMATHESIS_EXAMPLES" in os.environ  # the long run adds the coverage phase
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance")
-CONFIG = schemathesis.Config.from_dict({
+RAW_CONFIG: dict[str, Any] = {
     "headers": {"X-API-Key": "demo-key"},
     "parameters": {"header.Tenant-Name": "demo", "path.agent_id": "echo", "path.tenant": "demo"},
     "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
     "phases": {"coverage": {"enabled": LONG}},
-})
+}
+
+
+def tenant_agents_file(directory: Path) -> Path:
+    """The operator's file that lets tenants create agents (so the agent CRUD routes answer
+    what they answer in production, not 403). No send reaches the model: the URL is closed."""
+    path = directory / "tenant-agents.yaml"
+    path.write_text(yaml.safe_dump({
+        "kinds": ["llm", "remote"],
+        "llm": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "m", "retries": 0}}))
+    return path
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def live_schema(request: pytest.FixtureRequest) -> Iterator[schemathesis.BaseSchema]:
+def live_schema(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
     redis: RedisProcess | None = RedisProcess().start() if request.param == "redis" else None
     port = free_port()
-    server = LiveServer(make_settings(port=port, public_url=f"http://127.0.0.1:{port}",
-                                      redis_url=redis.url if redis else None)).start()
+    server = LiveServer(make_settings(
+        port=port, public_url=f"http://127.0.0.1:{port}", redis_url=redis.url if redis else None,
+        tenant_agents_file=tenant_agents_file(tmp_path_factory.mktemp("operator")))).start()
     try:
-        yield schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=CONFIG)
+        # /agents/{agent_id} on agents the tenant created ("echo" is an operator agent, which
+        # only answers 403 to PATCH and DELETE); DELETE on its own, so PATCH meets a live one.
+        def created() -> str:
+            made = httpx.post(f"{server.url}/agents", headers={"X-API-Key": "demo-key"},
+                              json={"name": "Schemathesis", "description": "made by the test"})
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        config = schemathesis.Config.from_dict({**RAW_CONFIG, "operations": [
+            {"include-name": f"{method} /agents/{{agent_id}}",
+             "parameters": {"path.agent_id": created()}} for method in ("GET", "PATCH", "DELETE")]})
+        yield schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=config)
     finally:
         server.stop()
         if redis is not None:

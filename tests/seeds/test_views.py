@@ -170,6 +170,11 @@ async def test_credentials(http: httpx.AsyncClient) -> None:
         (b'{"query": 5}', "Invalid request body: 'query'"),
         (b'{"query": "hi", "session_id": ""}', "Invalid request body: 'session_id'"),
         (b'{"query": "hi", "session_id": "' + b"s" * 257 + b'"}', "Invalid request body: 'session_id'"),
+        # echoed in the X-Session-ID header: was a 500, after the task had been stored
+        ('{"query": "hi", "session_id": "s\U0005751b"}'.encode(), "Invalid request body: 'session_id'"),
+        (b'{"query": "hi", "session_id": "a\\r\\nSet-Cookie: x=1"}',
+         "Invalid request body: 'session_id'"),
+        (b'{"query": "hi", "session_id": " ab"}', "Invalid request body: 'session_id'"),
         (b'{"query": "hi", "mode": "turbo"}', "Invalid request body: 'mode'"),
         (b'{"query": "hi", "priority": 1}', "Invalid request body: 'priority'"),
         (b'{"query": "' + b"q" * 100_001 + b'"}', "Invalid request body: 'query'"),

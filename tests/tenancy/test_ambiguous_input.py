@@ -135,6 +135,22 @@ async def test_405_names_the_allowed_methods(
     assert allowed in response.headers["allow"]
 
 
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/agents", {"GET", "HEAD", "POST"}),
+    ("/agents/echo", {"DELETE", "GET", "HEAD", "PATCH"}),
+    ("/agents/echo/v1/contexts/c1", {"DELETE", "GET", "HEAD"}),
+])
+async def test_405_names_every_route_of_the_path(
+    client: httpx.AsyncClient, path: str, allowed: set[str]
+) -> None:
+    """A path served by several routes (one per method) named only the first one's methods:
+    PUT /agents answered ``Allow: HEAD, GET``, though POST creates an agent there."""
+    response = await client.put(path, json={}, headers=DEMO)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == allowed
+    assert response.json()["error"]["code"] == 405
+
+
 async def test_a_push_config_body_tenant_must_be_the_credentials_tenant(
     client: httpx.AsyncClient,
 ) -> None:
