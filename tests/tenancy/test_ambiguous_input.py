@@ -111,6 +111,21 @@ async def test_a_query_tenant_must_be_the_credentials_tenant(client: httpx.Async
     assert (await client.get(f"{AGENT}/tasks?tenant=demo", headers=ACME)).status_code == 403
 
 
+async def test_a_query_tenant_must_be_the_credentials_tenant_beyond_the_a2a_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    """The routes that authenticate outside the gate (usage, contexts, the experts registry,
+    the agent list, the seed task APIs, a card fetched with credentials) check it too."""
+    sent = await client.post(f"{AGENT}/message:send", json=user_message_v03("x"), headers=DEMO)
+    task = sent.json()["task"]
+    for path in ("/agents/echo/usage", f"{AGENT}/contexts/{task['contextId']}",
+                 "/agents/registry/experts", "/agents", f"/api/v1/tasks/{task['id']}",
+                 f"/tasks/{task['id']}", "/agents/echo/agent-card.json"):
+        refused = await client.get(f"{path}?tenant=acme", headers=DEMO)
+        assert refused.status_code == 403, (path, refused.text)
+        assert (await client.get(f"{path}?tenant=demo", headers=DEMO)).status_code == 200, path
+
+
 @pytest.mark.parametrize("value", ["+1", "1e3", "\u0661", " 1", "1.0", "-1", "0x1"])
 @pytest.mark.parametrize("name", ["historyLength", "pageSize"])
 async def test_list_query_integers_are_checked_like_the_task_routes(
