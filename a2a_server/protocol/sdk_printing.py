@@ -8,6 +8,10 @@ imports ``MessageToDict`` by name; ``install`` rebinds that name to
 ``message_to_dict`` (the same output, integral numbers as integers, and faster
 with the default options). ``tests/protocol/test_sdk_printing.py`` pins the
 modules: a release that stops importing the name fails there, not in a client.
+
+Only ``create_app`` installs it: importing the package patches nothing, so a process that
+merely imports ``a2a_server`` (the bench's SDK reference server imports our echo agent)
+keeps the SDK as it ships.
 """
 
 from __future__ import annotations

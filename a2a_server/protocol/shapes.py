@@ -1,7 +1,8 @@
 """JSON shapes on the wire: A2A 1.0 ProtoJSON, or the A2A 0.3 JSON that Corti clients parse.
 
 0.3 objects are produced with the SDK's own ``a2a.compat.v0_3`` conversions, never
-by hand (their Structs printed by ``protojson.message_to_dict``: ``sdk_printing``).
+by hand (their Structs printed by ``protojson.message_to_dict`` once ``create_app`` has
+run ``sdk_printing.install()``; importing this module patches nothing).
 1.0 objects are ``protojson.to_jsonable``'s: for orjson (they may hold
 ``orjson.Fragment``s), never to be mutated.
 """
@@ -21,11 +22,9 @@ from a2a.utils.proto_utils import to_stream_response
 from pydantic import BaseModel
 
 from a2a_server.errors import UnreadableRecord
-from a2a_server.protocol import sdk_printing
 from a2a_server.protocol.protojson import to_jsonable
 
 logger = logging.getLogger(__name__)
-sdk_printing.install()  # the 0.3 conversions below print Structs' integers as integers
 _Item = TypeVar("_Item", Task, Message)
 _Rendered = TypeVar("_Rendered")
 

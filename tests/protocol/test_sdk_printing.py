@@ -10,6 +10,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from a2a_server.protocol import sdk_printing
 from a2a_server.protocol.protojson import message_to_dict
+from tests.conftest import REPO
 
 
 def test_every_printing_module_of_the_sdk_is_rebound() -> None:
@@ -44,3 +45,16 @@ def test_a_bare_struct_and_a_value() -> None:
     assert message_to_dict(struct) == {"a": 3, "b": {"c": [4, 4.5]}}
     assert type(message_to_dict(struct)["a"]) is int
     assert message_to_dict(Part(text="x")) == {"text": "x"}
+
+
+def test_importing_the_package_patches_nothing() -> None:
+    """Only create_app installs it: a process that imports our modules (the bench's SDK
+    reference server imports our echo agent) keeps the SDK's own printer."""
+    import subprocess
+    import sys
+
+    code = ("import a2a_server.agents.echo, a2a_server.protocol.shapes, bench.sdk_reference\n"
+            "import a2a.server.routes.rest_dispatcher as r\n"
+            "from google.protobuf import json_format\n"
+            "assert r.MessageToDict is json_format.MessageToDict, r.MessageToDict\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
