@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import shutil
@@ -89,6 +90,8 @@ async def _stream(http: httpx.AsyncClient, base: str, text: str) -> tuple[float 
                 first = time.monotonic()
             if '"TASK_STATE_' in line:
                 state = line.split('"TASK_STATE_', 1)[1].split('"', 1)[0]
+            if state == "FAILED" and '"error"' in line and os.environ.get("LLM_STREAM_SHOW_FAILED"):
+                print("    failed:", line[:400])
     return first, state
 
 
@@ -138,10 +141,14 @@ async def _concurrent(base: str, count: int, pid: int) -> dict[str, Any]:
     after = _memory(pid)
     done = sum(1 for r in results if isinstance(r, tuple) and r[1] == "COMPLETED")
     errors = sorted({type(r).__name__ for r in results if isinstance(r, BaseException)})
+    others = collections.Counter(r[1] for r in results
+                                 if isinstance(r, tuple) and r[1] != "COMPLETED")
     out: dict[str, Any] = {"completed": done, "of": count, "wall_s": round(wall, 2),
                            "rss_after_mb": after["VmRSS"], "rss_peak_mb": after["VmHWM"]}
     if errors:
         out["errors"] = errors
+    if others:  # the last state each other stream saw (FAILED: see the server's log)
+        out["other_states"] = dict(others)
     return out
 
 

@@ -235,14 +235,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: 500 streams connecting at once (bench/llm_stream.py)
+    # were refused by the kernel and failed as provider errors. A real provider takes them.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main() -> None:
     """Serve on 127.0.0.1 until killed."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _Handler)
-    server.daemon_threads = True
-    server.serve_forever()
+    _Server(("127.0.0.1", args.port), _Handler).serve_forever()
 
 
 if __name__ == "__main__":
