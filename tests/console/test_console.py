@@ -521,5 +521,7 @@ def test_an_expiring_token_is_renewed_with_the_client_credentials(
     first = page.evaluate(session)
     page.get_by_role("link", name="Tasks", exact=True).first.click()
     expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
+    # The heading comes before the page's first API call, which renews the token: wait for it.
+    page.wait_for_function(f"first => {session} !== first", arg=first, timeout=15_000)
     assert page.evaluate(session) != first  # a new token, fetched before the old one expired
     expect(page.get_by_role("alert")).to_have_count(0)
