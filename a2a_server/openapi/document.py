@@ -77,6 +77,8 @@ _ERRORS = {400: ("Invalid request or parameters", "Error"),
            404: ("No such agent, task or context in the caller's tenant", "Error"),
            413: ("Request body too large", "Error"),
            415: ("Content-Type is not JSON", "Error"),
+           429: ("A limit of the tenant (docs/tenants.md): Retry-After, RateLimit and "
+                 "RateLimit-Policy say which and when to retry", "Error"),
            503: ("The store is unavailable; retry", "Error")}
 _SSE = "text/event-stream"
 _STREAM = {"type": "object", "description": "Server-sent events: each `data:` is one JSON "
@@ -147,7 +149,7 @@ _JSONRPC = Operation(
     "A2A JSON-RPC 2.0 (every A2A method; 0.3 method names too)", "A2A JSON-RPC",
     {200: ("A JSON-RPC response (protocol errors ride HTTP 200), or an event stream for "
            "streaming methods", "JsonRpcResponse"),
-     **{s: (d, "JsonRpcResponse") for s, (d, _) in _ERRORS.items() if s in (401, 403, 404, 413, 503)}},
+     **{s: (d, "JsonRpcResponse") for s, (d, _) in _ERRORS.items() if s in (401, 403, 404, 413, 429, 503)}},
     request="JsonRpcRequest", headers=_AGENT_HEADERS)
 
 
@@ -159,7 +161,8 @@ def _context_op(summary: str) -> Operation:
 
 def _card_op(summary: str) -> Operation:
     return Operation(summary, "Cards", {200: ("The agent card (ETag, Cache-Control)", "AgentCard"),
-                                        304: ("Not modified (If-None-Match)", None), **_ERRORS},
+                                        304: ("Not modified (If-None-Match)", None),
+                                        **{k: v for k, v in _ERRORS.items() if k != 429}},
                      headers=("Tenant-Name",), secured=False,
                      extra={"security": [{}, {"ApiKey": []}, {"BearerToken": []}]})
 
@@ -241,6 +244,7 @@ _SHANNON_ERRORS = {status: (text, "SeedError") for status, text in (
     (400, "Invalid request"), (401, "Missing or invalid credentials"),
     (403, "The credentials belong to another tenant"),
     (404, "Task not found (also another tenant's task)"), (413, "Request body too large"),
+    (429, "A limit of the tenant: Retry-After and RateLimit fields"),
     (503, "The store is unavailable; retry"))}
 
 
@@ -281,6 +285,7 @@ def _added_operations() -> None:
          403: ("The credentials belong to another tenant", _OBJECT),
          404: ("No such agent (X-Agent-ID) for the caller's tenant", _OBJECT),
          413: ("Too large", _OBJECT),
+         429: ("A limit of the tenant: Retry-After and RateLimit fields", _OBJECT),
          503: ("The store is unavailable", _OBJECT)}, headers=("X-Agent-ID",)))
     register("GET", "/.well-known/jwks.json", Operation(
         "The public keys push deliveries are signed with (JWKS)", "Push",

@@ -55,7 +55,13 @@ from a2a_server.agents.api_defined import (
 )
 from a2a_server.agents.registry import AgentDefinition
 from a2a_server.errors import BadRequest, MalformedJSON, NotFound, StoreUnavailable, json_response
-from a2a_server.protocol.gate import ServerState, parse_non_negative, require_json, state_of
+from a2a_server.protocol.gate import (
+    ServerState,
+    authenticate_counted,
+    parse_non_negative,
+    require_json,
+    state_of,
+)
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
@@ -269,7 +275,7 @@ async def _owned(request: Request) -> tuple[ServerState, TenantConfig, str, Stor
         BadRequest: 403, an operator agent (read-only through the API).
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     agent_id = request.path_params["agent_id"]
     stored = await server.stores.agents.get(agent_id) if AGENT_UUID.match(agent_id) else None
     if stored is not None and stored.tenant == principal.tenant and not stored.deleted:
@@ -292,7 +298,7 @@ async def list_agents(request: Request) -> Response:
     agents oldest first (``limit`` default 100, at most 1000; ``offset``; ``ephemeral=true``
     includes ephemeral ones)."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     limit = parse_non_negative(request.query_params.get("limit"), "limit")
     offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
     limit = 100 if limit is None else min(limit, 1000)
@@ -309,7 +315,7 @@ async def list_agents(request: Request) -> Response:
 async def create_agent(request: Request) -> Response:
     """POST /agents[?ephemeral=true]: a new agent of the caller's tenant (201, Corti's agent)."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     agents = tenant_agents(request)
     if not agents.policy.enabled:
         raise BadRequest("creating agents through the API is not enabled on this server "

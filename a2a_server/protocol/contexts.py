@@ -20,7 +20,13 @@ from starlette.responses import Response
 
 from a2a_server.errors import NotFound, StoreUnavailable, json_response
 from a2a_server.protocol import shapes
-from a2a_server.protocol.gate import admit, is_v1, parse_non_negative, state_of
+from a2a_server.protocol.gate import (
+    admit_counted,
+    authenticate_counted,
+    is_v1,
+    parse_non_negative,
+    state_of,
+)
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.stores.base import (
     SCOPE_KEY,
@@ -62,7 +68,7 @@ def _page_json(context_id: str, items: list[Task | Message], total: int, limit: 
 @rest_endpoint
 async def get_context(request: Request) -> Response:
     """GET .../contexts/{contextId}?limit&offset&historyLength"""
-    admit(request, request.path_params["agent_id"])
+    await admit_counted(request, request.path_params["agent_id"])
     v1 = is_v1(request)
     limit, offset, history = _paging(request, v1)
     scope: Scope = request.scope[SCOPE_KEY]
@@ -78,7 +84,7 @@ async def get_context(request: Request) -> Response:
 @rest_endpoint
 async def delete_context(request: Request) -> Response:
     """DELETE .../contexts/{contextId}: scrub its messages and artifacts."""
-    admit(request, request.path_params["agent_id"])
+    await admit_counted(request, request.path_params["agent_id"])
     scope: Scope = request.scope[SCOPE_KEY]
     stores = state_of(request).stores
     context_id = request.path_params["context_id"]
@@ -136,7 +142,7 @@ async def get_tenant_context(request: Request) -> Response:
     listed in that order, each agent's in their order.
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     if not server.stores.available:
         raise StoreUnavailable()
     v1 = is_v1(request)

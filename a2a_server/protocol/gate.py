@@ -68,6 +68,37 @@ def admit(
     return runtime, principal, tenant
 
 
+async def authenticate_counted(request: Request) -> tuple[Principal, TenantConfig]:
+    """Authenticate a tenant-level route (no agent in its path) and count it against the
+    tenant's request windows (``requests_per_minute``, per credential).
+
+    Raises:
+        AuthError: 401/403.
+        QuotaExceeded: the tenant (or this credential) used its requests of this minute.
+    """
+    server = state_of(request)
+    principal, tenant = server.auth.authenticate_request(request)
+    if server.quotas is not None:
+        await server.quotas.check_request(tenant, principal, request)
+    return principal, tenant
+
+
+async def admit_counted(
+    request: Request, agent_id: str, *, send: bool = False
+) -> tuple[AgentRuntime, Principal, TenantConfig]:
+    """``admit``, then count the request against the tenant's request windows.
+
+    Raises:
+        AuthError, NotFound, StoreUnavailable: as ``admit``.
+        QuotaExceeded: the tenant (or this credential) used its requests of this minute.
+    """
+    runtime, principal, tenant = admit(request, agent_id, send=send)
+    quotas = state_of(request).quotas
+    if quotas is not None:
+        await quotas.check_request(tenant, principal, request)
+    return runtime, principal, tenant
+
+
 def admit_call(
     server: ServerState, headers: Mapping[str, str], agent_id: str,
     tenant_hints: tuple[str | None, ...], *, send: bool = False,

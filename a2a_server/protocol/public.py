@@ -12,7 +12,12 @@ from starlette.responses import Response
 
 from a2a_server.agents.cards import GRPC, card_to_json, if_none_match_hits
 from a2a_server.errors import NotFound, StoreUnavailable, json_response
-from a2a_server.protocol.gate import VERSION_HEADER, parse_non_negative, state_of
+from a2a_server.protocol.gate import (
+    VERSION_HEADER,
+    authenticate_counted,
+    parse_non_negative,
+    state_of,
+)
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.tenancy.auth import API_KEY_HEADER, TENANT_HEADER, AuthError
 
@@ -80,7 +85,7 @@ async def list_experts(request: Request) -> Response:
     from a2a_server.agents.services import AgentServices
 
     server = state_of(request)
-    principal, _ = server.auth.authenticate_request(request)
+    principal, _ = await authenticate_counted(request)
     limit = parse_non_negative(request.query_params.get("limit"), "limit")
     offset = parse_non_negative(request.query_params.get("offset"), "offset") or 0
     limit = 100 if limit is None else min(limit, 1000)

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from a2a_server.errors import NotFound, StoreUnavailable, json_response, rest_error
+from a2a_server.errors import NotFound, QuotaExceeded, StoreUnavailable, json_response, rest_error
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.compat import to_core
 from a2a_server.protocol.gate import (
@@ -57,7 +57,7 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
         try:
             response = await func(request)
         except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
-            return rest_error(exc)
+            return error_with_rate_limit_fields(request, exc, rest_error(exc))
         if response.status_code == 500 and not state_of(request).stores.available:
             # The SDK's RestDispatcher renders every non-A2A error (our StoreUnavailable
             # too) as a 500; the store marked itself down, so say what happened.
@@ -68,6 +68,14 @@ def rest_endpoint(func: Endpoint) -> Endpoint:
         return response
 
     return wrapper
+
+
+def error_with_rate_limit_fields(request: Request, exc: Exception, response: Response) -> Response:
+    """An error answer to a request the tenant's windows counted says what is left of them
+    (a refusal keeps its own fields: the limit that refused it)."""
+    if not isinstance(exc, QuotaExceeded):
+        add_rate_limit_fields(request, response)
+    return response
 
 
 def _wants_plain_json(request: Request) -> bool:

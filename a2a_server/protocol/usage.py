@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import BadRequest, NotFound, json_response
-from a2a_server.protocol.gate import state_of
+from a2a_server.protocol.gate import authenticate_counted, state_of
 from a2a_server.protocol.rest import rest_endpoint
 from a2a_server.stores.base import Scope
 from a2a_server.stores.usage import MAX_DAYS, UsageDay, today
@@ -68,7 +68,7 @@ def _totals(days: list[UsageDay]) -> dict[str, Any]:
 async def agent_usage(request: Request) -> Response:
     """The agent's usage for the caller's tenant: totals and per-day buckets."""
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     agent_id = request.path_params["agent_id"]
     runtime = server.runtimes.get(agent_id)
     if runtime is None or not runtime.agent.enabled_for(tenant):

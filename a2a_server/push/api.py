@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import NotFound, json_response
-from a2a_server.protocol.gate import admit, state_of
+from a2a_server.protocol.gate import admit_counted, state_of
 from a2a_server.protocol.runtime import build_call_context
 from a2a_server.push.deliverer import PushDeliverer
 from a2a_server.push.log import DeliveryLog
@@ -26,7 +26,7 @@ DELIVERER_KEY = "push_deliverer"
 
 async def get_deliveries(request: Request) -> Response:
     """The delivery log of one push config of one task."""
-    admit(request, request.path_params["agent_id"])
+    await admit_counted(request, request.path_params["agent_id"])
     scope: Scope = request.scope[SCOPE_KEY]
     stores = state_of(request).stores
     task_id = request.path_params["id"]

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import json_response, jsonrpc_error
+from a2a_server.protocol.quotas import add_rate_limit_fields
+from a2a_server.protocol.rest import error_with_rate_limit_fields
 from a2a_server.seeds import mapping
 from a2a_server.seeds.lookup import find_task
 
@@ -40,7 +42,9 @@ async def get_task(request: Request) -> Response:
         if found is None:
             raise TaskNotFoundError
     except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
-        return jsonrpc_error(request_id, exc)
+        return error_with_rate_limit_fields(request, exc, jsonrpc_error(request_id, exc))
     _, principal, task = found
-    return json_response({"jsonrpc": "2.0", "id": request_id,
-                          "result": mapping.agentlin_task(task, principal.subject)})
+    response = json_response({"jsonrpc": "2.0", "id": request_id,
+                              "result": mapping.agentlin_task(task, principal.subject)})
+    add_rate_limit_fields(request, response)
+    return response

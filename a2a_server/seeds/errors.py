@@ -19,6 +19,7 @@ from a2a_server.errors import (
     BadRequest,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     StoreUnavailable,
     json_response,
 )
@@ -39,6 +40,8 @@ def _classify(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, A2AError):
         payload = build_rest_error_payload(exc)["error"]
         return int(payload["code"]), str(payload["message"])
+    if isinstance(exc, QuotaExceeded):
+        return 429, exc.message
     if isinstance(exc, NotFound | PayloadTooLarge | BadRequest | StoreUnavailable):
         status = {NotFound: 404, PayloadTooLarge: 413, StoreUnavailable: 503}.get(type(exc), 400)
         return getattr(exc, "status", status), exc.message
@@ -52,4 +55,6 @@ def shannon_error(exc: Exception) -> Response:
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "1"}
+    if isinstance(exc, QuotaExceeded):
+        headers = exc.headers
     return json_response({"error": message}, status=status, headers=headers)

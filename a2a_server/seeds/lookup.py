@@ -20,7 +20,7 @@ from a2a.types.a2a_pb2 import Task
 from starlette.requests import Request
 
 from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
-from a2a_server.protocol.gate import ServerState, admit, state_of
+from a2a_server.protocol.gate import ServerState, admit, authenticate_counted, state_of
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.stores.base import Scope, set_current_scope
 from a2a_server.tenancy.auth import Principal
@@ -47,21 +47,23 @@ async def _named_agent(server: ServerState, tenant: TenantConfig, request: Reque
     return named
 
 
-async def agent_for_submit(request: Request) -> tuple[AgentRuntime, Principal]:
-    """Authenticate and bind the scope of the agent that runs a new task.
+async def agent_for_submit(request: Request) -> tuple[AgentRuntime, Principal, TenantConfig]:
+    """Authenticate (counted in the tenant's request windows) and bind the scope of the
+    agent that runs a new task.
 
     Raises:
         AuthError: 401/403.
+        QuotaExceeded: the tenant's requests of this minute are used.
         NotFound: ``X-Agent-ID`` names no agent of the tenant.
         BadRequest: no header and no ``default_agent`` for the tenant.
     """
     server = state_of(request)
-    _, tenant = server.auth.authenticate_request(request)
+    _, tenant = await authenticate_counted(request)
     agent = await _named_agent(server, tenant, request) or tenant.default_agent
     if agent is None:
         raise BadRequest("no agent chosen: send X-Agent-ID or set default_agent in the tenant file")
     runtime, principal, _ = admit(request, agent, send=True)
-    return runtime, principal
+    return runtime, principal, tenant
 
 
 async def find_task(request: Request, task_id: str) -> tuple[AgentRuntime, Principal, Task] | None:
@@ -71,11 +73,12 @@ async def find_task(request: Request, task_id: str) -> tuple[AgentRuntime, Princ
 
     Raises:
         AuthError: 401/403.
+        QuotaExceeded: the tenant's requests of this minute are used (counted here, once).
         NotFound: ``X-Agent-ID`` names no agent of the tenant.
         StoreUnavailable: the backend is down.
     """
     server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
+    principal, tenant = await authenticate_counted(request)
     if not server.stores.available:
         raise StoreUnavailable()
     named = await _named_agent(server, tenant, request)

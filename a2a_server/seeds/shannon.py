@@ -38,6 +38,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import BadRequest, json_response
+from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
+from a2a_server.protocol.rest import error_with_rate_limit_fields
 from a2a_server.protocol.runtime import build_call_context
 from a2a_server.seeds import mapping
 from a2a_server.seeds.errors import shannon_error
@@ -67,9 +69,11 @@ def shannon_endpoint(func: Endpoint) -> Endpoint:
     @functools.wraps(func)
     async def wrapper(request: Request) -> Response:
         try:
-            return await func(request)
+            response = await func(request)
         except Exception as exc:  # noqa: BLE001 - the one boundary that renders errors
-            return shannon_error(exc)
+            return error_with_rate_limit_fields(request, exc, shannon_error(exc))
+        add_rate_limit_fields(request, response)
+        return response
 
     return wrapper
 
@@ -106,13 +110,20 @@ def _user_message(body: SubmitBody, created: datetime) -> Message:
 @shannon_endpoint
 async def submit_task(request: Request) -> Response:
     """POST /api/v1/tasks"""
-    runtime, _ = await agent_for_submit(request)
+    runtime, _, tenant = await agent_for_submit(request)
     body = await _submit_body(request)
     created = datetime.now(UTC)
     message = _user_message(body, created)
     params = SendMessageRequest(message=message,
                                 configuration=SendMessageConfiguration(return_immediately=True))
-    result = await runtime.handler.on_message_send(params, build_call_context(request))
+    # The tenant's concurrent_tasks and tokens_per_day hold here as on every A2A send.
+    holds = await quotas_of(request).hold_send(tenant, stream=False,
+                                               agent=runtime.agent.agent_id)
+    try:
+        result = await runtime.handler.on_message_send(params, build_call_context(request))
+    finally:
+        if holds is not None:
+            await holds.settle()
     if not isinstance(result, Task):
         raise BadRequest("the agent answered with a message and created no task", status=502)
     answer = {"task_id": result.id,

@@ -166,3 +166,64 @@ async def test_jsonrpc_sends_take_task_slots_and_are_refused_with_429(
         "params": {"id": first.json()["result"]["task"]["id"]}})
     assert read.status_code == 200 and "result" in read.json()
     await http.aclose()
+
+
+# Every authenticated route of a tenant counts in its request windows, not only the agent
+# protocol's: the agent CRUD, usage, experts, contexts, the delivery log and the seed task
+# APIs. Each answers its 429 in its own format.
+COUNTED_READS = [
+    ("GET", "/agents", "rest"),
+    ("GET", "/agents/echo", "rest"),
+    ("GET", "/agents/echo/usage", "rest"),
+    ("GET", "/agents/registry/experts", "rest"),
+    ("GET", "/agents/echo/v1/contexts/no-such-context", "rest"),
+    ("GET", "/agentic/contexts/no-such-context", "rest"),
+    ("GET", "/agents/echo/v1/tasks/no-such-task/pushNotificationConfigs/c1/deliveries", "rest"),
+    ("GET", "/api/v1/tasks/no-such-task", "shannon"),
+    ("GET", "/tasks/no-such-task", "agentlin"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "form"), COUNTED_READS,
+                         ids=[path for _, path, _ in COUNTED_READS])
+async def test_every_tenant_route_counts_in_the_request_window(
+    http_for: Callable[..., Any], method: str, path: str, form: str,
+) -> None:
+    http = await http_for(requests_per_minute=2)
+    for remaining in (1, 0):
+        answered = await http.request(method, path, headers=HEADERS)
+        assert answered.status_code != 429, answered.text
+        assert answered.headers["ratelimit"].startswith(f'"requests";r={remaining};'), path
+    refused = await http.request(method, path, headers=HEADERS)
+    assert_429(refused, '"requests";q=2;w=60', "requests")
+    message = {"rest": lambda b: b["error"]["message"], "shannon": lambda b: b["error"],
+               "agentlin": lambda b: b["error"]["message"]}[form](refused.json())
+    assert "2 requests per minute" in message
+    # The refusal counted nowhere, and the A2A routes share the window.
+    sent = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)
+    assert_429(sent, '"requests";q=2;w=60', "requests")
+    await http.aclose()
+
+
+async def test_the_seed_submit_takes_a_task_slot_like_an_a2a_send(
+    http_for: Callable[..., Any],
+) -> None:
+    http = await http_for(concurrent_tasks=1)
+    seed = {**HEADERS, "X-Agent-ID": "echo"}
+    first = await http.post("/api/v1/tasks", json={"query": "slow please"}, headers=seed)
+    assert first.status_code == 200, first.text
+    task_id = first.json()["task_id"]
+    refused = await http.post("/api/v1/tasks", json={"query": "hi"}, headers=seed)
+    assert_429(refused, '"tasks";q=1;qu="concurrent-requests"', "tasks")
+    assert "1 concurrently running tasks" in refused.json()["error"]
+    a2a = await http.post(SEND, json=user_message_v1("hi"), headers=HEADERS)  # one budget
+    assert_429(a2a, '"tasks";q=1;qu="concurrent-requests"', "tasks")
+    canceled = await http.post(f"/api/v1/tasks/{task_id}/cancel", headers=seed)
+    assert canceled.status_code == 202, canceled.text
+    for _ in range(100):  # the run's end gives the slot back (asynchronously)
+        again = await http.post("/api/v1/tasks", json={"query": "hi"}, headers=seed)
+        if again.status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert again.status_code == 200, again.text
+    await http.aclose()
