@@ -18,6 +18,7 @@ from a2a.compat.v0_3 import types as types_v03
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     ListTasksRequest,
+    SendMessageRequest,
     Task,
     TaskState,
 )
@@ -141,7 +142,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _send_request_v03(body: dict[str, Any]) -> Any:
+def _send_request_v03(body: dict[str, Any]) -> SendMessageRequest:
     try:
         params = types_v03.MessageSendParams.model_validate(body)
     except ValidationError as exc:
@@ -158,7 +159,9 @@ async def send_message(request: Request) -> Response:
     return await _send(request, False, _send_message)
 
 
-async def _send_message(request: Request) -> Response:
+async def _send_params(request: Request) -> tuple[AgentRuntime, SendMessageRequest, bool]:
+    """The admitted agent's runtime, the send's parameters (either version) and whether
+    the request speaks A2A 1.0."""
     runtime = state_of(request).runtimes[request.path_params["agent_id"]]
     v1 = is_v1(request)
     if v1:
@@ -168,6 +171,11 @@ async def _send_message(request: Request) -> Response:
         body = await _json_body(request)
         check_body_tenant(request, body.get("tenant"))
         params = _send_request_v03(body)
+    return runtime, params, v1
+
+
+async def _send_message(request: Request) -> Response:
+    runtime, params, v1 = await _send_params(request)
     result = await runtime.handler.on_message_send(params, build_call_context(request))
     return json_response(shapes.send_result_json(result, v03=not v1),
                          media_type=A2A_JSON if v1 else "application/json")
@@ -180,15 +188,7 @@ async def stream_message(request: Request) -> Response:
 
 
 async def _stream_message(request: Request) -> Response:
-    runtime = state_of(request).runtimes[request.path_params["agent_id"]]
-    v1 = is_v1(request)
-    if v1:
-        params = streaming.send_request_v1(await require_json(request))
-        check_body_tenant(request, params.tenant)
-    else:
-        body = await _json_body(request)
-        check_body_tenant(request, body.get("tenant"))
-        params = _send_request_v03(body)
+    runtime, params, v1 = await _send_params(request)
     events = await streaming.send_events(runtime, params, build_call_context(request))
     return streaming.sse_response(events, v03=not v1)
 
