@@ -8,9 +8,10 @@ mark the backend unavailable until the health loop sees Redis answer again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +39,34 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     rexc.SlotNotCoveredError,
     OSError,
 )
+
+def stop_if_cancelling() -> None:
+    """Re-raise a cancellation that redis-py turned into a connection error.
+
+    Cancelling a task blocked in a Redis call can surface as a ConnectionError (redis-py drops
+    the connection); a loop that retries on connection errors would then never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def follow_stream(client: Any, key: str, cursor: str, *, block_ms: int
+                        ) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
+    """Every entry of the stream ``key`` after ``cursor``, forever (``XREAD BLOCK``), as
+    (entry id, fields); while Redis is unreachable, retried every half second."""
+    while True:
+        try:
+            reply = await client.xread({key: cursor}, count=100, block=block_ms)
+        except UNAVAILABLE_ERRORS:
+            stop_if_cancelling()
+            await asyncio.sleep(0.5)
+            continue
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                cursor = entry_id.decode()
+                yield cursor, fields
+
 
 _SCRIPTS = ("save", "get", "put", "index", "unindex", "ctx_add", "ctx_page", "ctx_scrub",
             "lease_claim", "lease_release", "usage_add", "usage_get", "outbox_claim",

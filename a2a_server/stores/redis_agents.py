@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
+from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext, follow_stream
 from a2a_server.stores.agents import (
     AgentConflict,
     AgentDefinitionStore,
@@ -14,7 +13,6 @@ from a2a_server.stores.agents import (
     TooManyAgents,
     now_ms,
 )
-from a2a_server.stores.redis_streams import _stop_if_cancelling
 
 _BLOCK_MS = 2_000
 _CHANGES_MAXLEN = 1_000
@@ -91,14 +89,5 @@ class RedisAgentStore(AgentDefinitionStore):
             cursor = last[0][0].decode() if last else "0-0"
         except UNAVAILABLE_ERRORS:
             cursor = "$"
-        while True:
-            try:
-                reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
-            except UNAVAILABLE_ERRORS:
-                _stop_if_cancelling()
-                await asyncio.sleep(0.5)
-                continue
-            for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    cursor = entry_id.decode()
-                    yield fields[b"a"].decode()
+        async for _, fields in follow_stream(self._r.client, key, cursor, block_ms=_BLOCK_MS):
+            yield fields[b"a"].decode()

@@ -32,7 +32,12 @@ from a2a.types.a2a_pb2 import (
 )
 
 from a2a_server.errors import StoreUnavailable, TaskLost
-from a2a_server.stores._redis_base import UNAVAILABLE_ERRORS, RedisContext
+from a2a_server.stores._redis_base import (
+    UNAVAILABLE_ERRORS,
+    RedisContext,
+    follow_stream,
+    stop_if_cancelling,
+)
 from a2a_server.stores.base import (
     TERMINAL_STATES,
     EventLog,
@@ -71,17 +76,6 @@ def _parse(fields: dict[bytes, bytes]) -> VersionedEvent:
     response = StreamResponse.FromString(fields[b"e"])
     return VersionedEvent(stream_response_to_event(response), TaskVersion(int(fields[b"v"])))
 
-
-
-def _stop_if_cancelling() -> None:
-    """Re-raise a cancellation that redis-py turned into a connection error.
-
-    Cancelling a task blocked in a Redis call can surface as a ConnectionError (redis-py drops
-    the connection); a loop that retries on connection errors would then never stop.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 class RedisEventStream(EventLog):
     """Per-task Redis Streams; subscribers block in XREAD."""
@@ -238,18 +232,9 @@ class RedisLeaseManager(LeaseManager):
         return asyncio.create_task(self._read_cancels(key, cursor))
 
     async def _read_cancels(self, key: str, cursor: str) -> None:
-        while True:
-            try:
-                reply = await self._r.client.xread({key: cursor}, count=100, block=_BLOCK_MS)
-            except UNAVAILABLE_ERRORS:
-                _stop_if_cancelling()
-                await asyncio.sleep(0.5)
-                continue
-            for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    cursor = entry_id.decode()
-                    tenant, _, agent = fields[b"s"].decode().partition(_SEP)
-                    self._cancels.put_nowait((Scope(tenant, agent), fields[b"t"].decode()))
+        async for _, fields in follow_stream(self._r.client, key, cursor, block_ms=_BLOCK_MS):
+            tenant, _, agent = fields[b"s"].decode().partition(_SEP)
+            self._cancels.put_nowait((Scope(tenant, agent), fields[b"t"].decode()))
 
     async def cancellations(self) -> AsyncIterator[tuple[Scope, str]]:
         """Tasks other replicas cancelled (read from this replica's cancel stream)."""
@@ -309,8 +294,8 @@ class RedisLeaseManager(LeaseManager):
             try:
                 await self.reap_once()
             except StoreUnavailable:
-                _stop_if_cancelling()
+                stop_if_cancelling()
                 continue
             except Exception:  # a bad record must not stop the loop
-                _stop_if_cancelling()
+                stop_if_cancelling()
                 logger.exception("lease reaper failed")
