@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from a2a_server.agents.llm_options import LlmOptions
 from a2a_server.agents.registry import AgentDefinition, Binding
+from a2a_server.field_errors import first_problem
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.agents import StoredAgent
 from a2a_server.tenancy.config import ConfigError
@@ -110,9 +111,8 @@ def load_policy(path: Path | None) -> TenantAgentPolicy:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise ConfigError(f"{path}: field '{where}': {first['msg']}") from exc
+        where, message = first_problem(exc, "(file)")
+        raise ConfigError(f"{path}: field '{where}': {message}") from exc
     if "llm" in policy.kinds and policy.llm is None:
         raise ConfigError(f"{path}: field 'llm': required when kinds includes llm (the model "
                           "tenant LLM agents use)")
@@ -198,9 +198,7 @@ def parse(model: type[BaseModel], body: Any) -> Any:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) if p != "" else '""' for p in first["loc"]) or "(body)"
-        raise InvalidAgent(where, first["msg"]) from None
+        raise InvalidAgent(*first_problem(exc, "(body)")) from None
 
 
 # -- validation against the policy, and the stored spec ----------------------------------

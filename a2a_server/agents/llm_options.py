@@ -6,10 +6,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from a2a_server.agents.tools import McpServerConfig
 from a2a_server.agents.usage import DEFAULT_CURRENCY, Usage
+from a2a_server.field_errors import first_problem
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -165,9 +166,7 @@ class LlmOptions(ProviderOptions):
 
 def validation_message(exc: Exception) -> str:
     """A pydantic error as ``field 'a.b': message`` (the first error)."""
-    errors = getattr(exc, "errors", None)
-    if errors is None:
+    if not isinstance(exc, ValidationError):
         return str(exc)
-    first = errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(options)"
-    return f"field 'options.{where}': {first['msg']}"
+    where, message = first_problem(exc, "(options)")
+    return f"field 'options.{where}': {message}"

@@ -27,6 +27,7 @@ from a2a.types.a2a_pb2 import AgentCard
 from google.protobuf.json_format import ParseDict, ParseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from a2a_server.field_errors import first_problem
 from a2a_server.tenancy.config import ConfigError
 
 if TYPE_CHECKING:
@@ -129,9 +130,8 @@ def _load_binding(path: Path) -> Binding:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise ConfigError(f"{path}: field '{where}': {first['msg']}") from exc
+        where, message = first_problem(exc, "(file)")
+        raise ConfigError(f"{path}: field '{where}': {message}") from exc
 
 
 def _executor_factory(path: Path, binding: Binding) -> Callable[[], AgentExecutor]:

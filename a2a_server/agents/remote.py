@@ -92,6 +92,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from a2a_server.agents.oauth import DEFAULT_TOKEN_CACHE, TokenError
 from a2a_server.agents.services import AgentServices
 from a2a_server.agents.usage import ERROR, MODEL_USED, PROVIDER, USAGE
+from a2a_server.field_errors import first_problem
 from a2a_server.observability.tracing import async_inject_trace_headers, outbound_span
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.base import scope_of
@@ -215,9 +216,8 @@ class RemoteAgentExecutor(AgentExecutor):
         try:
             self.options = RemoteOptions.model_validate(options)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ValueError(f"remote: field '{where}': {first['msg']}") from None
+            where, message = first_problem(exc, "options")
+            raise ValueError(f"remote: field '{where}': {message}") from None
         self._environ: Mapping[str, str] = os.environ
         self._policy = PushUrlPolicy()
         self._card: tuple[AgentCard, float] | None = None

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import NotFound, QuotaExceeded, StoreUnavailable, json_response, rest_error
+from a2a_server.field_errors import first_problem
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.compat import to_core
 from a2a_server.protocol.gate import (
@@ -146,9 +147,8 @@ def _send_request_v03(body: dict[str, Any]) -> SendMessageRequest:
     try:
         params = types_v03.MessageSendParams.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidParamsError(message=f"invalid message:send body at '{where}': {first['msg']}") from exc
+        where, message = first_problem(exc, "")
+        raise InvalidParamsError(message=f"invalid message:send body at '{where}': {message}") from exc
     return to_core(conversions.to_core_send_message_request,
                    types_v03.SendMessageRequest(id=0, params=params))
 

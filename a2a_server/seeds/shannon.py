@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import BadRequest, json_response
+from a2a_server.field_errors import first_problem
 from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 from a2a_server.protocol.rest import error_with_rate_limit_fields
 from a2a_server.protocol.runtime import build_call_context
@@ -88,11 +89,10 @@ async def _submit_body(request: Request) -> SubmitBody:
     try:
         return SubmitBody.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(body)"
-        if where == "query" and first["type"] in ("missing", "string_too_short"):
+        where, message = first_problem(exc, "(body)")
+        if where == "query" and exc.errors()[0]["type"] in ("missing", "string_too_short"):
             raise BadRequest("Query is required") from exc
-        raise BadRequest(f"Invalid request body: '{where}': {first['msg']}") from exc
+        raise BadRequest(f"Invalid request body: '{where}': {message}") from exc
 
 
 def _user_message(body: SubmitBody, created: datetime) -> Message:

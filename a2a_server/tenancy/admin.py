@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
+from a2a_server.field_errors import first_problem
 from a2a_server.tenancy.config import (
     ConfigError,
     TenantConfig,
@@ -94,9 +95,8 @@ def _validate(path: Path, raw: object) -> TenantConfig:
     try:
         tenant = TenantConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise AdminError(f"{path}: field '{field}': {first['msg']}") from exc
+        field, message = first_problem(exc, "(file)")
+        raise AdminError(f"{path}: field '{field}': {message}") from exc
     return tenant
 
 

@@ -34,6 +34,7 @@ import yaml
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from a2a_server.field_errors import first_problem
 from a2a_server.tenancy.limits import LimitsConfig
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -241,9 +242,8 @@ class TenantRegistry:
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(file)"
-    return f"field '{field}': {first['msg']}"
+    field, message = first_problem(error, "(file)")
+    return f"field '{field}': {message}"
 
 
 def _check_agents(path: Path, tenant: TenantConfig, agents: set[str]) -> None:
