@@ -57,7 +57,13 @@ from a2a_server.tenancy.tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
 
-_GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults: 700, 10, 10
+# Python's defaults: 700, 10, 10. A young collection walks every object allocated since the
+# last one and still alive, ~5,000 here: a few milliseconds. At 50,000 (until 2026-12-03)
+# each took 70-100 ms of CPU under streams, whose sse-starlette task groups leave ~110
+# objects of cyclic garbage each (frames, tracebacks): the stream tails of
+# docs/performance.md. The young passes are few anyway: what requests keep (the stores'
+# records) is untracked (stores/_gc.py), and most of a request is freed by reference counting.
+_GC_THRESHOLDS = (5_000, 10, 100)
 _GRPC_GRACE_SECONDS = 1.0  # calls in flight get this long to finish at shutdown
 
 
@@ -249,10 +255,9 @@ def _tenant_runtime(settings: Settings, backend: Stores, tokens: TokenIssuer,
 def _tune_gc() -> None:
     # Everything built so far (modules, SDK and protobuf types, tenants, agents) lives as
     # long as the process: keep it out of the garbage collector's full passes, which
-    # otherwise stall requests for tens of milliseconds (~130k objects). And collect less
-    # often: a request's objects are freed by reference counting (runs break their cycles),
-    # so frequent young passes mostly promote in-flight requests into the older
-    # generations, whose passes are the long ones.
+    # otherwise stall requests for tens of milliseconds (~130k objects). Then the
+    # thresholds above: young passes short, rare enough not to promote many requests in
+    # flight into the older generations.
     gc.collect()
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)

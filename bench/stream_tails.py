@@ -100,6 +100,9 @@ class _Probe:
         self.gcs: list[dict[str, Any]] = []
         self.stacks: list[dict[str, Any]] = []
         self._gc_start = self._gc_cpu = 0.0
+        # every collection, by generation: [count, CPU ms in all, the longest's CPU ms]
+        self.gc_totals: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0],
+                                                  2: [0, 0.0, 0.0]}
         self._beat = time.perf_counter()
         self._main = threading.main_thread().ident
         self._started = False
@@ -109,6 +112,8 @@ class _Probe:
             return
         self._started = True
         gc.callbacks.append(self._on_gc)
+        if os.environ.get("BENCH_GC_THRESHOLDS"):  # experiments: other collector thresholds
+            gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLDS"].split(",")))
         asyncio.get_running_loop().create_task(self._lag_monitor())
         threading.Thread(target=self._watchdog, daemon=True, name="stall-watchdog").start()
 
@@ -117,9 +122,13 @@ class _Probe:
             self._gc_start, self._gc_cpu = time.perf_counter(), time.thread_time()
             return
         took = time.perf_counter() - self._gc_start
+        cpu_ms = (time.thread_time() - self._gc_cpu) * 1000
+        totals = self.gc_totals.setdefault(int(info.get("generation", 0)), [0, 0.0, 0.0])
+        totals[0] += 1
+        totals[1] += cpu_ms
+        totals[2] = max(totals[2], cpu_ms)
         if took >= 0.005:  # wall time; cpu_ms excludes the time the thread was descheduled
-            self.gcs.append({"at": time.time(), "ms": took * 1000,
-                             "cpu_ms": (time.thread_time() - self._gc_cpu) * 1000,
+            self.gcs.append({"at": time.time(), "ms": took * 1000, "cpu_ms": cpu_ms,
                              "generation": info.get("generation"),
                              "collected": info.get("collected")})
 
@@ -145,17 +154,39 @@ class _Probe:
                     f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.name}"
                     for f in stack]})
 
+    def reset(self) -> bytes:
+        """Forget what was recorded so far (the warm-up, the preload); no collection. The
+        answer: the collections since the last reset, by generation."""
+        self.requests, self.lags, self.gcs, self.stacks = [], [], [], []
+        totals = self._totals()
+        self.gc_totals = {g: [0, 0.0, 0.0] for g in self.gc_totals}
+        return orjson.dumps(totals)
+
+    def _totals(self) -> dict[str, dict[str, float]]:
+        return {str(g): {"count": int(t[0]), "cpu_ms": t[1], "max_cpu_ms": t[2]}
+                for g, t in sorted(self.gc_totals.items())}
+
     def take(self) -> bytes:
         stats = gc.get_stats()
-        tracked = len(gc.get_objects())
+        objects = gc.get_objects()
+        tracked = len(objects)
+        kinds: dict[str, int] = {}
+        for obj in objects:  # what the collector walks: the most common tracked types
+            name = type(obj).__qualname__
+            kinds[name] = kinds.get(name, 0) + 1
+        del objects
+        top = sorted(kinds.items(), key=lambda kv: kv[1], reverse=True)[:12]
+        totals = self._totals()
         started = time.thread_time()  # the CPU a full collection costs at this heap: the
         gc.collect()                  # stall one would cause during the streams, unloaded
         full_ms = (time.thread_time() - started) * 1000
         body = orjson.dumps({"requests": self.requests, "lags": self.lags, "gcs": self.gcs,
                              "stacks": self.stacks, "gc_stats": stats, "tracked": tracked,
                              "frozen": gc.get_freeze_count(), "full_collection_ms": full_ms,
-                             "thresholds": gc.get_threshold()})
+                             "thresholds": gc.get_threshold(), "gc_totals": totals,
+                             "tracked_kinds": top})
         self.requests, self.lags, self.gcs, self.stacks = [], [], [], []
+        self.gc_totals = {g: [0, 0.0, 0.0] for g in self.gc_totals}
         return body
 
 
@@ -172,9 +203,11 @@ class _ProbeApp:
             return
         self.probe.start()
         if scope["path"] == PROBE_PATH:
+            reset = scope.get("query_string") == b"reset"
+            body = self.probe.reset() if reset else self.probe.take()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": self.probe.take()})
+            await send({"type": "http.response.body", "body": body})
             return
         if not scope["path"].endswith("/message:stream"):
             await self.app(scope, receive, send)
@@ -247,8 +280,8 @@ def create() -> Any:
 HEADERS = {"X-API-Key": "demo-key", "Tenant-Name": "demo", "A2A-Version": "1.0"}
 
 
-async def _streams(url: str, count: int, concurrency: int,
-                   preload: int = 0) -> list[dict[str, Any]]:
+async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
+                   probe_url: str | None = None) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     monitor = asyncio.create_task(lag_monitor(CLIENT_LAGS))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -270,6 +303,8 @@ async def _streams(url: str, count: int, concurrency: int,
 
         await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm-up
         results.clear()
+        if probe_url is not None:
+            await client.get(f"{probe_url}?reset")
         if preload:  # the server's state after (c)/(d) of make bench: many tasks sent
             async def send(i: int) -> None:
                 async with gate:
@@ -278,12 +313,20 @@ async def _streams(url: str, count: int, concurrency: int,
                         "parts": [{"text": f"preload {i}"}]}})
             await asyncio.gather(*(send(i) for i in range(preload)))
         CLIENT_LAGS.clear()
+        if probe_url is not None:  # the server's records start with the measured streams
+            PRELOAD_GC.update(orjson.loads((await client.get(f"{probe_url}?reset")).content))
         await asyncio.gather(*(one(i) for i in range(count)))
     monitor.cancel()
     return results
 
 
 CLIENT_LAGS: list[dict[str, Any]] = []
+PRELOAD_GC: dict[str, dict[str, float]] = {}  # the server's collections during the preload
+
+
+def _gc_line(totals: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"gen{g}: {t['count']}, {t['cpu_ms']:.1f} ms of CPU in all, longest "
+                     f"{t['max_cpu_ms']:.1f}" for g, t in totals.items())
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -342,6 +385,11 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
                  f"generation since start {[g['collections'] for g in probe['gc_stats']]}, "
                  f"{probe['tracked']:,} tracked objects ({probe['frozen']:,} frozen); a full "
                  f"collection now costs {probe['full_collection_ms']:.1f} ms of CPU")
+    if PRELOAD_GC:
+        lines.append(f"collections during the preload, by generation: {_gc_line(PRELOAD_GC)}")
+    lines.append(f"collections during the streams, by generation: {_gc_line(probe['gc_totals'])}")
+    lines.append("most common tracked objects: " + ", ".join(
+        f"{name} {count:,}" for name, count in probe["tracked_kinds"]))
     for s in stacks[:5]:
         lines.append(f"  stack at a stall: {' <- '.join(reversed(s['stack']))}")
     return "\n".join(lines)
@@ -369,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             redis.start(workdir)
             server.env["A2A_SERVER_REDIS_URL"] = redis.url
         server.start(workdir)
-        rows = asyncio.run(_streams(server.url, count, args.concurrency, args.preload))
-        probe = orjson.loads(httpx.get(f"http://127.0.0.1:{server.port}{PROBE_PATH}").content)
+        probe_url = f"http://127.0.0.1:{server.port}{PROBE_PATH}"
+        rows = asyncio.run(_streams(server.url, count, args.concurrency, args.preload, probe_url))
+        probe = orjson.loads(httpx.get(probe_url).content)
         print(f"store {args.store}, {count} message:stream, {args.concurrency} at a time "
               f"(pid {os.getpid()})")
         print(report(rows, probe))

@@ -164,6 +164,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
+from a2a_server.stores._gc import untracked
+
 EVENTS_MAXLEN = 10_000
 LEASES = "{leases}"
 OUTBOX = "{outbox}"
@@ -179,8 +181,8 @@ def enc(value: str) -> str:
 class TaskKeys(NamedTuple):
     """The keys of one task (one hash slot).
 
-    A tuple of strings: the garbage collector stops tracking it, which matters for the
-    thousands of them ``KeySchema`` remembers.
+    A tuple of strings, untracked by the garbage collector when ``KeySchema`` makes it
+    (``_gc``; CPython would keep a named tuple tracked): it remembers thousands.
     """
 
     task: str
@@ -252,8 +254,9 @@ class KeySchema:
 
     def _task_keys(self, tenant: str, agent: str, task_id: str) -> TaskKeys:
         base = f"{self.prefix}:{{t:{enc(tenant)}:{enc(agent)}:{enc(task_id)}}}"
-        return TaskKeys(f"{base}:task", f"{base}:hist", f"{base}:events", f"{base}:push",
-                        f"{base}:lease", f"{base}:outbox", f"{base}:plog", f"{base}:oblease")
+        return untracked(TaskKeys(f"{base}:task", f"{base}:hist", f"{base}:events",
+                                  f"{base}:push", f"{base}:lease", f"{base}:outbox",
+                                  f"{base}:plog", f"{base}:oblease"))
 
     def scope(self, tenant: str, agent: str) -> ScopeKeys:
         """The index and context keys of one scope."""

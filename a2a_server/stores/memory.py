@@ -37,6 +37,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 
+from a2a_server.stores._gc import untracked
 from a2a_server.stores._wire import frame, head_of
 from a2a_server.stores.agents import InMemoryAgentStore
 from a2a_server.stores.base import (
@@ -72,9 +73,14 @@ TenantTtl = Callable[[str], "int | None"]
 
 
 class _Finished(NamedTuple):
-    """A finished task as the bounds see it: whose, in which context, finished when."""
+    """A finished task as the bounds see it: whose, in which context, finished when.
 
-    scope: Scope
+    Atomic values, untracked by the garbage collector (``_gc``): up to ``max_finished``
+    are kept, and the collector would otherwise walk each (and its ``Scope``).
+    """
+
+    tenant: str
+    agent: str
     context_id: str
     at: float
 
@@ -148,7 +154,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def _finish(self, scope: Scope, key: _Key, context_id: str) -> None:
         """Count a task that just finished against the bounds, then apply them."""
         now = self._clock()
-        self._finished[key] = _Finished(scope, context_id, now)
+        self._finished[key] = untracked(_Finished(scope.tenant, scope.agent, context_id, now))
         ttl = self._tenant_ttl(scope.tenant)
         if ttl:
             heapq.heappush(self._deadlines, (now + ttl, now, key))
@@ -169,7 +175,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def _drop(self, key: _Key) -> None:
         """Remove a finished task with everything that hangs off it."""
         entry = self._finished.pop(key)
-        scope, task_id = entry.scope, key[1]
+        scope, task_id = Scope(entry.tenant, entry.agent), key[1]
         await self._heads.delete(task_id, self._context(scope))
         for table in (self._versions, self._history, self._live):
             table.pop(key, None)
@@ -415,8 +421,11 @@ class InMemoryContextStore(ContextStore):
                  max_idle: int = MAX_FINISHED_TASKS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Contexts in memory; message-only ones bounded by ``tenant_ttl`` and ``max_idle``."""
-        self._items: dict[tuple[str, str], list[ContextItem]] = {}
-        self._task_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        # Per context, its items in order: a task id, or a direct message. A tuple of
+        # strings (and a dict of strings) the garbage collector stops tracking; a list
+        # of ContextItem and a set it would walk, for every context kept.
+        self._items: dict[_Key, tuple[str | Message, ...]] = {}
+        self._task_ids: dict[_Key, dict[str, None]] = {}
         self._tenant_ttl = tenant_ttl
         self._max_idle = max_idle
         self._clock = clock
@@ -455,18 +464,19 @@ class InMemoryContextStore(ContextStore):
     async def add_task(self, scope: Scope, context_id: str, task_id: str) -> None:
         """Append a task reference once."""
         key = (scope.owner, context_id)
-        if task_id in self._task_ids[key]:
+        task_ids = self._task_ids.setdefault(key, {})
+        if task_id in task_ids:
             return
-        self._task_ids[key].add(task_id)
+        task_ids[task_id] = None
         self._idle.pop(key, None)  # it has a task now: it lives as long as its tasks
-        self._items.setdefault(key, []).append(ContextItem(task_id=task_id))
+        self._items[key] = (*self._items.get(key, ()), task_id)
 
     async def add_message(self, scope: Scope, context_id: str, message: Message) -> None:
         """Append a copy of a direct message."""
         clone = Message()
         clone.CopyFrom(message)
         key = (scope.owner, context_id)
-        self._items.setdefault(key, []).append(ContextItem(message=clone))
+        self._items[key] = (*self._items.get(key, ()), clone)
         if not self._task_ids.get(key):
             self._touch_idle(scope, key)
 
@@ -478,7 +488,9 @@ class InMemoryContextStore(ContextStore):
         items = self._items.get((scope.owner, context_id))
         if items is None:
             return None
-        return ContextPage(items=list(itertools.islice(items, offset, offset + limit)),
+        return ContextPage(items=[ContextItem(task_id=item) if isinstance(item, str)
+                                  else ContextItem(message=item)
+                                  for item in itertools.islice(items, offset, offset + limit)],
                            total=len(items))
 
     def remove_task(self, scope: Scope, context_id: str, task_id: str) -> None:
@@ -487,8 +499,8 @@ class InMemoryContextStore(ContextStore):
         task_ids = self._task_ids.get(key)
         if task_ids is None or task_id not in task_ids:
             return
-        task_ids.discard(task_id)
-        items = [item for item in self._items.get(key, []) if item.task_id != task_id]
+        del task_ids[task_id]
+        items = tuple(item for item in self._items.get(key, ()) if item != task_id)
         if task_ids:
             self._items[key] = items
         else:
@@ -500,8 +512,9 @@ class InMemoryContextStore(ContextStore):
         items = self._items.get(key)
         if items is None:
             return None
-        self._items[key] = [item for item in items if item.task_id is not None]
-        return [item.task_id for item in items if item.task_id is not None]
+        kept = tuple(item for item in items if isinstance(item, str))
+        self._items[key] = kept
+        return list(kept)
 
 
 class InMemoryLeaseManager(LeaseManager):

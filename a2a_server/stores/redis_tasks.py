@@ -38,6 +38,7 @@ from a2a.utils.task import (
     encode_list_tasks_cursor,
 )
 
+from a2a_server.stores._gc import untracked
 from a2a_server.stores._keys import EVENTS_MAXLEN, ScopeKeys, TaskKeys, sort_member
 from a2a_server.stores._redis_base import RedisContext
 from a2a_server.stores._wire import frame, framed, head_of
@@ -63,7 +64,7 @@ _MEMBER_PREFIX = 22  # "<flag><20 digits>:"
 class _Written(NamedTuple):
     """What this replica last wrote or read of a task: version, history length, last id.
 
-    Tuples of atomic values are not tracked by the garbage collector: thousands are kept.
+    Atomic values, untracked by the garbage collector (``_gc``): thousands are kept.
     """
 
     version: int
@@ -104,7 +105,8 @@ def _assemble(raw: list[Any]) -> tuple[Task, int]:
 
 
 class _Full(NamedTuple):
-    """A task as stored at one version, as bytes: ``Task.FromString(head + history)``."""
+    """A task as stored at one version, as bytes: ``Task.FromString(head + history)``
+    (atomic values, untracked by the garbage collector: ``_gc``)."""
 
     version: int
     length: int
@@ -231,7 +233,7 @@ class RedisTaskStore(ScopedTaskStore):
 
     def _remember(self, key: _Key, version: int, length: int, last_id: str,
                   nbytes: int) -> None:
-        self._written[key] = _Written(version, length, last_id, nbytes)
+        self._written[key] = untracked(_Written(version, length, last_id, nbytes))
         self._written.move_to_end(key)
         if len(self._written) > _CACHE_SIZE:
             self._written.popitem(last=False)
@@ -379,12 +381,13 @@ class RedisTaskStore(ScopedTaskStore):
                     added: builtins.list[bytes]) -> _Full | None:
         """The stored task after a save, if this replica knows the history it extended."""
         if first == 0:  # replace: the save sent the whole history
-            return _Full(version, len(added), head, b"".join(added))
+            return untracked(_Full(version, len(added), head, b"".join(added)))
         known = self._full.get(key)
         # The script appended at ``first`` over version ``version - 1`` (every save adds 1).
         if known is None or known.version != version - 1 or known.length != first:
             return None
-        return _Full(version, first + len(added), head, known.history + b"".join(added))
+        return untracked(_Full(version, first + len(added), head,
+                               known.history + b"".join(added)))
 
     def _index_keys(self, scope: Scope, task: Task) -> tuple[str, ...]:
         return self._context_index_keys(scope.tenant, scope.agent, task.context_id)
@@ -434,7 +437,7 @@ class RedisTaskStore(ScopedTaskStore):
             task, version = Task.FromString(raw[0] + history), int(raw[1])
             nbytes = len(raw[0]) + len(history)
             if not take:
-                self._full.put(key, _Full(version, int(raw[3]), raw[0], history))
+                self._full.put(key, untracked(_Full(version, int(raw[3]), raw[0], history)))
         last_id = task.history[-1].message_id if task.history else ""
         self._remember(key, version, len(task.history), last_id, nbytes)
         return StoredTask(task, TaskVersion(version))
