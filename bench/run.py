@@ -6,6 +6,7 @@ Servers (each a uvicorn subprocess, same settings, pinned to core 0):
   sdk-memory   a2a-sdk reference, InMemoryTaskStore
   sdk-sqlite   a2a-sdk reference, DatabaseTaskStore on SQLite (aiosqlite)
   ceiling      bare Starlette returning a fixed 1 KB body
+  ceiling-raw  the same body from a raw ASGI callable (no framework: uvicorn's own floor)
 Load: wrk, one thread, pinned to core 1, fixed connections, after a warm-up; scenario
 h (gRPC next to HTTP+JSON, GET and send) uses one Python client for both bindings
 (bench/grpc_load.py), since wrk speaks no gRPC.
@@ -45,6 +46,7 @@ OURS = ("ours-redis", "ours-memory")
 WORKERS2 = "ours-redis-w2"
 WORKER_SCENARIOS = ("a", "c")
 SDK = ("sdk-memory", "sdk-sqlite")
+CEILINGS = ("ceiling", "ceiling-raw")  # fixed bodies, no ratios; next to (a) only
 SCENARIOS = (("a", "GET small task"), ("b1k", "GET historyLength=10, 1,000 msgs"),
              ("b10k", "GET historyLength=10, 10,000 msgs"), ("c", "message:send (new task)"),
              ("d", "follow-up message:send into 1,000 msgs"),
@@ -82,6 +84,7 @@ def _servers(redis_url: str | None, workdir: Path) -> list[Server]:
         Server("sdk-sqlite", "bench.sdk_reference:create_sqlite", "",
                {"BENCH_SQLITE_PATH": str(workdir / "sdk.sqlite3")}),
         Server("ceiling", "bench.ceiling:create", ""),
+        Server("ceiling-raw", "bench.ceiling:create_raw", ""),
     ]
     return servers
 
@@ -184,7 +187,7 @@ class Bench:
 
     def _cell_setup(self, server: Server, scenario: str) -> tuple[str, str, Path | None, int]:
         """Check the scenario on ``server``; pick its connections (see the † note)."""
-        if server.name == "ceiling":
+        if server.name in CEILINGS:
             return "get", f"http://127.0.0.1:{server.port}/", None, self.connections
         self._check(server, scenario)  # the first call pays one-off costs
         started = time.perf_counter()
@@ -398,7 +401,7 @@ class Bench:
         names = [n for n in (*OURS, *SDK) if n in self.servers]
         for scenario, title in SCENARIOS:
             if want(scenario):
-                ceiling = ["ceiling"] if scenario == "a" and "ceiling" in self.servers else []
+                ceiling = [n for n in CEILINGS if scenario == "a" and n in self.servers]
                 cell = [n for n in names if n in OURS] if scenario.endswith(_BEARER) else names
                 if scenario in WORKER_SCENARIOS and WORKERS2 in self.servers:
                     cell = [*cell[:1], WORKERS2, *cell[1:]]  # right after ours-redis
@@ -564,7 +567,7 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
             continue
         refs = (_find(rows, row["scenario"], "sdk-memory"),
                 _find(rows, row["scenario"], "sdk-sqlite"))
-        ratio = row["server"] not in SDK and row["server"] != "ceiling"
+        ratio = row["server"] not in SDK and row["server"] not in CEILINGS
         p50 = _cell(row, "p50_ms", refs, 2, ratio)
         p99 = _cell(row, "p99_ms", refs, 2, ratio)
         if row["scenario"] == "e":
