@@ -84,9 +84,9 @@ class Authenticator:
         Raises:
             AuthError: 401 for missing/bad credentials, 403 for a tenant mismatch.
         """
-        names = _all(headers, TENANT_HEADER)
+        names, keys, authorizations = _credential_headers(headers)
         tenants = self._tenants.current  # one snapshot for the whole request (reloads swap it)
-        principal = self._principal_from_credentials(headers, tenants)
+        principal = self._principal_from_credentials(keys, authorizations, tenants)
         if len(set(names)) > 1:
             raise AuthError(400, "the Tenant-Name header is given more than once, with different values")
         tenant = tenants.get(principal.tenant)
@@ -119,10 +119,8 @@ class Authenticator:
         request.scope[PRINCIPAL_KEY] = principal
         return principal, tenant
 
-    def _principal_from_credentials(self, headers: Mapping[str, str],
+    def _principal_from_credentials(self, keys: list[str], authorizations: list[str],
                                     tenants: TenantSnapshot) -> Principal:
-        keys = _all(headers, API_KEY_HEADER)
-        authorizations = _all(headers, "authorization")
         if len(keys) > 1 or len(authorizations) > 1:
             raise AuthError(401, "ambiguous credentials: send one X-API-Key or one Authorization header")
         bearer = None
@@ -157,6 +155,26 @@ class Authenticator:
         if owner is None:
             raise AuthError(401, "invalid API key")
         return Principal(owner.tenant, f"key:{owner.key_name}", "api_key")
+
+
+_CREDENTIAL_SLOTS = {TENANT_HEADER.encode(): 0, API_KEY_HEADER.encode(): 1, b"authorization": 2}
+
+
+def _credential_headers(headers: Mapping[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """Every non-empty ``Tenant-Name``, ``X-API-Key`` and ``Authorization`` value, in that
+    order: one pass over the raw header list of a Starlette ``Headers`` (names are lower
+    case in ASGI, values latin-1, as ``Headers.getlist`` decodes them), else three lookups."""
+    raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
+    if raw is None:
+        return (_all(headers, TENANT_HEADER), _all(headers, API_KEY_HEADER),
+                _all(headers, "authorization"))
+    found: tuple[list[str], list[str], list[str]] = ([], [], [])
+    slots = _CREDENTIAL_SLOTS
+    for name, value in raw:
+        slot = slots.get(name)
+        if slot is not None and value:
+            found[slot].append(value.decode("latin-1"))
+    return found
 
 
 def _all(headers: Mapping[str, str], name: str) -> list[str]:
