@@ -38,6 +38,7 @@ from a2a_server.protocol.gate import (
     check_body_tenant,
     is_v1,
     parse_non_negative,
+    query_param,
     require_json,
     state_of,
 )
@@ -198,7 +199,7 @@ async def get_task(request: Request) -> Response:
     """GET .../tasks/{id}?historyLength=N, served from the store's trimmed view."""
     await _admit(request)
     v1 = is_v1(request)
-    length = parse_non_negative(request.query_params.get("historyLength"), "historyLength")
+    length = parse_non_negative(query_param(request, "historyLength"), "historyLength")
     if not v1 and length == 0:
         length = None  # 0.3: historyLength 0 means unlimited
     server = state_of(request)
