@@ -24,14 +24,13 @@ import hashlib
 import hmac
 import logging
 import re
-import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from a2a_server.field_errors import first_problem
@@ -146,8 +145,7 @@ class TenantSnapshot:
         self._keys: dict[str, ApiKeyOwner] = {}
         self._clients: set[tuple[str, str]] = set()
         self._key_cache_size = key_cache_size
-        self._found: LRUCache[str, ApiKeyOwner] = LRUCache(maxsize=max(key_cache_size, 1))
-        self._lock = threading.Lock()
+        self._found: OrderedDict[str, ApiKeyOwner] = OrderedDict()  # least recently used first
         for tenant in tenants:
             self._tenants[tenant.name] = tenant
             for key in tenant.api_keys:
@@ -167,14 +165,17 @@ class TenantSnapshot:
         """The tenant and key name an API key belongs to, if any."""
         if not self._key_cache_size:
             return self._keys.get(sha256_hex(api_key))
-        with self._lock:
-            owner = self._found.get(api_key)
+        found = self._found  # no lock: the event loop's thread only, as TokenIssuer.verify
+        owner = found.get(api_key)
         if owner is not None:
+            found.move_to_end(api_key)
             return owner
         owner = self._keys.get(sha256_hex(api_key))
         if owner is not None:
-            with self._lock:
-                self._found[api_key] = owner
+            found[api_key] = owner
+            found.move_to_end(api_key)
+            if len(found) > self._key_cache_size:
+                found.popitem(last=False)
         return owner
 
     def cached_keys(self) -> int:
@@ -183,8 +184,7 @@ class TenantSnapshot:
 
     def holds(self, api_key: str) -> bool:
         """Whether ``api_key`` would be answered from the cache."""
-        with self._lock:
-            return api_key in self._found
+        return api_key in self._found
 
     def __iter__(self) -> Iterator[TenantConfig]:
         return iter(self._tenants.values())
