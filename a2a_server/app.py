@@ -385,7 +385,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         docs_url=None,
         redoc_url=None,
     )
-    app.state.server = server
+    app.state.server = app.server_state = server
     app.state.tenant_reloader = reloader
     app.state.tenant_agents = created_agents
     app.before_agent = created_agents.ensure

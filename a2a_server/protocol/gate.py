@@ -44,8 +44,9 @@ class ServerState:
 
 
 def state_of(request: Request) -> ServerState:
-    """The app's ``ServerState``."""
-    return request.app.state.server
+    """The app's ``ServerState`` (``A2AServerApp.server_state``, else ``app.state.server``)."""
+    server: ServerState | None = getattr(request.scope["app"], "server_state", None)
+    return server if server is not None else request.app.state.server
 
 
 def query_param(request: Request, name: str) -> str | None:

@@ -355,6 +355,7 @@ def add_rate_limit_fields(request: Request, response: Response) -> None:
 
 
 def quotas_of(request: Request) -> Quotas:
-    """The app's ``Quotas``."""
-    quotas: Quotas = request.app.state.quotas
+    """The app's ``Quotas`` (through ``A2AServerApp.server_state`` when there is one)."""
+    server = getattr(request.scope["app"], "server_state", None)
+    quotas: Quotas = server.quotas if server is not None else request.app.state.quotas
     return quotas

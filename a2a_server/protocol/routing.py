@@ -179,6 +179,9 @@ class A2AServerApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
+        # app.state.server, as a plain attribute (gate.state_of): Starlette's State answers
+        # through a Python __getattr__, and a GET asked it three times
+        self.server_state: Any = None
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
         self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
         # Called with the agent id of every /agents/{id}/... and /agentic/agents/{id}/...
