@@ -206,8 +206,11 @@ class PipelinedRedis:
     async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a Lua script by SHA1, loading it if Redis does not know it (e.g. after a restart)."""
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        conn = self._conn  # execute(), inlined: one coroutine frame less on every script call
+        if conn is None or conn.closed:
+            conn = await self._connect()
         try:
-            return await self.execute(*command)
+            return await conn.send(command)
         except rexc.NoScriptError:
             await self.execute("SCRIPT", "LOAD", script.source)
             return await self.execute(*command)

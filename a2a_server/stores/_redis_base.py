@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from redis import exceptions as rexc
@@ -145,19 +145,29 @@ class Health:
 
 
 
-@contextlib.contextmanager
-def map_redis_errors(health: Health | None = None) -> Iterator[None]:
+class map_redis_errors:  # lower case: used as the function it was (a generator-based
+    # context manager cost ~1 us per store call; this one costs a tenth of that)
     """Translate redis-py errors into ``StoreUnavailable`` (the one mapping boundary).
 
     Raises:
         StoreUnavailable: Redis cannot be reached or cannot serve right now.
     """
-    try:
-        yield
-    except UNAVAILABLE_ERRORS as exc:
-        if health is not None:
-            health.down(exc)
-        raise StoreUnavailable() from exc
+
+    __slots__ = ("health",)
+
+    def __init__(self, health: Health | None = None) -> None:
+        self.health = health
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        if exc is not None and isinstance(exc, UNAVAILABLE_ERRORS):
+            if self.health is not None:
+                self.health.down(exc)
+            raise StoreUnavailable() from exc
+        return False
 
 
 def pipelined_for(client: RedisClient) -> PipelinedRedis | None:
