@@ -126,10 +126,12 @@ def _suffix_route(method: str, suffix: str, params: dict[str, str]) -> Endpoint 
 
 def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
     """The endpoint and path parameters of an agent protocol request, or None."""
-    family = next((f for f in _FAMILIES if path.startswith(f[0])), None)
-    if family is None:
+    if path.startswith("/agents/"):  # _FAMILIES, without a generator per request
+        head, mark = _FAMILIES[0]
+    elif path.startswith("/agentic/agents/"):
+        head, mark = _FAMILIES[1]
+    else:
         return None
-    head, mark = family
     agent_id, slash, rest_of_path = path[len(head):].partition("/")
     if not agent_id or not slash or not rest_of_path.startswith(mark):
         return None
@@ -207,12 +209,14 @@ class A2AServerApp(FastAPI):
                 scope["app"] = self
                 endpoint, params = found
                 scope["path_params"], scope["a2a_server.endpoint"] = params, endpoint
+                # a GET has no body to limit: straight to the endpoint, one frame less
+                app = self._dispatch if scope["method"] == "GET" else self._fast
                 if observer is None:
-                    await self._fast(scope, receive, send)
+                    await app(scope, receive, send)
                     return
                 route = TEMPLATES[(scope["path"][7] == "c", "tenant" in params, endpoint)]
                 binding = "jsonrpc" if endpoint is jsonrpc.jsonrpc else "http+json"
-                await observer.observe(scope, receive, send, self._fast, route, binding)
+                await observer.observe(scope, receive, send, app, route, binding)
                 return
             if observer is not None:
                 await observer.observe(scope, receive, send, super().__call__, None, "http")
