@@ -77,7 +77,7 @@ async def _app(redis_url: str | None) -> tuple[Any, Any, str, str]:
     return app, lifespan, sent["task"]["id"], token
 
 
-args_sort = "tottime"
+args_sort = "tottime"  # cProfile's order (python -c ... to ask for "cumulative")
 
 
 async def main(n: int, rounds: int, profile: bool, concurrency: int) -> None:
@@ -115,7 +115,8 @@ async def main(n: int, rounds: int, profile: bool, concurrency: int) -> None:
         finally:
             redis.stop()
     if not profile:
-        print(f"| GET small task, in process | µs CPU/req (best of {rounds}, n={n}, {concurrency} at a time) |")
+        print(f"| GET small task, in process | µs CPU/req (best of {rounds}, n={n}, "
+              f"{concurrency} at a time) |")
         print("|---|---|")
         for name, us in best.items():
             print(f"| {name} | {us:.1f} |")
