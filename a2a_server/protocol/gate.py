@@ -25,6 +25,7 @@ from a2a_server.tenancy.config import TenantConfig, TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer
 
 VERSION_HEADER = "a2a-version"
+_VERSION_KEY = VERSION_HEADER.encode()
 _JSON_TYPES = ("application/json", "application/a2a+json")
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 
@@ -152,7 +153,11 @@ def check_body_tenant(request: Request, tenant: object) -> None:
 
 def is_v1(request: Request) -> bool:
     """A2A-Version 1.x selects 1.0 shapes; absent or 0.3 selects the 0.3 (Corti) shapes."""
-    version = request.headers.get(VERSION_HEADER, "").strip()
+    version = ""
+    for name, value in request.scope["headers"]:  # Headers.get's first match, without it
+        if name == _VERSION_KEY:
+            version = value.decode("latin-1").strip()
+            break
     if not version or version in ("0.3", "0.3.0"):
         return False
     if version.split(".")[0] == "1":

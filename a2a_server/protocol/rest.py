@@ -212,7 +212,19 @@ async def get_task(request: Request) -> Response:
     except Exception:  # noqa: BLE001 - logged and answered as unreadable, as render_one does
         body = shapes.render_one(f"task {request.path_params['id']}",
                                  lambda: shapes.stored_task_json_bytes(view, v03=not v1))
-    return Response(body, media_type="application/json")
+    return _JsonBytes(body)
+
+
+class _JsonBytes(Response):
+    """``Response(body, media_type="application/json")``, with the same two headers in the
+    same order, built without ``init_headers``' general case (a third of a microsecond)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", str(len(body)).encode()),
+                            (b"content-type", b"application/json")]
 
 
 @rest_endpoint
