@@ -23,7 +23,7 @@ from opentelemetry.trace import StatusCode
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from a2a_server.observability.metrics import Metrics, bind_metrics
+from a2a_server.observability.metrics import Metrics
 from a2a_server.observability.tracing import Tracing
 from a2a_server.stores.base import SCOPE_KEY
 from a2a_server.tenancy.auth import PRINCIPAL_KEY
@@ -150,8 +150,6 @@ class RequestObserver:
             span.end()
 
     def _begin(self, scope: Scope) -> dict[str, str] | None:
-        if self.metrics is not None:
-            bind_metrics(self.metrics)  # for record_llm_usage in the runs this request starts
         if not self.access_log:
             return None
         fields = {"request_id": _request_id(scope)}
