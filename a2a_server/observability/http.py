@@ -46,6 +46,7 @@ _STATUS_CLASS = ("1xx", "2xx", "3xx", "4xx", "5xx")
 _EVENT_STREAM = b"text/event-stream"
 UNMATCHED = "(unmatched)"
 STATUS_KEY = "a2a_server.status"  # the status sent, where the fast path or the observer knows it
+VERSION_KEY = "a2a_server.version"  # the raw A2A-Version header value gate.is_v1 read
 
 # Fields a handler deeper down may add to the request's access line (the task id of a send).
 _log_fields: ContextVar[dict[str, str] | None] = ContextVar("a2a_server_log_fields", default=None)
@@ -65,14 +66,29 @@ def current_request_id() -> str | None:
 
 
 def a2a_version(scope: Scope) -> str:
-    """The A2A version a request asks for, as a bounded label value."""
+    """The A2A version a request asks for, as a bounded label value.
+
+    From the header value the gate's ``is_v1`` read, when it ran (no second scan of
+    the headers), else from the first ``A2A-Version`` header; absent means 0.3.
+    """
+    read: str | None = scope.get(VERSION_KEY)
+    if read is not None:
+        return _LABELS.get(read) or _version_label(read.encode("latin-1"))
     for name, value in scope["headers"]:
         if name == _VERSION_HEADER:
-            raw = value.strip()
-            if raw in (b"", b"0.3", b"0.3.0"):
-                return "0.3"
-            return "1.0" if raw.split(b".")[0] == b"1" else "other"
+            return _version_label(value)
     return "0.3"
+
+
+def _version_label(value: bytes) -> str:
+    raw = value.strip()
+    if raw in (b"", b"0.3", b"0.3.0"):
+        return "0.3"
+    return "1.0" if raw.split(b".")[0] == b"1" else "other"
+
+
+# _version_label of the usual values (the header as Starlette decodes it: latin-1)
+_LABELS = {value: _version_label(value.encode()) for value in ("", "0.3", "0.3.0", "1.0", "1")}
 
 
 def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
