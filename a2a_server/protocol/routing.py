@@ -182,6 +182,7 @@ class A2AServerApp(FastAPI):
     def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
+        self._fast_metered: ASGIApp = BodySizeLimit(self._dispatch_metered, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
         self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
@@ -212,10 +213,10 @@ class A2AServerApp(FastAPI):
                     await self._fast(scope, receive, send)
                     return
                 route, binding = TEMPLATES[(scope["path"][7] == "c", "tenant" in params, endpoint)]
-                if observer.fast:  # metrics alone: timed here, no send wrapper (see _dispatch)
+                if observer.fast:  # metrics alone: timed here, no send wrapper
                     started = perf_counter()
                     try:
-                        await self._fast(scope, receive, send)
+                        await self._fast_metered(scope, receive, send)
                     finally:
                         observer.record_fast(scope, route, binding, perf_counter() - started)
                     return
@@ -229,9 +230,15 @@ class A2AServerApp(FastAPI):
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint: Endpoint = scope["a2a_server.endpoint"]
         response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    async def _dispatch_metered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``_dispatch``, leaving the status sent in the scope for ``RequestObserver.record_fast``."""
+        endpoint: Endpoint = scope["a2a_server.endpoint"]
+        response = await endpoint(Request(scope, receive, send))
         if type(response).__call__ is _WRITTEN_AT_ONCE:  # its status is the one it sends first
             scope[STATUS_KEY] = response.status_code
-        elif self.observer is not None and self.observer.fast:  # an event stream, for record_fast
-            await self.observer.respond(scope, receive, send, response)
+            await response(scope, receive, send)
             return
-        await response(scope, receive, send)
+        assert self.observer is not None
+        await self.observer.respond(scope, receive, send, response)  # an event stream
