@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from a2a_server.observability.metrics import Metrics
-from a2a_server.tenancy.auth import API_KEY_HEADER, Authenticator, AuthError, Principal
-from a2a_server.tenancy.config import TenantConfig, TenantRegistry
+from a2a_server.tenancy.auth import API_KEY_HEADER, Authenticator, AuthError
+from a2a_server.tenancy.config import TenantRegistry
 from a2a_server.tenancy.tokens import TokenIssuer, looks_like_jwt
 
 REASONS = ("missing", "bad_scheme", "invalid_token", "invalid_api_key", "tenant_mismatch")

@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_server.observability.metrics import Metrics
-from a2a_server.observability.requests import Series, LibrarySeries
+from a2a_server.observability.requests import LibrarySeries, Series
 from a2a_server.observability.tracing import Tracing
 from a2a_server.stores.base import SCOPE_KEY
 from a2a_server.tenancy.auth import PRINCIPAL_KEY

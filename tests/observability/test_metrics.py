@@ -14,8 +14,7 @@ import pytest
 
 from a2a_server.observability.metrics import Metrics, bind_metrics, record_llm_usage
 from a2a_server.settings import Settings
-from tests.conftest import (ACME, DEMO, V1, LiveServer, running_app, user_message_v03,
-                            user_message_v1)
+from tests.conftest import ACME, DEMO, V1, LiveServer, running_app, user_message_v03, user_message_v1
 from tests.observability.metrics_text import scrape, value
 from tests.protocol.sse import read_events_sync
 from tests.test_replicas import agents_with_slow
