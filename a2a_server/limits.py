@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_server.errors import PayloadTooLarge, jsonrpc_error, rest_error
+from a2a_server.observability.http import STATUS_KEY
 from a2a_server.seeds.errors import shannon_error
 
 
@@ -62,4 +63,5 @@ class BodySizeLimit:
             response = jsonrpc_error(None, error)
         else:
             response = rest_error(error)
+        scope[STATUS_KEY] = response.status_code  # for RequestObserver.record_fast
         await response(scope, receive, send)

@@ -6,6 +6,14 @@ template Starlette leaves in ``scope["route"]``). The observer wraps ``send`` to
 see the status (and whether the answer is an event stream), then, once the body
 is written, counts the request on label children cached per label set: no label
 dictionary is built per request.
+
+With metrics alone (no JSON access line, no tracing, no tenant label: the default),
+the fast path skips that wrapper, which is most of what metrics cost a GET: the app
+times the request itself and calls ``record_fast``; its dispatcher leaves the status
+of an answer written at once in ``scope[STATUS_KEY]``, and hands any other answer (an
+event stream) to ``RequestObserver.respond``, which wraps ``send`` as before. The
+series is then found by the raw (route, method, status, version, agent) in one
+dictionary lookup.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from opentelemetry.trace import StatusCode
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from a2a_server.observability.metrics import Metrics, bind_metrics
+from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.requests import LibrarySeries, Series
 from a2a_server.observability.tracing import Tracing
 from a2a_server.stores.base import SCOPE_KEY
 from a2a_server.tenancy.auth import PRINCIPAL_KEY
@@ -36,6 +45,8 @@ _VERSION_HEADER = b"a2a-version"
 _STATUS_CLASS = ("1xx", "2xx", "3xx", "4xx", "5xx")
 _EVENT_STREAM = b"text/event-stream"
 UNMATCHED = "(unmatched)"
+STATUS_KEY = "a2a_server.status"  # the status sent, where the fast path or the observer knows it
+VERSION_KEY = "a2a_server.version"  # the raw A2A-Version header value gate.is_v1 read
 
 # Fields a handler deeper down may add to the request's access line (the task id of a send).
 _log_fields: ContextVar[dict[str, str] | None] = ContextVar("a2a_server_log_fields", default=None)
@@ -55,14 +66,29 @@ def current_request_id() -> str | None:
 
 
 def a2a_version(scope: Scope) -> str:
-    """The A2A version a request asks for, as a bounded label value."""
+    """The A2A version a request asks for, as a bounded label value.
+
+    From the header value the gate's ``is_v1`` read, when it ran (no second scan of
+    the headers), else from the first ``A2A-Version`` header; absent means 0.3.
+    """
+    read: str | None = scope.get(VERSION_KEY)
+    if read is not None:
+        return _LABELS.get(read) or _version_label(read.encode("latin-1"))
     for name, value in scope["headers"]:
         if name == _VERSION_HEADER:
-            raw = value.strip()
-            if raw in (b"", b"0.3", b"0.3.0"):
-                return "0.3"
-            return "1.0" if raw.split(b".")[0] == b"1" else "other"
+            return _version_label(value)
     return "0.3"
+
+
+def _version_label(value: bytes) -> str:
+    raw = value.strip()
+    if raw in (b"", b"0.3", b"0.3.0"):
+        return "0.3"
+    return "1.0" if raw.split(b".")[0] == b"1" else "other"
+
+
+# _version_label of the usual values (the header as Starlette decodes it: latin-1)
+_LABELS = {value: _version_label(value.encode()) for value in ("", "0.3", "0.3.0", "1.0", "1")}
 
 
 def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -99,6 +125,10 @@ class RequestObserver:
         self.agents = agents
         self.access_log = access_log
         self.tracing = tracing
+        # Metrics alone: the fast path times its requests and calls record_fast (no send wrapper).
+        self.fast = (metrics is not None and not metrics.tenant_label and not access_log
+                     and tracing is None)
+        self._fast_series: dict[tuple[Any, ...], Series | LibrarySeries] = {}
         if tracing is None:  # one coroutine frame less per request
             self.observe = self._observe  # type: ignore[method-assign]
 
@@ -139,7 +169,7 @@ class RequestObserver:
         finally:
             otel_context.detach(token)
             span.set_attribute("http.request.method", scope["method"])
-            status = scope.get("a2a_server.status", 500)
+            status = scope.get(STATUS_KEY, 500)
             span.set_attribute("http.response.status_code", status)
             if route is None:
                 route = self.route_of(scope)
@@ -149,9 +179,53 @@ class RequestObserver:
                 span.set_status(StatusCode.ERROR)
             span.end()
 
+    def record_fast(self, scope: Scope, route: str, binding: str, elapsed: float) -> None:
+        """Count a fast-path request that took ``elapsed`` (``self.fast`` only).
+
+        The status is ``scope[STATUS_KEY]``, left by the dispatcher or by ``respond``
+        (500 if nothing was sent); the series is cached by the raw values, which are
+        bounded: templates, methods the routes take, statuses the app sends, three
+        versions and the configured agents.
+        """
+        agent = scope["path_params"]["agent_id"]
+        if agent not in self.agents:
+            agent = ""
+        key = (route, scope["method"], scope.get(STATUS_KEY, 500), a2a_version(scope), agent)
+        series = self._fast_series.get(key)
+        if series is None:
+            series = self._fast_series[key] = self._fast_series_of(key, binding)
+        series.record(elapsed)
+
+    def _fast_series_of(self, key: tuple[Any, ...], binding: str) -> Series | LibrarySeries:
+        assert self.metrics is not None
+        route, method, status, version, agent = key
+        klass = _STATUS_CLASS[status // 100 - 1] if 100 <= status < 600 else "5xx"
+        return self.metrics.requests.series((route, method, klass, binding, version, agent))
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send, response: ASGIApp) -> None:
+        """Write a fast-path answer that is not written at once (an event stream, ``self.fast``):
+        its status into ``scope[STATUS_KEY]`` when sent, counted as an open stream meanwhile."""
+        assert self.metrics is not None
+        open_streams = self.metrics.open_streams
+        stream = False
+
+        async def observed_send(message: Message) -> None:
+            nonlocal stream
+            if message["type"] == "http.response.start":
+                scope[STATUS_KEY] = message["status"]
+                headers = message.get("headers")
+                if headers is not None and _is_event_stream(headers):
+                    stream = True
+                    open_streams.inc()
+            await send(message)
+
+        try:
+            await response(scope, receive, observed_send)
+        finally:
+            if stream:
+                open_streams.dec()
+
     def _begin(self, scope: Scope) -> dict[str, str] | None:
-        if self.metrics is not None:
-            bind_metrics(self.metrics)  # for record_llm_usage in the runs this request starts
         if not self.access_log:
             return None
         fields = {"request_id": _request_id(scope)}
@@ -192,7 +266,7 @@ class RequestObserver:
             if route is None:
                 route = self.route_of(scope)
             if self.tracing is not None:
-                scope["a2a_server.status"] = status
+                scope[STATUS_KEY] = status
             self._record(scope, route, binding, status, elapsed, fields, failed)
 
     def _record(self, scope: Scope, route: str, binding: str, status: int, elapsed: float,

@@ -209,7 +209,8 @@ _current: ContextVar[Metrics | None] = ContextVar("a2a_server_metrics", default=
 
 
 def bind_metrics(metrics: Metrics) -> None:
-    """Make ``metrics`` the one ``record_llm_usage`` reports to, in this request's context."""
+    """Make ``metrics`` the one ``record_llm_usage`` reports to, in the current context (the
+    ``RunObserver`` binds its replica's as a run starts, before the run's tasks are created)."""
     _current.set(metrics)
 
 
@@ -218,8 +219,8 @@ def record_llm_usage(*, agent: str, provider: str, model: str, input_tokens: int
     """Count an LLM call of ``agent`` on the replica serving the current request.
 
     For LLM executors: call once per provider response, with the response's usage. The
-    replica's ``Metrics`` is bound to the request (and the runs it starts) by the gate;
-    outside a request (no replica bound) the call does nothing.
+    replica's ``Metrics`` is bound to each run as it starts (``RunObserver.started``);
+    outside a run (no replica bound) the call does nothing.
     """
     metrics = _current.get()
     if metrics is not None:

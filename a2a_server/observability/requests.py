@@ -49,7 +49,7 @@ class Series:
         self.buckets[bisect_left(self.bounds, seconds)] += 1
 
 
-class _LibrarySeries:
+class LibrarySeries:
     """The same interface over prometheus-client children (multiprocess mode)."""
 
     __slots__ = ("counter", "histogram")
@@ -85,7 +85,7 @@ class RequestStats(Collector):
     def _histogram_labels(values: Sequence[str]) -> tuple[str, ...]:
         return (values[0], values[1], values[3], values[5], *values[6:])  # no status, no version
 
-    def series(self, key: tuple[str, ...]) -> Series | _LibrarySeries:
+    def series(self, key: tuple[str, ...]) -> Series | LibrarySeries:
         """The series of one label set (created on first use)."""
         found = self._series.get(key)
         if found is None:
@@ -93,7 +93,7 @@ class RequestStats(Collector):
                 found = Series(self.bounds)
             else:
                 counter, histogram = self._library
-                found = _LibrarySeries(counter.labels(*key),
+                found = LibrarySeries(counter.labels(*key),
                                        histogram.labels(*self._histogram_labels(key)))
             self._series[key] = found
         return found

@@ -9,7 +9,7 @@ from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import TaskState
 
 from a2a_server.observability.http import note_task
-from a2a_server.observability.metrics import Metrics
+from a2a_server.observability.metrics import Metrics, bind_metrics
 from a2a_server.observability.tracing import Tracing, reset_run_tracer, set_run_tracer
 from a2a_server.stores.base import Scope
 
@@ -33,8 +33,10 @@ class RunObserver:
         """A run was started (on this replica)."""
         del scope
         note_task(run.task_id)
-        if self._running is not None:
+        if self._metrics is not None:
             self._running.inc()
+            # record_llm_usage in the run's tasks (created next, from this context) reports here
+            bind_metrics(self._metrics)
 
     def finished(self, scope: Scope, run: TaskRun) -> None:
         """The run ended; count it by the task's state at the end."""

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from a2a_server.agents.registry import AgentRegistry
 from a2a_server.errors import BadRequest, NotFound, StoreUnavailable
+from a2a_server.observability.http import VERSION_KEY
 from a2a_server.protocol.quotas import Quotas
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime
 from a2a_server.settings import Settings
@@ -153,11 +154,13 @@ def check_body_tenant(request: Request, tenant: object) -> None:
 
 def is_v1(request: Request) -> bool:
     """A2A-Version 1.x selects 1.0 shapes; absent or 0.3 selects the 0.3 (Corti) shapes."""
-    version = ""
+    raw = ""
     for name, value in request.scope["headers"]:  # Headers.get's first match, without it
         if name == _VERSION_KEY:
-            version = value.decode("latin-1").strip()
+            raw = value.decode("latin-1")
             break
+    request.scope[VERSION_KEY] = raw  # for the request's metrics label (no second header scan)
+    version = raw.strip()
     if not version or version in ("0.3", "0.3.0"):
         return False
     if version.split(".")[0] == "1":

@@ -16,6 +16,7 @@ so 404 and 405 answers are unchanged.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_server.limits import BodySizeLimit
-from a2a_server.observability.http import RequestObserver
+from a2a_server.observability.http import STATUS_KEY, RequestObserver
 from a2a_server.protocol import jsonrpc, rest
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -55,16 +56,19 @@ _STATIC: dict[tuple[str, str], Endpoint] = {
     for suffix, methods, endpoint in REST_ROUTES if "{" not in suffix for method in methods
 }
 _PUSH = "pushNotificationConfigs"
+# Response.__call__ sends the start message (its status_code) first, then the whole body.
+_WRITTEN_AT_ONCE = Response.__call__
 
 
-def _templates() -> dict[tuple[bool, bool, Endpoint], str]:
-    """Route template by (Corti v2 family, ``/{tenant}`` form, endpoint), for metrics and logs."""
-    templates: dict[tuple[bool, bool, Endpoint], str] = {}
+def _templates() -> dict[tuple[bool, bool, Endpoint], tuple[str, str]]:
+    """(Route template, binding) by (Corti v2 family, ``/{tenant}`` form, endpoint), for
+    metrics and logs."""
+    templates: dict[tuple[bool, bool, Endpoint], tuple[str, str]] = {}
     for v2, prefix in ((False, V1), (True, V2)):
         for suffix, _, endpoint in REST_ROUTES:
-            templates[(v2, False, endpoint)] = f"{prefix}{suffix}"
-            templates[(v2, True, endpoint)] = f"{prefix}/{{tenant}}{suffix}"
-        templates[(v2, False, jsonrpc.jsonrpc)] = prefix
+            templates[(v2, False, endpoint)] = (f"{prefix}{suffix}", "http+json")
+            templates[(v2, True, endpoint)] = (f"{prefix}/{{tenant}}{suffix}", "http+json")
+        templates[(v2, False, jsonrpc.jsonrpc)] = (prefix, "jsonrpc")
     return templates
 
 
@@ -180,6 +184,7 @@ class A2AServerApp(FastAPI):
     def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast: ASGIApp = BodySizeLimit(self._dispatch, max_bytes=max_body_bytes)
+        self._fast_metered: ASGIApp = BodySizeLimit(self._dispatch_metered, max_bytes=max_body_bytes)
         self.observer: RequestObserver | None = None  # set by create_app: metrics, access log
         # app.state.server, as a plain attribute (gate.state_of): Starlette's State answers
         # through a Python __getattr__, and a GET asked it three times
@@ -214,8 +219,16 @@ class A2AServerApp(FastAPI):
                 if observer is None:
                     await app(scope, receive, send)
                     return
-                route = TEMPLATES[(scope["path"][7] == "c", "tenant" in params, endpoint)]
-                binding = "jsonrpc" if endpoint is jsonrpc.jsonrpc else "http+json"
+                route, binding = TEMPLATES[(scope["path"][7] == "c", "tenant" in params, endpoint)]
+                if observer.fast:  # metrics alone: timed here, no send wrapper
+                    metered = (self._dispatch_metered if scope["method"] == "GET"
+                               else self._fast_metered)
+                    started = perf_counter()
+                    try:
+                        await metered(scope, receive, send)
+                    finally:
+                        observer.record_fast(scope, route, binding, perf_counter() - started)
+                    return
                 await observer.observe(scope, receive, send, app, route, binding)
                 return
             if observer is not None:
@@ -227,3 +240,14 @@ class A2AServerApp(FastAPI):
         endpoint: Endpoint = scope["a2a_server.endpoint"]
         response = await endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
+
+    async def _dispatch_metered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``_dispatch``, leaving the status sent in the scope for ``RequestObserver.record_fast``."""
+        endpoint: Endpoint = scope["a2a_server.endpoint"]
+        response = await endpoint(Request(scope, receive, send))
+        if type(response).__call__ is _WRITTEN_AT_ONCE:  # its status is the one it sends first
+            scope[STATUS_KEY] = response.status_code
+            await response(scope, receive, send)
+            return
+        assert self.observer is not None
+        await self.observer.respond(scope, receive, send, response)  # an event stream

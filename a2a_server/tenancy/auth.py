@@ -84,24 +84,33 @@ class Authenticator:
         Raises:
             AuthError: 401 for missing/bad credentials, 403 for a tenant mismatch.
         """
-        names, keys, authorizations = _credential_headers(headers)
-        tenants = self._tenants.current  # one snapshot for the whole request (reloads swap it)
-        principal = self._principal_from_credentials(keys, authorizations, tenants)
-        if len(set(names)) > 1:
-            raise AuthError(400, "the Tenant-Name header is given more than once, with different values")
-        tenant = tenants.get(principal.tenant)
-        if tenant is None:
-            # Credentials of a tenant that was removed: as good as no credentials.
-            raise AuthError(401, "invalid credentials")
-        if principal.method == "jwt" and not tenants.has_client(principal.tenant, principal.subject):
-            # A token (perhaps from the verified-token cache) of a client removed from the
-            # tenant file: revoked with it, not left to run until its exp.
-            raise AuthError(401, "invalid credentials")
-        named = [*names, *tenant_hints]
-        for hint in named:
-            if hint and hint != principal.tenant:
-                raise AuthError(403, "the credentials do not belong to the requested tenant")
-        return principal, tenant
+        try:  # inline, not a wrapper's frame: ``refused`` costs nothing on success
+            names, keys, authorizations = _credential_headers(headers)
+            tenants = self._tenants.current  # one snapshot for the whole request (reloads swap it)
+            principal = self._principal_from_credentials(keys, authorizations, tenants)
+            if len(set(names)) > 1:
+                raise AuthError(400, "the Tenant-Name header is given more than once, with "
+                                "different values")
+            tenant = tenants.get(principal.tenant)
+            if tenant is None:
+                # Credentials of a tenant that was removed: as good as no credentials.
+                raise AuthError(401, "invalid credentials")
+            if (principal.method == "jwt"
+                    and not tenants.has_client(principal.tenant, principal.subject)):
+                # A token (perhaps from the verified-token cache) of a client removed from the
+                # tenant file: revoked with it, not left to run until its exp.
+                raise AuthError(401, "invalid credentials")
+            named = [*names, *tenant_hints]
+            for hint in named:
+                if hint and hint != principal.tenant:
+                    raise AuthError(403, "the credentials do not belong to the requested tenant")
+            return principal, tenant
+        except AuthError as exc:
+            self.refused(headers, exc)
+            raise
+
+    def refused(self, headers: Mapping[str, str], error: AuthError) -> None:
+        """Called with every refusal ``authenticate`` raises (metrics count them)."""
 
     def authenticate_request(
         self, request: _Request, tenant_hints: tuple[str | None, ...] = ()

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +14,10 @@ import pytest
 
 from a2a_server.observability.metrics import Metrics, bind_metrics, record_llm_usage
 from a2a_server.settings import Settings
-from tests.conftest import ACME, DEMO, V1, running_app, user_message_v03, user_message_v1
+from tests.conftest import ACME, DEMO, V1, LiveServer, running_app, user_message_v03, user_message_v1
 from tests.observability.metrics_text import scrape, value
+from tests.protocol.sse import read_events_sync
+from tests.test_replicas import agents_with_slow
 
 SEND = "/agents/{agent_id}/v1/message:send"
 RPC = "/agents/{agent_id}/v1"
@@ -226,3 +229,48 @@ async def test_push_deliveries_by_outcome(
     finally:
         good.close()
         bad.close()
+
+
+def test_the_fast_path_counts_open_streams_refused_bodies_and_failed_versions(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """Metrics alone time the fast path without a send wrapper: an event stream still counts
+    as open while it is written, and a status the endpoint never renders (the body limit's
+    413, an unsupported A2A-Version) is still the status counted."""
+    server = live_server_factory("memory", agents_dir=agents_with_slow(tmp_path / "agents", 1.5),
+                                 max_body_bytes=4096)
+    assert server.app.observer.fast
+    stream = "/agents/{agent_id}/v1/message:stream"
+    with httpx.Client(base_url=server.url, timeout=30) as http, \
+            httpx.Client(base_url=server.url, timeout=30) as other:
+        def metrics() -> str:
+            got = other.get("/metrics")
+            assert got.status_code == 200
+            return got.text
+
+        with http.stream("POST", "/agents/echo/v1/message:stream", headers={**DEMO, **V1},
+                         json=user_message_v1("slow, counted while open")) as response:
+            assert response.status_code == 200
+            events = read_events_sync(response)
+            next(events)
+            assert value(metrics(), "a2a_http_open_streams") == 1
+            assert value(metrics(), "a2a_http_requests_total", route=stream) == 0  # not yet
+            for _ in events:
+                pass
+        deadline = time.monotonic() + 10  # the server ends the response after the last event
+        while value(text := metrics(), "a2a_http_open_streams") != 0:
+            assert time.monotonic() < deadline, "the ended stream still counts as open"
+            time.sleep(0.05)
+        assert value(text, "a2a_http_requests_total", route=stream, method="POST", status="2xx",
+                     binding="http+json", version="1.0", agent="echo") == 1
+        big = http.post("/agents/echo/v1/message:send", content=b"x" * 5000,
+                        headers={**DEMO, "Content-Type": "application/json"})
+        assert big.status_code == 413
+        odd = http.get("/agents/echo/v1/tasks/x", headers={**DEMO, "A2A-Version": "7.0"})
+        assert odd.status_code == 400
+        text = metrics()
+    assert value(text, "a2a_http_requests_total", route=SEND, method="POST", status="4xx",
+                 version="0.3", agent="echo") == 1
+    assert value(text, "a2a_http_requests_total", route="/agents/{agent_id}/v1/tasks/{id}",
+                 status="4xx", version="other", agent="echo") == 1
+    assert value(text, "a2a_http_requests_total", status="5xx") == 0
