@@ -522,3 +522,44 @@ async def test_a_store_refusal_of_an_unknown_cause_is_an_error_not_a_hang(stores
     run = await start(TaskRunner(EchoAgentExecutor(), stores), request("hello"))
     with pytest.raises(Exception, match="the task store lost task"):
         await run.outcome()
+
+
+async def _next(events: AsyncIterator[Any]) -> tuple[TaskVersion, str]:
+    version, event = await asyncio.wait_for(anext(events), 5)
+    return version, type(event).__name__
+
+
+async def test_an_artifact_update_reaches_a_stream_while_its_commit_is_in_flight(
+    stores: Stores,
+) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(agent, stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    assert [await _next(events), await _next(events)] == [
+        (TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent")]
+    commits.gate = asyncio.Event()  # the next commit (artifact, completed) is held
+    agent.release.set()
+    # Sent with the version its commit will give it, before that commit is back...
+    assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    assert commits.steps[-1] == ["TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.version == TaskVersion(2)  # not written yet
+    # ...while the final status waits for it.
+    held = asyncio.ensure_future(anext(events))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not held.done()
+    commits.gate.set()
+    version, event = await asyncio.wait_for(held, 5)
+    assert (version, type(event).__name__) == (TaskVersion(4), "TaskStatusUpdateEvent")
+    # What the stream was sent is what the log holds, version for version.
+    logged = await stores.events.replay(run.task_id, after=TaskVersion.MISSING)
+    assert logged is not None
+    assert [(e.version, type(e.event).__name__) for e in logged] == [
+        (TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent"),
+        (TaskVersion(3), "TaskArtifactUpdateEvent"), (TaskVersion(4), "TaskStatusUpdateEvent")]
+
