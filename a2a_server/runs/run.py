@@ -341,6 +341,10 @@ class TaskRun:
         raise InternalError(message=f"task {self.task_id} kept changing under this run")
 
     async def _commit_once(self, lease: LeaseChange | None) -> None:
+        if self._show_early(self._steps):
+            # The streams write them before this write is built; what the agent adds
+            # meanwhile joins this commit (after them: their versions stay).
+            await asyncio.sleep(0)
         task = self.task
         assert task is not None
         steps, self._steps = self._steps, []
@@ -356,8 +360,6 @@ class TaskRun:
         log = self._push_inline or not (self.version.is_missing
                                         and state in TERMINAL_TASK_STATES)
         try:
-            if self._show_early(steps):
-                await asyncio.sleep(0)  # the streams write them before this write is built
             version = await self._stores.tasks.commit(self.scope, Commit(
                 task, steps, self.version, self._stored_history, lease, log))
         except BaseException:

@@ -618,3 +618,37 @@ async def test_a_resume_from_an_update_whose_commit_is_in_flight_skips_it_once_s
     commits.gate.set()
     seen = [(v, type(e).__name__) async for v, e in resumed]
     assert seen == [(TaskVersion(4), "TaskStatusUpdateEvent")]  # the update is not repeated
+
+
+class YieldingStreamer(AgentExecutor):
+    """Reports working, then streams an update and finishes one loop turn later."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        await updater.start_work()
+        await asyncio.sleep(0.05)  # the first commit is back
+        await updater.add_artifact([new_text_part("chunk")], name="out")
+        await asyncio.sleep(0)  # while the update is being sent early
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise NotImplementedError
+
+
+async def test_a_status_accepted_while_an_update_is_sent_early_is_committed_after_it(
+    stores: Stores,
+) -> None:
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(YieldingStreamer(), stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    seen = [(v, type(e).__name__) async for v, e in events]
+    assert seen == [(TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent"),
+                    (TaskVersion(3), "TaskArtifactUpdateEvent"),
+                    (TaskVersion(4), "TaskStatusUpdateEvent")]
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.version == TaskVersion(4)
+    assert stored.task.status.state == COMPLETED
