@@ -14,8 +14,17 @@ after the last one it saw, in order:
   its version), then every later event.
 - with ``Last-Event-ID: N``: every event after version N, even if the task has
   finished since (the client gets the end it missed). No snapshot is repeated --
-  unless the task finished more than ``finished_events_seconds`` ago and its log
-  expired: then the final task (id = its version) stands in for the lost events.
+  unless nothing is logged after N for a finished task (its log expired after
+  ``finished_events_seconds``, or N is its last version): then the final task (id =
+  its version) stands in for what the client may have missed.
+
+``message:stream`` sends an artifact update while its commit is in flight, with the
+version that commit gives it (``runs/run.py``, ``_show_early``). A client may therefore
+name a version the store has not reached yet (the write is in flight) or never will
+(it was refused: another writer ended the task at that version, or the store failed).
+Resuming from such an N tails the log from the stored version instead and skips the
+artifact updates up to N (the client was sent them); any other event there is new to
+it. A finished task with nothing logged after N sends its final task, as above.
 
 A direct Message answer (no task) has no version and is sent without an id.
 JSON-RPC streams are left to the SDK (JSON-RPC over SSE carries no ids).
@@ -35,7 +44,13 @@ from a2a.server.agent_execution.active_task import (
 from a2a.server.cluster import TaskVersion, VersionedEvent
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
-from a2a.types.a2a_pb2 import Message, SendMessageRequest, Task, TaskStatusUpdateEvent
+from a2a.types.a2a_pb2 import (
+    Message,
+    SendMessageRequest,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskStatusUpdateEvent,
+)
 from a2a.utils.errors import (
     InvalidRequestError,
     TaskNotFoundError,
@@ -96,8 +111,9 @@ def ends_subscription(event: Event) -> bool:
 
 async def _tail(
     stores: Stores, task_id: str, after: TaskVersion, ends: Callable[[Event], bool] = ends_stream,
+    sent: TaskVersion | None = None,
 ) -> AsyncGenerator[Tagged, None]:
-    """The log after ``after`` until a closing event."""
+    """The log after ``after`` until a closing event; artifact updates up to ``sent`` skipped."""
     stream = stores.events.subscribe(task_id, after=after)
     last = after
     pending: asyncio.Future[VersionedEvent] | None = None
@@ -109,6 +125,9 @@ async def _tail(
             if not versioned.version.is_after(last):
                 continue
             last = versioned.version
+            if (sent is not None and isinstance(versioned.event, TaskArtifactUpdateEvent)
+                    and not versioned.version.is_after(sent)):
+                continue  # sent before its commit landed: the client has it
             yield versioned.version, versioned.event
             if ends(versioned.event):
                 return
@@ -157,13 +176,17 @@ async def subscribe_events(
         raise TaskNotFoundError(message=f"task {task_id} not found")
     if last_event_id is not None:
         if stored.task.status.state not in TERMINAL_TASK_STATES:
+            if last_event_id.is_after(stored.version):  # sent early; its commit in flight
+                return _tail(stores, task_id, stored.version, sent=last_event_id)
             return _tail(stores, task_id, last_event_id)
-        # Finished: replay what the client missed without waiting; if the log expired
-        # (finished_events_seconds), the final task stands in for the events it lost.
+        # Finished: replay what the client missed without waiting. Nothing after N: the
+        # log expired (finished_events_seconds), or N is the last version -- or the
+        # version of an update sent before a commit that another writer's final one
+        # beat (see the module docstring): the final task stands in.
         missed = await stores.events.replay(task_id, after=last_event_id)
-        if stored.version.is_after(last_event_id) and not missed:
+        if not missed:
             return _items([(stored.version, stored.task)])
-        return _items([(e.version, e.event) for e in missed or []])
+        return _items([(e.version, e.event) for e in missed])
     if stored.task.status.state in TERMINAL_TASK_STATES:
         raise UnsupportedOperationError(
             message=f"Task {task_id} is in a terminal state; nothing more will be streamed"

@@ -6,8 +6,11 @@ driver coroutine commits the steps accepted so far in ONE store write (one
 round trip on Redis), and while that write is in flight the agent goes on and
 the next steps gather for the next write: group commit. An agent that
 enqueues its whole answer without waiting on anything (the echo agent) costs
-one write per request. Only committed events are shown to anyone: the
-sender's result, streams, push notifications (queued by the store with the commit).
+one write per request. Only committed events are shown to anyone -- the
+sender's result, streams, push notifications (queued by the store with the commit) --
+with one exception: artifact updates at the head of a commit are sent to this replica's
+streams when the write starts, tagged with the version it gives them (``_show_early``;
+docs/architecture.md, "Artifact updates before their commit", argues why that is safe).
 
 The lease (which replica runs the task) is claimed by the commit that leaves
 the agent running, renewed every ``renew_every`` while it runs (however often the
@@ -138,6 +141,8 @@ class TaskRun:
         self._settled = asyncio.Event()  # a result, a reply, an error, or the end
         self.finished = asyncio.Event()
         self._listeners: list[asyncio.Queue[Tagged | None]] = []
+        # Steps sent to the listeners before their commit came back (id -> the step).
+        self._shown: dict[int, Event] = {}
         self._lease_held = False
         self._renew_at: float | None = None  # loop time of the next lease renewal
         self._watch_stored = stored is not None  # a follow-up: its task must stay stored
@@ -336,6 +341,10 @@ class TaskRun:
         raise InternalError(message=f"task {self.task_id} kept changing under this run")
 
     async def _commit_once(self, lease: LeaseChange | None) -> None:
+        if self._show_early(self._steps):
+            # The streams write them before this write is built; what the agent adds
+            # meanwhile joins this commit (after them: their versions stay).
+            await asyncio.sleep(0)
         task = self.task
         assert task is not None
         steps, self._steps = self._steps, []
@@ -417,6 +426,7 @@ class TaskRun:
                     TaskState.Name(task.status.state))
         self.task = task
         self._steps = []
+        self._shown.clear()  # never committed: the stored task below stands for them
         self._stopped = True
         self._cancel_producer()
         if self.result is None:
@@ -502,10 +512,35 @@ class TaskRun:
 
     # -- what others see ------------------------------------------------------------------
 
+    def _show_early(self, steps: list[Event | None]) -> bool:
+        """Send the artifact updates that open this commit to the listeners now.
+
+        Each is tagged with the version this commit gives it (the version moves by one per
+        step), so a stream's ids stay in order and mean the same as the log's. Only a
+        leading run of artifact updates: anything after a status (or the task's creation)
+        waits for the commit, so a listener never sees an event before one accepted ahead
+        of it. Steps shown by an attempt that was refused are not shown again (``_rebase``).
+        """
+        if not self._listeners:
+            return False
+        shown = False
+        base = int(self.version._value)
+        for offset, step in enumerate(steps, start=1):
+            if id(step) in self._shown:
+                continue
+            if not isinstance(step, TaskArtifactUpdateEvent):
+                break
+            shown = True
+            self._shown[id(step)] = step
+            tagged = (TaskVersion(base + offset), step)
+            for listener in self._listeners:
+                listener.put_nowait(tagged)
+        return shown
+
     def _publish(self, steps: list[Event | None] | list[Task], version: TaskVersion) -> None:
         base = int(version._value) - len(steps)
         for offset, step in enumerate(steps, start=1):
-            if step is None:
+            if step is None or self._shown.pop(id(step), None) is not None:
                 continue
             tagged = (TaskVersion(base + offset), step)
             for listener in self._listeners:

@@ -26,6 +26,7 @@ from a2a.utils.errors import InvalidAgentResponseError, UnsupportedOperationErro
 
 from a2a_server.agents.echo import EchoAgentExecutor
 from a2a_server.errors import TaskLost
+from a2a_server.protocol.streaming import subscribe_events
 from a2a_server.runs.run import TaskRun
 from a2a_server.runs.runner import TaskRunner
 from a2a_server.stores.base import Commit, Stores, set_current_scope
@@ -522,3 +523,132 @@ async def test_a_store_refusal_of_an_unknown_cause_is_an_error_not_a_hang(stores
     run = await start(TaskRunner(EchoAgentExecutor(), stores), request("hello"))
     with pytest.raises(Exception, match="the task store lost task"):
         await run.outcome()
+
+
+async def _next(events: AsyncIterator[Any]) -> tuple[TaskVersion, str]:
+    version, event = await asyncio.wait_for(anext(events), 5)
+    return version, type(event).__name__
+
+
+async def test_an_artifact_update_reaches_a_stream_while_its_commit_is_in_flight(
+    stores: Stores,
+) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(agent, stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    assert [await _next(events), await _next(events)] == [
+        (TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent")]
+    commits.gate = asyncio.Event()  # the next commit (artifact, completed) is held
+    agent.release.set()
+    # Sent with the version its commit will give it, before that commit is back...
+    assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    assert commits.steps[-1] == ["TaskArtifactUpdateEvent", "TaskStatusUpdateEvent"]
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.version == TaskVersion(2)  # not written yet
+    # ...while the final status waits for it.
+    held = asyncio.ensure_future(anext(events))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not held.done()
+    commits.gate.set()
+    version, event = await asyncio.wait_for(held, 5)
+    assert (version, type(event).__name__) == (TaskVersion(4), "TaskStatusUpdateEvent")
+    # What the stream was sent is what the log holds, version for version.
+    logged = await stores.events.replay(run.task_id, after=TaskVersion.MISSING)
+    assert logged is not None
+    assert [(e.version, type(e.event).__name__) for e in logged] == [
+        (TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent"),
+        (TaskVersion(3), "TaskArtifactUpdateEvent"), (TaskVersion(4), "TaskStatusUpdateEvent")]
+
+
+async def test_an_update_sent_before_a_commit_that_a_cancel_beat_is_followed_by_the_stored_task(
+    stores: Stores,
+) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(agent, stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    await _next(events)
+    await _next(events)
+    commits.gate = asyncio.Event()
+    agent.release.set()
+    assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.version == TaskVersion(2)
+    stored.task.status.state = TaskState.TASK_STATE_CANCELED  # another replica's cancel
+    await save(stores, stored.task, stored.version)  # takes version 3 first
+    commits.gate.set()
+    version, event = await asyncio.wait_for(anext(events), 5)
+    # The stream ends with the task as stored: canceled, without the unstored update.
+    assert (version, type(event).__name__) == (TaskVersion(3), "Task")
+    assert isinstance(event, Task) and event.status.state == TaskState.TASK_STATE_CANCELED
+    assert not event.artifacts
+    # A client that lost the connection after the update resumes from its id (3) and
+    # still learns the final state.
+    resumed = [item async for item in await subscribe_events(
+        stores, run.task_id, ctx(), TaskVersion(3))]
+    assert [(v, type(e).__name__) for v, e in resumed] == [(TaskVersion(3), "Task")]
+    assert resumed[0][1].status.state == TaskState.TASK_STATE_CANCELED  # type: ignore[union-attr]
+
+
+async def test_a_resume_from_an_update_whose_commit_is_in_flight_skips_it_once_stored(
+    stores: Stores,
+) -> None:
+    commits = CountingCommits(stores)
+    agent = Gated()
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(agent, stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    await _next(events)
+    await _next(events)
+    commits.gate = asyncio.Event()
+    agent.release.set()
+    assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    # The client drops here and resumes, on any replica, while version 3 is in flight.
+    resumed = await subscribe_events(stores, run.task_id, ctx(), TaskVersion(3))
+    commits.gate.set()
+    seen = [(v, type(e).__name__) async for v, e in resumed]
+    assert seen == [(TaskVersion(4), "TaskStatusUpdateEvent")]  # the update is not repeated
+
+
+class YieldingStreamer(AgentExecutor):
+    """Reports working, then streams an update and finishes one loop turn later."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
+        await updater.start_work()
+        await asyncio.sleep(0.05)  # the first commit is back
+        await updater.add_artifact([new_text_part("chunk")], name="out")
+        await asyncio.sleep(0)  # while the update is being sent early
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise NotImplementedError
+
+
+async def test_a_status_accepted_while_an_update_is_sent_early_is_committed_after_it(
+    stores: Stores,
+) -> None:
+    params = request("hi")
+    params.message.task_id = uuid.uuid4().hex
+    run = TaskRunner(YieldingStreamer(), stores).start(DEMO, ctx(), params, None, None, None)
+    events = run.listen()
+    run.start()
+    seen = [(v, type(e).__name__) async for v, e in events]
+    assert seen == [(TaskVersion(1), "Task"), (TaskVersion(2), "TaskStatusUpdateEvent"),
+                    (TaskVersion(3), "TaskArtifactUpdateEvent"),
+                    (TaskVersion(4), "TaskStatusUpdateEvent")]
+    stored = await stores.tasks.get(run.task_id, ctx())
+    assert stored is not None and stored.version == TaskVersion(4)
+    assert stored.task.status.state == COMPLETED
