@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from a2a.types.a2a_pb2 import Task
+from a2a.types.a2a_pb2 import (
+    Message,
+    StreamResponse,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskStatusUpdateEvent,
+)
 
 
 def head_of(task: Task) -> Task:
@@ -47,3 +53,27 @@ def frame(message: bytes) -> bytes:
 def framed(messages: Iterable[bytes]) -> bytes:
     """Serialized messages as the bytes of a Task's ``history`` field."""
     return b"".join([frame(m) for m in messages])
+
+
+def _field_tag(field: str) -> bytes:
+    return varint((StreamResponse.DESCRIPTOR.fields_by_name[field].number << 3) | 2)
+
+
+# A StreamResponse holding each kind of event: the event's field tag (length-delimited).
+_STREAM_TAGS: dict[type, bytes] = {
+    Task: _field_tag("task"),
+    Message: _field_tag("message"),
+    TaskStatusUpdateEvent: _field_tag("status_update"),
+    TaskArtifactUpdateEvent: _field_tag("artifact_update"),
+}
+
+
+def stream_response_bytes(event: Task | Message | TaskStatusUpdateEvent
+                          | TaskArtifactUpdateEvent) -> bytes:
+    """``to_stream_response(event).SerializeToString()`` without copying the event into a
+    StreamResponse: its field's tag, length and the event's own bytes (the same bytes)."""
+    tag = _STREAM_TAGS.get(type(event))
+    if tag is None:  # not an event type (as ``to_stream_response``: an empty response)
+        return b""
+    payload = event.SerializeToString()
+    return tag + varint(len(payload)) + payload

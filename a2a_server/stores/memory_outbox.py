@@ -11,8 +11,8 @@ from operator import itemgetter
 
 from a2a.server.events import Event
 from a2a.server.tasks import InMemoryPushNotificationConfigStore
-from a2a.utils.proto_utils import to_stream_response
 
+from a2a_server.stores._wire import stream_response_bytes
 from a2a_server.stores.base import OutboxEntry, PushOutbox, Scope
 
 _Key = tuple[Scope, str]
@@ -57,14 +57,14 @@ class InMemoryOutbox(PushOutbox):
         configs = self._configs._get_owner_push_notification_infos(scope.owner).get(task_id)
         if not configs:
             return
-        ids = sorted(config.id for config in configs)
+        ids = [configs[0].id] if len(configs) == 1 else sorted(c.id for c in configs)
         box = self._boxes.setdefault((scope, task_id), _Box())
         created = now_ms()
         trace = self.trace_context() if self.trace_context is not None else ""
         for offset, step in enumerate(steps, start=1):
             if step is None:
                 continue
-            payload = to_stream_response(step).SerializeToString()
+            payload = stream_response_bytes(step)
             for n, config_id in enumerate(ids, start=1):
                 entry = OutboxEntry(f"{base_version + offset}-{n}", config_id, payload, created,
                                     trace)
