@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import re
@@ -144,6 +145,21 @@ def check_config_fields(token: str, credentials: str, scheme: str) -> str | None
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _target(url: str) -> tuple[str, int] | None:
+    """The host (lower case, no trailing dot) and port a URL calls; None if it is not an
+    ``http``/``https`` URL with a host. Kept per URL: it depends on the string alone."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    host = parsed.hostname.lower().rstrip(".")
+    return host, port or (443 if parsed.scheme == "https" else 80)
+
+
 @dataclass(frozen=True)
 class _Answer:
     addresses: frozenset[Address] | None  # None: the host did not resolve
@@ -173,17 +189,13 @@ class PushUrlPolicy:
         return cls(hosts, networks, resolution_ttl_s)
 
     async def _judge(self, url: str, *, unresolvable_ok: bool) -> bool:
-        try:
-            parsed = urllib.parse.urlsplit(url)
-            port = parsed.port
-        except ValueError:
+        target = _target(url)
+        if target is None:
             return False
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            return False
-        host = parsed.hostname.lower().rstrip(".")
+        host, port = target
         if host in self.hosts:
             return True
-        answer = await self._answer(host, port or (443 if parsed.scheme == "https" else 80))
+        answer = await self._answer(host, port)
         if answer.addresses is None:
             return unresolvable_ok
         if answer.refused:
