@@ -46,7 +46,7 @@ class InMemoryOutbox(PushOutbox):
         self._configs = configs
         self._boxes: dict[_Key, _Box] = {}
         self._due: dict[_Key, int] = {}
-        self._logs: dict[tuple[Scope, str, str], bytes] = {}
+        self._logs: dict[_Key, dict[str, bytes]] = {}  # per task: config id -> its log
 
     def enqueue(self, scope: Scope, task_id: str, base_version: int,
                 steps: Sequence[Event | None]) -> None:
@@ -125,13 +125,12 @@ class InMemoryOutbox(PushOutbox):
         """Drop a task's pending notifications and delivery logs (the task is gone)."""
         self._boxes.pop((scope, task_id), None)
         self._due.pop((scope, task_id), None)
-        for key in [k for k in self._logs if k[0] == scope and k[1] == task_id]:
-            del self._logs[key]
+        self._logs.pop((scope, task_id), None)
 
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
         """Keep the log."""
-        self._logs[(scope, task_id, config_id)] = log
+        self._logs.setdefault((scope, task_id), {})[config_id] = log
 
     async def load_log(self, scope: Scope, task_id: str, config_id: str) -> bytes | None:
         """The log, if any."""
-        return self._logs.get((scope, task_id, config_id))
+        return self._logs.get((scope, task_id), {}).get(config_id)
