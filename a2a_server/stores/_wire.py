@@ -33,6 +33,8 @@ def head_of(task: Task) -> Task:
 
 def varint(value: int) -> bytes:
     """Protobuf's base-128 varint."""
+    if 0 <= value <= 0x7F:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -40,6 +42,8 @@ def varint(value: int) -> bytes:
     out.append(value)
     return bytes(out)
 
+
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 
 # A Task's ``history`` entry on the wire: tag (field number, length-delimited), length, bytes.
 _HISTORY_TAG = varint((Task.DESCRIPTOR.fields_by_name["history"].number << 3) | 2)

@@ -402,8 +402,11 @@ class InMemoryPushConfigStore(InMemoryPushNotificationConfigStore):
         """``set_info`` for a task's commit: ``config`` is already normalized, and is kept as
         it is (the committing run does not change it)."""
         with self.lock:
-            configs = self._push_notification_infos.setdefault(scope.owner, {}).setdefault(
-                task_id, [])
+            tasks = self._push_notification_infos.setdefault(scope.owner, {})
+            configs = tasks.get(task_id)
+            if configs is None:  # a new task's (the usual case)
+                tasks[task_id] = [config]
+                return
             configs[:] = [c for c in configs if c.id != config.id]
             configs.append(config)
 

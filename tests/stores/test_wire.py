@@ -12,7 +12,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.proto_utils import to_stream_response
 
-from a2a_server.stores._wire import stream_response_bytes
+from a2a_server.stores._wire import frame, stream_response_bytes
 
 
 def test_stream_response_bytes_are_the_serialized_stream_response_of_each_event() -> None:
@@ -27,3 +27,10 @@ def test_stream_response_bytes_are_the_serialized_stream_response_of_each_event(
               Task(), Message(), TaskStatusUpdateEvent(), TaskArtifactUpdateEvent()]
     for event in events:
         assert stream_response_bytes(event) == to_stream_response(event).SerializeToString()
+
+
+def test_a_framed_message_is_a_serialized_tasks_history_entry() -> None:
+    for size in (0, 1, 100, 127, 128, 300, 16_383, 16_384, 70_000):
+        message = Message(message_id="m", parts=[Part(text="x" * size)]) if size else Message()
+        task = Task(history=[message])
+        assert frame(message.SerializeToString()) == task.SerializeToString()
