@@ -29,10 +29,13 @@ Two checks use this policy:
   resolve is refused (fail closed), so a name re-pointed at an internal
   address after registration gets nothing.
 
-Cost: a host that is an IP literal (``127.0.0.1``, ``[2001:db8::1]``) is judged
-as it is, without a lookup (``getaddrinfo`` of a literal returns the literal;
-other numeric spellings such as ``2130706433`` or ``127.1`` still go through
-the resolver, which is what turns them into addresses). A host's answer, with
+Cost: a URL's scheme, host and port are parsed once (an LRU of 1,024 URLs). A
+host that is an IP literal (``127.0.0.1``, ``[2001:db8::1]``) is judged as it
+is, without a lookup (``getaddrinfo`` of a literal returns the literal; other
+numeric spellings such as ``2130706433`` or ``127.1`` still go through the
+resolver, which is what turns them into addresses), and that verdict, which
+cannot change, is kept in an LRU of ``RESOLUTION_CACHE_SIZE`` literals. A
+host name's answer, with
 the judgement of its addresses, is kept ``RESOLUTION_TTL_S`` seconds in a bounded
 cache (``RESOLUTION_CACHE_SIZE`` hosts, the oldest dropped first), failures
 included; the allowlist is fixed for the policy's life, so only the resolver's
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import re
@@ -139,9 +143,24 @@ def check_config_fields(token: str, credentials: str, scheme: str) -> str | None
     """What is wrong with a push config's token or authentication, if anything."""
     for name, value in (("token", token), ("authentication.credentials", credentials),
                         ("authentication.scheme", scheme)):
-        if _CONTROL.search(value):
+        if value and _CONTROL.search(value):
             return f"push notification {name} must not contain control characters (CR, LF, ...)"
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _target(url: str) -> tuple[str, int] | None:
+    """The host (lower case, no trailing dot) and port a URL calls; None if it is not an
+    ``http``/``https`` URL with a host. Kept per URL: it depends on the string alone."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    host = parsed.hostname.lower().rstrip(".")
+    return host, port or (443 if parsed.scheme == "https" else 80)
 
 
 @dataclass(frozen=True)
@@ -160,10 +179,15 @@ class PushUrlPolicy:
     # host -> its addresses and the refused ones, see the module docstring
     _resolved: TTLCache[str, _Answer] = field(
         init=False, compare=False, hash=False, repr=False)
+    _literal: Callable[[str], _Answer | None] = field(
+        init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_resolved",
                            TTLCache(RESOLUTION_CACHE_SIZE, self.resolution_ttl_s))
+        # An IP literal's answer never changes: kept in a (C) LRU, without expiry checks.
+        object.__setattr__(self, "_literal",
+                           functools.lru_cache(maxsize=RESOLUTION_CACHE_SIZE)(self._judge_literal))
 
     @classmethod
     def from_allowlist(cls, entries: Iterable[str],
@@ -173,17 +197,13 @@ class PushUrlPolicy:
         return cls(hosts, networks, resolution_ttl_s)
 
     async def _judge(self, url: str, *, unresolvable_ok: bool) -> bool:
-        try:
-            parsed = urllib.parse.urlsplit(url)
-            port = parsed.port
-        except ValueError:
+        target = _target(url)
+        if target is None:
             return False
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            return False
-        host = parsed.hostname.lower().rstrip(".")
+        host, port = target
         if host in self.hosts:
             return True
-        answer = await self._answer(host, port or (443 if parsed.scheme == "https" else 80))
+        answer = await self._answer(host, port)
         if answer.addresses is None:
             return unresolvable_ok
         if answer.refused:
@@ -195,23 +215,34 @@ class PushUrlPolicy:
         """What ``host`` stands for and which of its addresses are refused, kept
         ``resolution_ttl_s`` (judging an address walks ``ipaddress``'s tables: not free
         either). An IP literal stands for itself; a name is asked of the resolver."""
+        literal = self._literal(host)
+        if literal is not None:
+            return literal
         with contextlib.suppress(KeyError):  # absent or expired
             return self._resolved[host]
         addresses: frozenset[Address] | None
         try:
-            addresses = frozenset({ipaddress.ip_address(host.split("%", 1)[0])})
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                                 type=socket.SOCK_STREAM)
+            addresses = frozenset(
+                ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
+        except (OSError, ValueError):
+            addresses = None
+        answer = self._resolved[host] = self._judged(addresses)
+        return answer
+
+    def _judge_literal(self, host: str) -> _Answer | None:
+        """An IP-literal host's answer (itself); None for a name."""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                                     type=socket.SOCK_STREAM)
-                addresses = frozenset(
-                    ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
-            except (OSError, ValueError):
-                addresses = None
+            return None
+        return self._judged(frozenset({address}))
+
+    def _judged(self, addresses: frozenset[Address] | None) -> _Answer:
         refused = tuple(sorted(str(a) for a in addresses or ()
                                if not is_public(a) and not self._allowed(a)))
-        answer = self._resolved[host] = _Answer(addresses, refused)
-        return answer
+        return _Answer(addresses, refused)
 
     def _allowed(self, address: Address) -> bool:
         """In the allowlist's networks (an embedding address: every IPv4 inside it is)."""

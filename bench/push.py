@@ -12,18 +12,28 @@
     time per commit script (INFO commandstats). Without configs the added work is one
     EXISTS inside the script (Redis) or one dict lookup (memory).
 
-``python -m bench.push send [--redis-url URL] [--sends N] [--rounds R]``
-    the added CPU per send on an agent with a push config, tracing off (the default):
-    process CPU time (``time.process_time``: the app, its store client, the deliverer;
-    not the Redis server's) per ``message:send`` to the conformance agent
-    (``tck-complete-task``: one commit, two notifications), in-process, measured for sends
-    without a config, with an inline config whose notifications are delivered to the
-    local receiver (the send plus its delivery), and, after the deliverer is stopped, with
-    a config whose notifications are only queued (the send path alone). Rounds alternate;
-    each line is the median over rounds and the added share against the sends without a
-    config (target: under 10 %). On Redis the database is flushed first, as ``cost`` does:
-    the notifications an earlier run left queued would otherwise be retried to its dead
-    receiver during this run's deliveries.
+``python -m bench.push send [--redis-url URL] [--sends N] [--rounds R] [--batch B]``
+    the added CPU per send on an agent with a push config, tracing off (the default), GC
+    tuned as a server runs (``gc_tuning``): process CPU time (``time.process_time``: the
+    app, its store client, the deliverer; not the Redis server's) per ``message:send`` to
+    the conformance agent (``tck-complete-task``: one commit, two notifications),
+    in-process; the request bodies are encoded before the clock starts (the in-process
+    client's JSON encoding of the longer body is not the server's cost). Two figures:
+
+    - **the send's own cost** (issue 16's target: under 10 %): with the deliverer stopped,
+      sends without a config and sends with an inline config (its notifications written to
+      the outbox by the commit, not delivered) in alternating batches of B (which goes first
+      alternates too), so load drifts on a shared machine hit both alike; each round is
+      ``sends`` of each, and the figure is the median over every batch pair of the pair's
+      added share, with each round's medians shown;
+    - **delivery**: before that, with the deliverer running, rounds of sends without a
+      config and with one whose notifications are all delivered to the local receiver
+      before the clock stops; the difference, per notification, is the CPU of one delivery
+      (claim, signature, POST, acknowledgement, log): a request of its own to the receiver,
+      not part of the send.
+
+    On Redis the database is flushed first, as ``cost`` does: the notifications an earlier
+    run left queued would otherwise be retried to its dead receiver during this run.
 
 The receiver is ``bench/push_receiver.py`` (stdlib only, so it starts at once).
 """
@@ -37,6 +47,7 @@ import time
 import uuid
 
 import httpx
+import orjson
 from a2a.server.cluster import TaskVersion
 from a2a.types.a2a_pb2 import (
     Message,
@@ -126,12 +137,12 @@ async def _measure_rate(redis_url: str | None, tasks: int, port: int) -> None:
           f"{2 * tasks / drain:,.0f}/s (includes up to 0.5 s of backoff still running)")
 
 
-def _send_body(hook: str | None) -> dict[str, object]:
+def _send_body(hook: str | None) -> bytes:
     body: dict[str, object] = {"message": {"role": "ROLE_USER", "parts": [{"text": "x"}],
                                            "messageId": f"tck-complete-task-{uuid.uuid4()}"}}
     if hook is not None:
         body["configuration"] = {"taskPushNotificationConfig": {"url": hook}}
-    return body
+    return orjson.dumps(body)
 
 
 async def _count(probe: httpx.AsyncClient, port: int) -> int:
@@ -146,16 +157,17 @@ async def _settled(probe: httpx.AsyncClient, port: int) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _measure_sends(redis_url: str | None, sends: int, rounds: int, port: int) -> None:
-    """CPU per send: no config / config, delivered / config, queued only (deliverer stopped)."""
+async def _measure_sends(redis_url: str | None, sends: int, rounds: int, batch: int,
+                         port: int) -> None:
+    """CPU per send: the send's own cost (deliverer stopped, batches alternating), and what
+    delivering its notifications adds."""
     import statistics
 
     from a2a_server.app import create_app
     from a2a_server.push.api import DELIVERER_KEY
 
     settings = Settings(redis_url=redis_url, push_url_allowlist=["127.0.0.0/8"],
-                        access_log=False, gc_tuning=False, public_url="http://bench",
-                        push_poll_seconds=0.05)
+                        access_log=False, public_url="http://bench", push_poll_seconds=0.05)
     if settings.tracing:
         raise SystemExit("run with A2A_SERVER_TRACING unset: this measures tracing off")
     if redis_url:  # an earlier run's queued notifications would be retried to its dead receiver
@@ -165,7 +177,8 @@ async def _measure_sends(redis_url: str | None, sends: int, rounds: int, port: i
         await client.flushall()
         await client.aclose()
     app = create_app(settings)
-    headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0"}
+    headers = {"Tenant-Name": "demo", "X-API-Key": "demo-key", "A2A-Version": "1.0",
+               "Content-Type": "application/json"}
     hook = f"http://127.0.0.1:{port}/hook"
     receiver = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.push_receiver", str(port))
@@ -177,52 +190,67 @@ async def _measure_sends(redis_url: str | None, sends: int, rounds: int, port: i
 
             per_send = 0  # notifications per send, counted during the warm-up
 
-            async def cpu_per_send(with_hook: bool, deliver: bool) -> float:
+            async def cpu_per_send(n: int, with_hook: bool, deliver: bool) -> float:
+                bodies = [_send_body(hook if with_hook else None) for _ in range(n)]
                 before = await _count(probe, port) if deliver else 0
                 start = time.process_time()
-                for _ in range(sends):
+                for body in bodies:
                     sent = await http.post("/agents/conformance/v1/message:send",
-                                           json=_send_body(hook if with_hook else None),
-                                           headers=headers)
+                                           content=body, headers=headers)
                     sent.raise_for_status()
                 if deliver:  # until every notification of these sends arrived
-                    await _delivered(probe, port, before + per_send * sends, 0.05)
-                return (time.process_time() - start) / sends * 1e6
+                    await _delivered(probe, port, before + per_send * n, 0.05)
+                return (time.process_time() - start) / n * 1e6
 
             for _ in range(2):  # warm-up: first-use paths, caches, connections
-                await cpu_per_send(False, False)
+                await cpu_per_send(sends, False, False)
                 before = await _count(probe, port)
-                await cpu_per_send(True, False)
+                await cpu_per_send(sends, True, False)
                 await _settled(probe, port)
                 per_send = (await _count(probe, port) - before) // sends
             plain: list[float] = []
             delivered: list[float] = []
             for _ in range(rounds):
-                plain.append(await cpu_per_send(False, False))
-                delivered.append(await cpu_per_send(True, True))
+                plain.append(await cpu_per_send(sends, False, False))
+                delivered.append(await cpu_per_send(sends, True, True))
             deliverer = getattr(app.state, DELIVERER_KEY)
             await deliverer.aclose()  # from here on, notifications are only queued
-            plain_after: list[float] = []
-            queued: list[float] = []
+            shares: list[float] = []
+            round_plain: list[float] = []
+            round_queued: list[float] = []
             for _ in range(rounds):
-                plain_after.append(await cpu_per_send(False, False))
-                queued.append(await cpu_per_send(True, False))
+                pairs: list[tuple[float, float]] = []
+                for i in range(max(sends // batch, 1)):
+                    order = (False, True) if i % 2 == 0 else (True, False)
+                    got = {w: await cpu_per_send(batch, w, False) for w in order}
+                    pairs.append((got[False], got[True]))
+                    shares.append(got[True] / got[False] - 1)
+                round_plain.append(statistics.median(p for p, _ in pairs))
+                round_queued.append(statistics.median(q for _, q in pairs))
     finally:
         receiver.kill()
         await receiver.wait()
     store = "redis" if redis_url else "memory"
-    base, base_after = statistics.median(plain), statistics.median(plain_after)
-    rows = [("no push config", base, None),
-            ("push config, delivered", statistics.median(delivered), base),
-            ("no push config (again)", base_after, None),
-            ("push config, queued only", statistics.median(queued), base_after)]
-    print(f"{store}, tracing off, {sends} sends x {rounds} rounds, CPU per send (median):")
-    print(f"  rounds (us): no config {[round(x) for x in plain]}, delivered "
-          f"{[round(x) for x in delivered]}, no config {[round(x) for x in plain_after]}, "
-          f"queued {[round(x) for x in queued]}; {per_send} notifications per send")
-    for label, usec, against in rows:
-        added = f"  added {100 * (usec - against) / against:+.1f} %" if against else ""
-        print(f"  {label:<26} {usec:8.0f} us{added}")
+    base, with_delivery = statistics.median(plain), statistics.median(delivered)
+    print(f"{store}, tracing off, CPU per send:")
+    print(f"  the send's own cost (deliverer stopped; {rounds} rounds x {sends} sends each way, "
+          f"alternating batches of {batch}):")
+    print(f"    rounds' medians (us): no config {[round(x) for x in round_plain]}, "
+          f"config (notifications queued) {[round(x) for x in round_queued]}")
+    print(f"    no push config {statistics.median(round_plain):8.0f} us")
+    print(f"    push config    {statistics.median(round_queued):8.0f} us  added "
+          f"{100 * statistics.median(shares):+.1f} % (median of {len(shares)} batch pairs; "
+          f"quartiles {100 * statistics.quantiles(shares, n=4)[0]:+.1f} / "
+          f"{100 * statistics.quantiles(shares, n=4)[2]:+.1f} %)")
+    print(f"  delivery ({rounds} rounds x {sends} sends, {per_send} notifications per send):")
+    print(f"    rounds (us): no config {[round(x) for x in plain]}, config, delivered "
+          f"{[round(x) for x in delivered]}")
+    print(f"    no push config {base:8.0f} us")
+    print(f"    push config, every notification delivered {with_delivery:8.0f} us "
+          f"(added {100 * (with_delivery - base) / base:+.1f} %)")
+    if per_send:
+        print(f"    delivery CPU per notification: {(with_delivery - base) / per_send:,.0f} us "
+              "(the send's own added cost included)")
 
 
 def _steps(task_id: str, context_id: str) -> tuple[Task, list[object]]:
@@ -309,11 +337,13 @@ def main() -> None:
     send.add_argument("--redis-url")
     send.add_argument("--sends", type=int, default=500)
     send.add_argument("--rounds", type=int, default=5)
+    send.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     if args.what == "rate":
         _rate(args.redis_url, args.tasks)
     elif args.what == "send":
-        asyncio.run(_measure_sends(args.redis_url, args.sends, args.rounds, _free_port()))
+        asyncio.run(_measure_sends(args.redis_url, args.sends, args.rounds, args.batch,
+                                   _free_port()))
     else:
         asyncio.run(_cost(args.redis_url, args.commits))
 

@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.tasks.push_notification_config_store import normalize_push_notification_config
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     Message,
@@ -86,20 +87,33 @@ class ServerRequestHandler(DefaultRequestHandlerV2):
                 params.message.task_id = new_task_id or str(uuid.uuid4())
             elif not params.message.context_id:
                 params.message.context_id = stored.task.context_id
+            push_config = None
             if self._push_config_store and params.configuration.HasField(
                 "task_push_notification_config"
             ):
                 config = params.configuration.task_push_notification_config
                 _check_push_fields(config)
-                await self._reject_unsafe_push_url(config.url)
-                await self._push_config_store.set_info(params.message.task_id, config, context)
-            run = self.runner.start(scope, context, params, stored, turn, _history_length(params))
+                await self._check_push_url(config.url)
+                if stored is None:  # a new task: its first commit stores the config too
+                    push_config = normalize_push_notification_config(
+                        params.message.task_id, config)
+                else:
+                    await self._push_config_store.set_info(params.message.task_id, config,
+                                                           context)
+            run = self.runner.start(scope, context, params, stored, turn, _history_length(params),
+                                    push_config)
         except BaseException:
             self.runner.give_back(turn)
             raise
         events = run.listen() if listen else None
         run.start()
         return run, events
+
+    async def _check_push_url(self, url: str) -> None:
+        """The SDK's ``_reject_unsafe_push_url`` without its tracing wrapper (the SDK wraps
+        every handler method in a span: a no-op one costs more than the check itself)."""
+        if self._push_url_validator is not None and not await self._push_url_validator(url):
+            raise InvalidParamsError(message="Invalid push notification URL")
 
     async def _record_direct(
         self, params: SendMessageRequest, reply: Message, context: ServerCallContext

@@ -43,6 +43,7 @@ from a2a.types.a2a_pb2 import (
     Message,
     Task,
     TaskArtifactUpdateEvent,
+    TaskPushNotificationConfig,
     TaskState,
     TaskStatusUpdateEvent,
 )
@@ -102,7 +103,7 @@ class TaskRun:
         executor: AgentExecutor,
         request: RequestContext,
         stored: StoredTask | None,
-        push_inline: bool,
+        push_config: TaskPushNotificationConfig | None,
         history_length: int | None,
         return_immediately: bool,
         on_finished: Callable[[TaskRun], None],
@@ -114,7 +115,8 @@ class TaskRun:
         self.queue = RunQueue(self)
         self._stores = stores
         self._executor = executor
-        self._push_inline = push_inline
+        # A new task's inline push config: written by the first commit (the same store write).
+        self._push_config = push_config
         self._history_length = history_length
         self._return_immediately = return_immediately
         self._on_finished = on_finished
@@ -356,16 +358,17 @@ class TaskRun:
         with_message = not self._message_pending
         answer = self._answer(task, state, done)
         # A task its first commit finishes has no log reader: nobody knew its id before. Its
-        # events are still sent when the request registered a push config (the outbox).
-        log = self._push_inline or not (self.version.is_missing
-                                        and state in TERMINAL_TASK_STATES)
+        # events still go to the outbox when it has push configs (an inline one: this commit).
+        log = not (self.version.is_missing and state in TERMINAL_TASK_STATES)
         try:
             version = await self._stores.tasks.commit(self.scope, Commit(
-                task, steps, self.version, self._stored_history, lease, log))
+                task, steps, self.version, self._stored_history, lease, log,
+                self._push_config))
         except BaseException:
             self._steps[:0] = steps  # not written: they are still to be committed
             raise
         self.version = version
+        self._push_config = None  # stored
         self._stored_history = history
         self._message_committed = self._message_committed or with_message
         if lease is LeaseChange.CLAIM:

@@ -16,6 +16,7 @@ from a2a.server.cluster import StoredTask
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
     SendMessageRequest,
+    TaskPushNotificationConfig,
     TaskState,
 )
 from a2a.utils.errors import (
@@ -110,8 +111,13 @@ class TaskRunner:
         stored: StoredTask | None,
         turn: _Key | None,
         history_length: int | None,
+        push_config: TaskPushNotificationConfig | None = None,
     ) -> TaskRun:
-        """Build the request context and start the agent on it (not awaited)."""
+        """Build the request context and start the agent on it (not awaited).
+
+        ``push_config``: a new task's inline push config (normalized), stored by the run's
+        first commit rather than by a write of its own.
+        """
         task = stored.task if stored is not None else None
         request = RequestContext(
             call_context=call_context,
@@ -135,7 +141,7 @@ class TaskRunner:
             executor=self._executor,
             request=request,
             stored=stored,
-            push_inline=params.configuration.HasField("task_push_notification_config"),
+            push_config=push_config,
             history_length=history_length,
             return_immediately=params.configuration.return_immediately,
             on_finished=finished,

@@ -44,7 +44,7 @@ from a2a.server.cluster import (
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.tasks import PushNotificationConfigStore
-from a2a.types.a2a_pb2 import Message, Task, TaskState
+from a2a.types.a2a_pb2 import Message, Task, TaskPushNotificationConfig, TaskState
 
 if TYPE_CHECKING:
     from a2a_server.stores.agents import AgentDefinitionStore
@@ -141,7 +141,12 @@ class Commit:
     written, so a commit costs O(new messages). ``log_events`` False writes the versions
     without logging their events: for a task that its first commit leaves finished,
     whose log no subscriber can be waiting on (a ``Last-Event-ID`` resume is answered
-    with the final task, as once a log has expired).
+    with the final task, as once a log has expired). The events still go to the push
+    outbox for each of the task's push configs either way.
+
+    ``push_config`` (a new task's first commit only): the request's inline push config,
+    normalized (its id set), stored by this same write before the events are queued for
+    it: what ``push_configs.set_info`` would store, without a write of its own.
     """
 
     task: Task
@@ -150,6 +155,7 @@ class Commit:
     stored_history: int = 0
     lease: LeaseChange = LeaseChange.KEEP
     log_events: bool = True
+    push_config: TaskPushNotificationConfig | None = None
 
 
 class TaskViewStore(ABC):

@@ -232,6 +232,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         history = self._history.get((scope.owner, task.id), ()) if stored is not None else ()
         if len(history) != commit.stored_history:
             raise ConcurrentTaskModificationError(task.id)
+        if commit.push_config is not None and self._push_configs is not None:
+            self._push_configs.put(scope, task.id, commit.push_config)  # dropped with the task
         await self._write(scope, head, (*history, *added), current + len(steps), stored is None)
         if self._events is not None and commit.log_events:
             for offset, step in enumerate(steps, start=1):
@@ -401,6 +403,18 @@ class InMemoryPushConfigStore(InMemoryPushNotificationConfigStore):
         """Every config registered for ``task_id``, whoever registered it."""
         owner = current_scope().owner
         return list(self._get_owner_push_notification_infos(owner).get(task_id, []))
+
+    def put(self, scope: Scope, task_id: str, config: TaskPushNotificationConfig) -> None:
+        """``set_info`` for a task's commit: ``config`` is already normalized, and is kept as
+        it is (the committing run does not change it)."""
+        with self.lock:
+            tasks = self._push_notification_infos.setdefault(scope.owner, {})
+            configs = tasks.get(task_id)
+            if configs is None:  # a new task's (the usual case)
+                tasks[task_id] = [config]
+                return
+            configs[:] = [c for c in configs if c.id != config.id]
+            configs.append(config)
 
     def forget(self, scope: Scope, task_id: str) -> None:
         """Drop every config of a task (the task was dropped), silently if it has none."""

@@ -11,8 +11,8 @@ from operator import itemgetter
 
 from a2a.server.events import Event
 from a2a.server.tasks import InMemoryPushNotificationConfigStore
-from a2a.utils.proto_utils import to_stream_response
 
+from a2a_server.stores._wire import stream_response_bytes
 from a2a_server.stores.base import OutboxEntry, PushOutbox, Scope
 
 _Key = tuple[Scope, str]
@@ -46,7 +46,7 @@ class InMemoryOutbox(PushOutbox):
         self._configs = configs
         self._boxes: dict[_Key, _Box] = {}
         self._due: dict[_Key, int] = {}
-        self._logs: dict[tuple[Scope, str, str], bytes] = {}
+        self._logs: dict[_Key, dict[str, bytes]] = {}  # per task: config id -> its log
 
     def enqueue(self, scope: Scope, task_id: str, base_version: int,
                 steps: Sequence[Event | None]) -> None:
@@ -57,14 +57,14 @@ class InMemoryOutbox(PushOutbox):
         configs = self._configs._get_owner_push_notification_infos(scope.owner).get(task_id)
         if not configs:
             return
-        ids = sorted(config.id for config in configs)
+        ids = [configs[0].id] if len(configs) == 1 else sorted(c.id for c in configs)
         box = self._boxes.setdefault((scope, task_id), _Box())
         created = now_ms()
         trace = self.trace_context() if self.trace_context is not None else ""
         for offset, step in enumerate(steps, start=1):
             if step is None:
                 continue
-            payload = to_stream_response(step).SerializeToString()
+            payload = stream_response_bytes(step)
             for n, config_id in enumerate(ids, start=1):
                 entry = OutboxEntry(f"{base_version + offset}-{n}", config_id, payload, created,
                                     trace)
@@ -125,13 +125,12 @@ class InMemoryOutbox(PushOutbox):
         """Drop a task's pending notifications and delivery logs (the task is gone)."""
         self._boxes.pop((scope, task_id), None)
         self._due.pop((scope, task_id), None)
-        for key in [k for k in self._logs if k[0] == scope and k[1] == task_id]:
-            del self._logs[key]
+        self._logs.pop((scope, task_id), None)
 
     async def save_log(self, scope: Scope, task_id: str, config_id: str, log: bytes) -> None:
         """Keep the log."""
-        self._logs[(scope, task_id, config_id)] = log
+        self._logs.setdefault((scope, task_id), {})[config_id] = log
 
     async def load_log(self, scope: Scope, task_id: str, config_id: str) -> bytes | None:
         """The log, if any."""
-        return self._logs.get((scope, task_id, config_id))
+        return self._logs.get((scope, task_id), {}).get(config_id)

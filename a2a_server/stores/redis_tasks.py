@@ -30,7 +30,6 @@ from a2a.server.events.event_queue import Event
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.errors import InvalidParamsError
-from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import (
     ListTasksCursor,
     decode_list_tasks_cursor,
@@ -41,7 +40,7 @@ from a2a.utils.task import (
 from a2a_server.stores._gc import untracked
 from a2a_server.stores._keys import EVENTS_MAXLEN, ScopeKeys, TaskKeys, sort_member
 from a2a_server.stores._redis_base import RedisContext
-from a2a_server.stores._wire import frame, framed, head_of
+from a2a_server.stores._wire import frame, framed, head_of, stream_response_bytes
 from a2a_server.stores.base import (
     SCOPE_KEY,
     TERMINAL_STATES,
@@ -251,9 +250,13 @@ class RedisTaskStore(ScopedTaskStore):
 
     async def _write(self, scope: Scope, task: Task, steps: builtins.list[bytes], prev: int,
                      cancel: bool, start: int | None,
-                     lease: LeaseChange = LeaseChange.KEEP) -> tuple[int, int, bytes,
-                                                                     builtins.list[bytes]]:
+                     lease: LeaseChange = LeaseChange.KEEP, log: bool = True,
+                     push_config: tuple[str, bytes] = ("", b"")) -> tuple[
+                         int, int, bytes, builtins.list[bytes]]:
         """Run the save (single Redis: with the index update and lease change) for ``task``.
+
+        ``log`` False: the steps' events go to the push outbox only (not to the event log);
+        ``push_config``: a new task's inline config (id, bytes) written first (("", b""): none).
 
         Everything is serialized before the first await: the caller may change ``task``
         while the write is in flight. Returns (version, first new message, head, added).
@@ -287,7 +290,7 @@ class RedisTaskStore(ScopedTaskStore):
                 args: builtins.list[Any] = [
                     "replace" if start is None else "append", first, prev, int(cancel), head,
                     int(state), int(terminal), ttl, len(steps), EVENTS_MAXLEN,
-                    self._finished_events_ms, trace, *steps, *added]
+                    self._finished_events_ms, trace, int(log), *push_config, *steps, *added]
                 if self._r.cluster:
                     reply = await self._r.run("save", task_keys, args)
                 else:  # one round trip: index update, lease change, outbox due mark
@@ -329,7 +332,7 @@ class RedisTaskStore(ScopedTaskStore):
         key = (scope.tenant, scope.agent, task.id)
         cancel = task.status.state == TaskState.TASK_STATE_CANCELED
         prev_int = _version(prev_version)
-        event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
+        event_bytes = stream_response_bytes(event) if event is not None else b""
         start = None if prev_version.is_missing else self._append_from(scope, task, prev_int,
                                                                          cancel)
         last_id = task.history[-1].message_id if task.history else ""
@@ -346,14 +349,20 @@ class RedisTaskStore(ScopedTaskStore):
         """One group commit: several versions, their events, the lease, in one round trip."""
         task = commit.task
         key = (scope.tenant, scope.agent, task.id)
-        steps = [b"" if step is None or not commit.log_events
-                 else to_stream_response(step).SerializeToString() for step in commit.steps]
+        config = commit.push_config
+        # Events are sent when they are logged, or queued for the inline config (a new task
+        # that its first commit finishes has no log reader, nor other configs).
+        notify = commit.log_events or config is not None
+        steps = [b"" if step is None or not notify else stream_response_bytes(step)
+                 for step in commit.steps]
         known = self._written.get(key)
         nbytes = known.nbytes if known is not None else 0
         start = None if commit.prev_version.is_missing else commit.stored_history
         last_id = task.history[-1].message_id if task.history else ""
         version, first, head, added = await self._write(
-            scope, task, steps, _version(commit.prev_version), False, start, commit.lease)
+            scope, task, steps, _version(commit.prev_version), False, start, commit.lease,
+            commit.log_events,
+            ("", b"") if config is None else (config.id, config.SerializeToString()))
         self._full.take(key)  # the run holds the task; keep() hands it back
         if first == 0:
             nbytes = 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from a2a_server.stores.base import Scope
 from tests.conftest import ACME, REPO, running_app
 from tests.push.conftest import (
     AUTH,
@@ -155,6 +156,37 @@ async def test_the_delivery_log_is_the_tenants_own(push_client: Opener, receiver
     assert attempt["at"].endswith("Z")
     assert other.status_code == 404 and unknown.status_code == 404
     assert missing.status_code == 404
+
+
+async def test_an_inline_config_of_a_task_its_first_commit_finishes_is_stored_and_served(
+        backend: str, settings_for: Callable[..., Any], receiver: Receiver) -> None:
+    # The config rides on the task's first commit (no write of its own) and the commit's
+    # events are queued for it though they are not logged (nobody can be subscribed yet).
+    body = message("tck-complete-task")
+    body["configuration"] = {"taskPushNotificationConfig": {"url": receiver.url,
+                                                            "token": "t-1"}}
+    async with running_app(settings_for(backend, **FAST)) as app, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        task = await send(http, body)
+        listed = await http.get(f"{BASE}/tasks/{task['id']}/pushNotificationConfigs",
+                                headers=AUTH)
+        got = await receiver.until(lambda r: len([x for x in r if _of(task["id"])(x)]) >= 2)
+        await asyncio.sleep(0.2)  # nothing more comes
+        stores, scope = app.state.server.stores, Scope("demo", "conformance")
+        if backend == "redis":
+            logged = await stores.client.exists(stores.tasks._keys(scope, task["id"]).events)
+        else:
+            logged = stores.events._logs.get((scope.owner, task["id"]))
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert listed.status_code == 200, listed.text
+    configs = listed.json()["configs"]
+    assert [(c["id"], c["url"], c["token"], c["taskId"]) for c in configs] == [
+        (task["id"], receiver.url, "t-1", task["id"])]  # the id defaults to the task's
+    mine = [r for r in receiver.received() if _of(task["id"])(r)]
+    assert len(got) >= 2 and len(mine) == 2
+    assert [next(iter(r.json)) for r in mine] == ["task", "statusUpdate"]
+    assert [version_of(r) for r in mine] == [(1, 1), (2, 1)]
+    assert not logged
 
 
 async def test_a_task_without_configs_queues_nothing(push_client: Opener,

@@ -40,15 +40,17 @@ async def _exists(stores: InMemoryStores, task: Task, scope: Scope = DEMO) -> bo
     return await stores.tasks.get(task.id, ctx(scope)) is not None
 
 
-async def test_retention_drops_a_finished_task_with_its_log_context_and_push_configs() -> None:
+async def test_retention_drops_a_finished_task_with_its_log_context_push_configs_and_deliveries() -> None:
     clock = Clock()
     stores = InMemoryStores(lambda tenant: 60 if tenant == "demo" else None, clock=clock)
     task = make_task(context_id="conv")
     await stores.push_configs.set_info(task.id, TaskPushNotificationConfig(url="https://x/y"),
                                        ctx())
     done = await _finish(stores, task, await save(stores, task))
+    await stores.outbox.save_log(DEMO, task.id, task.id, b"{}")
     kept = make_task(context_id="conv")  # the same context id in another tenant: not touched
     await _finish(stores, kept, await save(stores, kept, scope=ACME), COMPLETED, ACME)
+    await stores.outbox.save_log(ACME, kept.id, "hook", b"{}")
     clock.now += 59
     assert await _exists(stores, task)
     assert (await stores.tasks.get(task.id, ctx())).version == done  # type: ignore[union-attr]
@@ -59,6 +61,8 @@ async def test_retention_drops_a_finished_task_with_its_log_context_and_push_con
     set_current_scope(DEMO)
     assert await stores.events.replay(task.id, after=TaskVersion.MISSING) is None
     assert await stores.push_configs.get_info(task.id, ctx()) == []
+    assert await stores.outbox.load_log(DEMO, task.id, task.id) is None  # its delivery log
+    assert await stores.outbox.load_log(ACME, kept.id, "hook") == b"{}"
     assert await stores.contexts.page(DEMO, "conv", 10, 0) is None
     assert stores.tasks.finished_count == 1  # acme's, which has no retention
     assert await stores.contexts.page(ACME, "conv", 10, 0) is not None

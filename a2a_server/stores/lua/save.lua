@@ -9,8 +9,11 @@
 --       kept once the task is terminal (0 = as long as the task)
 --       12 the committing run's W3C trace context for the outbox entries: ``traceparent``,
 --          or ``traceparent\ntracestate`` ('' = tracing off: no field written)
---       13 .. 12+n the steps' events, in order ('' = a version with no event)
---       13+n .. new history messages, each framed as a Task's history field (tag, length)
+--       13 log the events (1|0: only queued for the push configs, if the task has any)
+--       14 a new task's inline push config id ('' = none)  15 its bytes (HSET into :push
+--          before the events are queued)
+--       16 .. 15+n the steps' events, in order ('' = a version with no event)
+--       16+n .. new history messages, each framed as a Task's history field (tag, length)
 -- Returns {1, version, history length, outbox entries added} | {0, stored version, h} refused
 --         | {2, v, h} history mismatch
 local cur = redis.call('HMGET', KEYS[1], 'v', 'x', 'h', 'f')
@@ -30,18 +33,23 @@ else
   h = 0
 end
 local n = tonumber(ARGV[9])
-local i = 13 + n
+local i = 16 + n
 while i <= #ARGV do
   local j = math.min(i + 999, #ARGV)
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
   h = h + (j - i + 1)
   i = j + 1
 end
-for k = 1, n do
-  if ARGV[12 + k] ~= '' then
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], (v + k) .. '-0', 'v', v + k,
-               'e', ARGV[12 + k])
+if ARGV[13] == '1' then
+  for k = 1, n do
+    if ARGV[15 + k] ~= '' then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], (v + k) .. '-0', 'v', v + k,
+                 'e', ARGV[15 + k])
+    end
   end
+end
+if ARGV[14] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[14], ARGV[15])
 end
 local queued = 0
 if redis.call('EXISTS', KEYS[4]) == 1 then
@@ -50,13 +58,13 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   for k = 1, n do
-    if ARGV[12 + k] ~= '' then
+    if ARGV[15 + k] ~= '' then
       for j = 1, #configs do
         if ARGV[12] == '' then
-          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[12 + k],
+          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[15 + k],
                      't', ms)
         else
-          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[12 + k],
+          redis.call('XADD', KEYS[5], (v + k) .. '-' .. j, 'c', configs[j], 'e', ARGV[15 + k],
                      't', ms, 'p', ARGV[12])
         end
         queued = queued + 1
