@@ -47,12 +47,12 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import Receive, Scope, Send
 
 from a2a_server.errors import json_response
-from a2a_server.observability.requests import RequestStats
+from a2a_server.observability.requests import Histograms, RequestStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
@@ -89,9 +89,10 @@ class Metrics:
         self.tasks_finished = Counter(
             "a2a_tasks_finished", "Agent runs ended, by the task's state at the end",
             ["agent", "state", *tenant], registry=reg)
-        self.store_seconds = Histogram(
-            "a2a_store_call_duration_seconds", "Store calls (one round trip on Redis)",
-            ["store", "call"], buckets=STORE_BUCKETS, registry=reg)
+        # Every store call is timed: plain numbers, as for requests (requests.py).
+        self.store_seconds = Histograms(
+            reg, "a2a_store_call_duration_seconds", "Store calls (one round trip on Redis)",
+            ["store", "call"], STORE_BUCKETS, multiprocess=multiprocess_enabled())
         self.store_errors = Counter(
             "a2a_store_call_errors", "Store calls that raised", ["store", "call"], registry=reg)
         self.store_available = Gauge(

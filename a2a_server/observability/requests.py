@@ -13,6 +13,9 @@ collection time (a custom collector).
 Under multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) a collector's numbers would
 stay in each worker, so there the library's ``Counter``/``Histogram`` (which write
 to the shared files) are used instead, behind the same ``series(key).record(s)``.
+
+``Histograms`` is the same for one histogram family: the store-call latencies, observed
+on every Redis round trip (``observability/stores.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,16 @@ class Series:
         self.count += 1
         self.total += seconds
         self.buckets[bisect_left(self.bounds, seconds)] += 1
+
+    observe = record  # a prometheus-client histogram child's name for it
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """The buckets as the exposition wants them: (upper bound, count at or below)."""
+        out, running = [], 0
+        for bound, count in zip((*map(_bound, self.bounds), "+Inf"), self.buckets, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
 
 
 class LibrarySeries:
@@ -111,11 +124,9 @@ class RequestStats(Collector):
         histogram = HistogramMetricFamily(HISTOGRAM, _HISTOGRAM_HELP,
                                           labels=self._histogram_labels(self.labels))
         for key, (buckets, total) in merged.items():
-            cumulative, running = [], 0
-            for bound, count in zip((*map(_bound, self.bounds), "+Inf"), buckets, strict=True):
-                running += count
-                cumulative.append((bound, running))
-            histogram.add_metric(key, cumulative, total)
+            merged_series = Series(self.bounds)
+            merged_series.buckets = buckets
+            histogram.add_metric(key, merged_series.cumulative(), total)
         yield counter
         yield histogram
 
@@ -126,3 +137,45 @@ class RequestStats(Collector):
 
 def _bound(value: float) -> str:
     return repr(float(value))
+
+
+class Histograms(Collector):
+    """One histogram family kept as plain numbers per label set, as ``RequestStats`` does,
+    for observations made on the event loop's thread (store calls); the library's
+    ``Histogram`` under multiprocess mode. ``labels(*values)`` gives a child with
+    ``observe(seconds)`` either way.
+    """
+
+    def __init__(self, registry: CollectorRegistry, name: str, documentation: str,
+                 labels: Sequence[str], buckets: Sequence[float], *, multiprocess: bool) -> None:
+        self.name, self.documentation = name, documentation
+        self.label_names = tuple(labels)
+        self.bounds = tuple(buckets)
+        self._series: dict[tuple[str, ...], Series] = {}
+        self._library: Histogram | None = None
+        if multiprocess:
+            self._library = Histogram(name, documentation, self.label_names, buckets=self.bounds,
+                                      registry=registry)
+        else:
+            registry.register(self)
+
+    def labels(self, *values: str) -> Any:
+        """The child of one label set (created on first use)."""
+        if self._library is not None:
+            return self._library.labels(*values)
+        found = self._series.get(values)
+        if found is None:
+            found = self._series[values] = Series(self.bounds)
+        return found
+
+    def collect(self) -> Iterator[Any]:
+        """The family, from the numbers kept (not called in multiprocess mode)."""
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.label_names)
+        for key, series in list(self._series.items()):
+            family.add_metric(key, series.cumulative(), series.total)
+        yield family
+
+    def describe(self) -> Iterator[Any]:
+        """No families described up front: the registry calls ``collect`` instead."""
+        return iter(())
+
