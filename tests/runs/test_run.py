@@ -565,9 +565,11 @@ async def test_an_artifact_update_reaches_a_stream_while_its_commit_is_in_flight
         (TaskVersion(3), "TaskArtifactUpdateEvent"), (TaskVersion(4), "TaskStatusUpdateEvent")]
 
 
-async def test_an_update_sent_before_a_commit_that_a_cancel_beat_is_followed_by_the_stored_task(
+async def _update_sent_while_its_commit_is_held(
     stores: Stores,
-) -> None:
+) -> tuple[Any, AsyncIterator[tuple[TaskVersion, Any]], CountingCommits]:
+    """A run whose artifact update (version 3) reached its stream while that commit is held
+    (``commits.gate`` releases it)."""
     commits = CountingCommits(stores)
     agent = Gated()
     params = request("hi")
@@ -580,6 +582,13 @@ async def test_an_update_sent_before_a_commit_that_a_cancel_beat_is_followed_by_
     commits.gate = asyncio.Event()
     agent.release.set()
     assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    return run, events, commits
+
+
+async def test_an_update_sent_before_a_commit_that_a_cancel_beat_is_followed_by_the_stored_task(
+    stores: Stores,
+) -> None:
+    run, events, commits = await _update_sent_while_its_commit_is_held(stores)
     stored = await stores.tasks.get(run.task_id, ctx())
     assert stored is not None and stored.version == TaskVersion(2)
     stored.task.status.state = TaskState.TASK_STATE_CANCELED  # another replica's cancel
@@ -601,18 +610,7 @@ async def test_an_update_sent_before_a_commit_that_a_cancel_beat_is_followed_by_
 async def test_a_resume_from_an_update_whose_commit_is_in_flight_skips_it_once_stored(
     stores: Stores,
 ) -> None:
-    commits = CountingCommits(stores)
-    agent = Gated()
-    params = request("hi")
-    params.message.task_id = uuid.uuid4().hex
-    run = TaskRunner(agent, stores).start(DEMO, ctx(), params, None, None, None)
-    events = run.listen()
-    run.start()
-    await _next(events)
-    await _next(events)
-    commits.gate = asyncio.Event()
-    agent.release.set()
-    assert await _next(events) == (TaskVersion(3), "TaskArtifactUpdateEvent")
+    run, _events, commits = await _update_sent_while_its_commit_is_held(stores)
     # The client drops here and resumes, on any replica, while version 3 is in flight.
     resumed = await subscribe_events(stores, run.task_id, ctx(), TaskVersion(3))
     commits.gate.set()
