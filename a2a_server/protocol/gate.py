@@ -87,10 +87,8 @@ async def authenticate_counted(request: Request) -> tuple[Principal, TenantConfi
         AuthError: 401/403.
         QuotaExceeded: the tenant (or this credential) used its requests of this minute.
     """
-    server = state_of(request)
-    principal, tenant = server.auth.authenticate_request(request)
-    if server.quotas is not None:
-        await server.quotas.check_request(tenant, principal, request)
+    principal, tenant = state_of(request).auth.authenticate_request(request)
+    await count_request(request, principal, tenant)
     return principal, tenant
 
 
@@ -104,10 +102,23 @@ async def admit_counted(
         QuotaExceeded: the tenant (or this credential) used its requests of this minute.
     """
     runtime, principal, tenant = admit(request, agent_id, send=send)
-    quotas = state_of(request).quotas
-    if quotas is not None:
-        await quotas.check_request(tenant, principal, request)
+    await count_request(request, principal, tenant)
     return runtime, principal, tenant
+
+
+async def count_request(request: Request, principal: Principal, tenant: TenantConfig) -> None:
+    """Count an authenticated request against the tenant's request windows
+    (``requests_per_minute``, per credential); its answer then carries what is left of them.
+
+    The one place an HTTP request is counted: ``admit_counted``, ``authenticate_counted``
+    and the REST routes (``protocol/rest.py``) go through it.
+
+    Raises:
+        QuotaExceeded: the tenant (or this credential) used its requests of this minute.
+    """
+    quotas = state_of(request).quotas
+    if quotas is not None and tenant.limits is not None:  # no coroutine for a tenant without
+        await quotas.check_request(tenant, principal, request)
 
 
 def admit_call(

@@ -36,6 +36,7 @@ from a2a_server.protocol.compat import to_core
 from a2a_server.protocol.gate import (
     admit,
     check_body_tenant,
+    count_request,
     is_v1,
     parse_non_negative,
     query_param,
@@ -98,14 +99,15 @@ def _wants_plain_json(request: Request) -> bool:
 _LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/message:send
 
 
-async def _admit(request: Request) -> AgentRuntime:
-    runtime, principal, tenant = _admitted(request)
-    await quotas_of(request).check_request(tenant, principal, request)
-    return runtime
+async def _admit(request: Request, *, send: bool = False) -> tuple[AgentRuntime, TenantConfig]:
+    """``gate.admit_counted``, with the A2A 0.3 path form's 403 said for what it is (written
+    out rather than wrapping it: a task GET is not two coroutine frames deeper)."""
+    runtime, principal, tenant = _admitted(request, send)
+    await count_request(request, principal, tenant)
+    return runtime, tenant
 
 
-def _admitted(request: Request, *, send: bool = False
-              ) -> tuple[AgentRuntime, Principal, TenantConfig]:
+def _admitted(request: Request, send: bool) -> tuple[AgentRuntime, Principal, TenantConfig]:
     try:
         return admit(request, request.path_params["agent_id"], send=send)
     except AuthError as exc:
@@ -122,8 +124,7 @@ def _admitted(request: Request, *, send: bool = False
 
 
 async def _send(request: Request, stream: bool, send: Endpoint) -> Response:
-    _, principal, tenant = _admitted(request, send=True)
-    await quotas_of(request).check_request(tenant, principal, request)
+    _, tenant = await _admit(request, send=True)
     holds = await quotas_of(request).hold_send(tenant, stream=stream,
                                                agent=request.path_params["agent_id"])
     try:
@@ -230,7 +231,7 @@ class _JsonBytes(Response):
 @rest_endpoint
 async def cancel_task(request: Request) -> Response:
     """POST .../tasks/{id}:cancel"""
-    runtime = await _admit(request)
+    runtime, _ = await _admit(request)
     if is_v1(request):
         return await runtime.rest.on_cancel_task(request)
     task = await runtime.handler.on_cancel_task(
@@ -276,7 +277,7 @@ async def list_tasks(request: Request) -> Response:
 
     Each task is rendered on its own: one that cannot be is logged and left out.
     """
-    runtime = await _admit(request)
+    runtime, _ = await _admit(request)
     _check_list_filters(request)
     v1 = is_v1(request)
     params = ListTasksRequest()
@@ -314,7 +315,7 @@ def _list_item_v1(include_artifacts: bool) -> Callable[[Task], dict[str, Any]]:
 def _v1_only(method_name: str) -> Endpoint:
     @rest_endpoint
     async def endpoint(request: Request) -> Response:
-        runtime = await _admit(request)
+        runtime, _ = await _admit(request)
         return await getattr(runtime.rest, method_name)(request)
 
     endpoint.__name__ = method_name
@@ -324,7 +325,7 @@ def _v1_only(method_name: str) -> Endpoint:
 @rest_endpoint
 async def set_push_config(request: Request) -> Response:
     """POST .../tasks/{id}/pushNotificationConfigs (A2A 1.0)"""
-    runtime = await _admit(request)
+    runtime, _ = await _admit(request)
     body = await _json_body(request)
     check_body_tenant(request, body.get("tenant"))
     return await runtime.rest.set_push_notification(request)
