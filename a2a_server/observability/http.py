@@ -193,14 +193,20 @@ class RequestObserver:
         key = (route, scope["method"], scope.get(STATUS_KEY, 500), a2a_version(scope), agent)
         series = self._fast_series.get(key)
         if series is None:
-            series = self._fast_series[key] = self._fast_series_of(key, binding)
+            series = self._fast_series[key] = self._series_of(key, binding)
         series.record(elapsed)
 
-    def _fast_series_of(self, key: tuple[Any, ...], binding: str) -> Series | LibrarySeries:
+    def _series_of(self, key: tuple[Any, ...], binding: str,
+                   tenant: str | None = None) -> Series | LibrarySeries:
+        """The series of raw (route, method, status, version, agent) values: the label key
+        (status as its class, the binding, ``tenant`` last when given), for every request."""
         assert self.metrics is not None
         route, method, status, version, agent = key
         klass = _STATUS_CLASS[status // 100 - 1] if 100 <= status < 600 else "5xx"
-        return self.metrics.requests.series((route, method, klass, binding, version, agent))
+        labels: tuple[str, ...] = (route, method, klass, binding, version, agent)
+        if tenant is not None:
+            labels = (*labels, tenant)
+        return self.metrics.requests.series(labels)
 
     async def respond(self, scope: Scope, receive: Receive, send: Send, response: ASGIApp) -> None:
         """Write a fast-path answer that is not written at once (an event stream, ``self.fast``):
@@ -279,11 +285,9 @@ class RequestObserver:
         if agent not in self.agents:
             agent = ""
         if self.metrics is not None:
-            klass = _STATUS_CLASS[status // 100 - 1] if 100 <= status < 600 else "5xx"
-            key: tuple[str, ...] = (route, scope["method"], klass, binding, a2a_version(scope), agent)
-            if self.metrics.tenant_label:
-                key = (*key, tenant)
-            self.metrics.requests.series(key).record(elapsed)
+            key = (route, scope["method"], status, a2a_version(scope), agent)
+            self._series_of(key, binding, tenant if self.metrics.tenant_label else None
+                            ).record(elapsed)
         if fields is not None:
             extra = {"route": route, "method": scope["method"], "status": status,
                      "duration_ms": round(elapsed * 1000, 3), "tenant": tenant, "agent": agent,
