@@ -8,7 +8,7 @@ import functools
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -150,7 +150,7 @@ def _replica_id(stores: Stores) -> str:
 
 
 async def _start_grpc(settings: Settings, server: ServerState,
-                      before_agent: Callable[[str], Awaitable[None]]) -> Any:
+                      before_agent: Callable[[str, Mapping[str, str]], Awaitable[None]]) -> Any:
     """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
     if settings.grpc_port is None:
         return None
@@ -349,7 +349,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
                                             tracing)
                      if pushing else None)
         setattr(app.state, push_api.DELIVERER_KEY, deliverer)
-        grpc_server = await _start_grpc(settings, server, created_agents.ensure)
+        grpc_server = await _start_grpc(settings, server, created_agents.ensure_for)
         reloader.start()
         if settings.gc_tuning:
             _tune_gc()
@@ -388,7 +388,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     app.state.server = app.server_state = server
     app.state.tenant_reloader = reloader
     app.state.tenant_agents = created_agents
-    app.before_agent = created_agents.ensure
+    app.before_agent = created_agents.ensure_for
     app.state.metrics = metrics
     app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
     app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())

@@ -7,14 +7,15 @@ missing one. Operator agents (``agent_cards/``) are read-only: PATCH and DELETE 
 caller can see answer 403 ``PERMISSION_DENIED``.
 
 **Cache.** A replica builds an ``AgentRuntime`` for a created agent the first time a request
-names it (``TenantAgents.ensure``, called before the agent's routes run: one store read),
-and keeps it with the definition's version. Invalidation across replicas: every write
-appends the agent id to the store's changes stream (Redis: ``a2a:{agents}:changes``), which
-every replica reads (``TenantAgents.watch``, ``XREAD BLOCK``) and reloads or drops that
-agent; as a backstop an entry is re-read when it is older than ``cache_seconds`` (default
-30 s) at its next use. So a change is seen by the other replicas as soon as they read the
-stream (milliseconds), and at the latest ``cache_seconds`` after it if the stream reader
-was cut off; the writing replica sees it at once.
+with valid credentials names it (``TenantAgents.ensure_for``, called before the agent's
+routes run: one store read; bad credentials cause none), and keeps it with the definition's
+version. Invalidation across replicas: every write appends the agent id to the store's
+changes stream (Redis: ``a2a:{agents}:changes``), which every replica reads
+(``TenantAgents.watch``, ``XREAD BLOCK``) and reloads or drops that agent; as a backstop an
+entry is re-read when it is older than ``cache_seconds`` (default 30 s) at its next use. So
+a change is seen by the other replicas as soon as they read the stream (milliseconds), and
+at the latest ``cache_seconds`` after it if the stream reader was cut off; the writing
+replica sees it at once.
 
 **Delete.** The definition is replaced by a tombstone: the agent is no longer listed,
 fetched, changed or counted, and new sends to it answer 404 on every replica; its open
@@ -32,7 +33,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,15 +99,33 @@ class TenantAgents:
     async def ensure(self, agent_id: str) -> None:
         """Before a route of ``agent_id``: load it if it is a created agent not cached yet
         (or cached longer than ``cache_seconds``). A store outage leaves things as they are."""
-        if not AGENT_UUID.match(agent_id):
+        if self._current(agent_id):
             return
-        entry = self._loaded.get(agent_id)
-        if entry is not None:
-            self._loaded.move_to_end(agent_id)
-            if time.monotonic() - entry.checked < self.policy.cache_seconds:
-                return
         with contextlib.suppress(StoreUnavailable):
             self.apply(agent_id, await self.server.stores.agents.get(agent_id))
+
+    async def ensure_for(self, agent_id: str, headers: Mapping[str, str]) -> None:
+        """``ensure`` for a request not admitted yet (HTTP and gRPC call it first): the store
+        is read only for a caller whose credentials are valid, whatever its tenant.
+
+        A missing or bad credential causes no read, so it cannot make one Redis GET per
+        request; the gate then refuses it with the 401 it gives for any agent, created or
+        not, so its answer says nothing about which agents exist. Which agents a tenant may
+        use is the gate's to say too (the same 404 for another tenant's and a missing one).
+        """
+        if self._current(agent_id) or self.server.auth.identify(headers) is None:
+            return
+        await self.ensure(agent_id)
+
+    def _current(self, agent_id: str) -> bool:
+        """``agent_id`` needs no store read: not a created agent's id, or cached and fresh."""
+        if not AGENT_UUID.match(agent_id):
+            return True
+        entry = self._loaded.get(agent_id)
+        if entry is None:
+            return False
+        self._loaded.move_to_end(agent_id)
+        return time.monotonic() - entry.checked < self.policy.cache_seconds
 
     def apply(self, agent_id: str, stored: StoredAgent | None, *,
               keep_old: bool = False) -> AgentRuntime | None:

@@ -18,8 +18,8 @@ runner, reads, cancels, resubscriptions and push configs to the same SDK
 handler on the same stores.
 
 Agents a tenant created (``POST /agents``) are served like the others: a call
-that names one (with credentials) first loads it through the same
-``TenantAgents.ensure`` as HTTP (``before_agent``), so it is reachable on any
+that names one (with valid credentials) first loads it through the same
+``TenantAgents.ensure_for`` as HTTP (``before_agent``), so it is reachable on any
 replica as soon as it is stored; a deleted one takes no sends (NOT_FOUND), its
 finished tasks stay readable; another tenant's is NOT_FOUND like a missing one.
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -57,12 +57,13 @@ logger = logging.getLogger(__name__)
 AGENT_METADATA = "x-agent-id"
 SERVICE = a2a_pb2.DESCRIPTOR.services_by_name["A2AService"]
 
+# TenantAgents.ensure_for: (agent id, call metadata)
+BeforeAgent = Callable[[str, Mapping[str, str]], Awaitable[None]]
 _admitted: contextvars.ContextVar[tuple[Principal, Scope, dict[str, str]] | None] = (
     contextvars.ContextVar("a2a_server_grpc_admitted", default=None)
 )
 _AUTH_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 _SENDS = frozenset({"SendMessage", "SendStreamingMessage"})  # a deleted agent takes none
-_CREDENTIALS = ("authorization", "x-api-key")
 
 
 def parse_tenant(value: str, metadata: dict[str, str]) -> tuple[str | None, str]:
@@ -98,8 +99,7 @@ class _AdmittedContextBuilder(DefaultGrpcServerCallContextBuilder):
 class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
     """The one ``A2AService`` servicer: admits each call, then hands it to its agent's handler."""
 
-    def __init__(self, server: ServerState,
-                 before_agent: Callable[[str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, server: ServerState, before_agent: BeforeAgent | None = None) -> None:
         self._server = server
         self._before_agent = before_agent
         self._builder = _AdmittedContextBuilder()
@@ -135,10 +135,10 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         """Authenticate and resolve the agent, or abort the call with the matching status."""
         metadata = _metadata(context)
         tenant, agent_id = parse_tenant(getattr(request, "tenant", ""), metadata)
-        if self._before_agent is not None and any(k in metadata for k in _CREDENTIALS):
+        if self._before_agent is not None:
             # A tenant-created agent is loaded on first use, as on HTTP (routing.py); a call
-            # without credentials is refused below with no store read.
-            await self._before_agent(agent_id)
+            # without valid credentials is refused below with no store read.
+            await self._before_agent(agent_id, metadata)
         try:
             runtime, principal, _, scope = admit_call(self._server, metadata, agent_id, (tenant,),
                                                       send=method in _SENDS)
@@ -233,12 +233,12 @@ def grpc_address(settings: Settings) -> str:
 
 
 def build_grpc_server(settings: Settings, server: ServerState,
-                      before_agent: Callable[[str], Awaitable[None]] | None = None,
+                      before_agent: BeforeAgent | None = None,
                       ) -> grpc.aio.Server:
     """A ``grpc.aio`` server with the router registered and its port bound (not started).
 
-    ``before_agent`` is called with the agent id of every call that brings credentials
-    (``TenantAgents.ensure``: loads a tenant-created agent).
+    ``before_agent`` is called with the agent id and metadata of every call
+    (``TenantAgents.ensure_for``: loads a tenant-created agent for valid credentials).
 
     Raises:
         RuntimeError: the port could not be bound.

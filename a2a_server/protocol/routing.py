@@ -20,6 +20,7 @@ from time import perf_counter
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -174,10 +175,6 @@ def _agent_segment(path: str) -> str | None:
     return None
 
 
-def _has_credentials(scope: Scope) -> bool:
-    return any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
-
-
 class A2AServerApp(FastAPI):
     """FastAPI, with agent protocol requests dispatched before its middleware stack."""
 
@@ -191,9 +188,10 @@ class A2AServerApp(FastAPI):
         self.server_state: Any = None
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
         self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
-        # Called with the agent id of every /agents/{id}/... and /agentic/agents/{id}/...
-        # request before it is served: loads a tenant-created agent (protocol/agents_api.py).
-        self.before_agent: Callable[[str], Awaitable[None]] | None = None
+        # Called with the agent id and headers of every /agents/{id}/... and
+        # /agentic/agents/{id}/... request before it is served: loads a tenant-created agent
+        # for a caller with valid credentials (TenantAgents.ensure_for, protocol/agents_api.py).
+        self.before_agent: Callable[[str, Headers], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
@@ -205,9 +203,10 @@ class A2AServerApp(FastAPI):
         if scope["type"] == "http" and self.before_agent is not None:
             agent_id = _agent_segment(scope["path"])
             # Created agents' ids are UUIDs, and every route of one needs credentials: a
-            # request without any is answered as for a missing agent, with no store read.
-            if agent_id is not None and len(agent_id) == 36 and _has_credentials(scope):
-                await self.before_agent(agent_id)
+            # request without valid ones is refused by the gate as for any agent, and causes
+            # no store read.
+            if agent_id is not None and len(agent_id) == 36:
+                await self.before_agent(agent_id, Headers(scope=scope))
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
             if found is not None:

@@ -109,6 +109,25 @@ class Authenticator:
             self.refused(headers, exc)
             raise
 
+    def identify(self, headers: Mapping[str, str]) -> Principal | None:
+        """The caller's ``Principal`` if its credentials are valid, else None.
+
+        For work a request may cause before the gate admits it (loading a tenant-created
+        agent): no tenant source is checked and a refusal is not counted, both being left to
+        ``authenticate``, which the request meets next.
+        """
+        _, keys, authorizations = _credential_headers(headers)
+        tenants = self._tenants.current
+        try:
+            principal = self._principal_from_credentials(keys, authorizations, tenants)
+        except AuthError:
+            return None
+        if tenants.get(principal.tenant) is None or (
+                principal.method == "jwt"
+                and not tenants.has_client(principal.tenant, principal.subject)):
+            return None  # as ``authenticate``: a removed tenant's or client's credentials
+        return principal
+
     def refused(self, headers: Mapping[str, str], error: AuthError) -> None:
         """Called with every refusal ``authenticate`` raises (metrics count them)."""
 

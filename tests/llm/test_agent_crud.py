@@ -18,7 +18,7 @@ from a2a.types.a2a_pb2 import TaskState
 
 from a2a_server.agents.api_defined import load_policy
 from a2a_server.stores.base import Scope
-from tests.conftest import ACME, DEMO, V1, make_settings, user_message_v1
+from tests.conftest import ACME, DEMO, V1, make_settings, running_app, user_message_v1
 from tests.limited_tenants import LIMITED, tenants_with_limits
 from tests.llm.conftest import Provider, app_client
 from tests.mcp_process import McpServerProcess
@@ -145,6 +145,56 @@ async def test_another_tenant_gets_the_hidden_404(settings: Any) -> None:
                                        headers={"Tenant-Name": "demo"})
             assert anonymous.status_code == 404
         assert (await http.get("/agents/echo/agent-card.json")).status_code == 200
+
+
+def count_agent_reads(app: Any) -> list[str]:
+    """The agent ids the app's store of created agents is asked for from now on."""
+    store, reads = app.state.server.stores.agents, []
+    real = store.get
+
+    async def get(agent_id: str) -> Any:
+        reads.append(agent_id)
+        return await real(agent_id)
+
+    store.get = get
+    return reads
+
+
+async def test_a_bad_credential_causes_no_store_read(settings: Any) -> None:
+    """A created agent not loaded on this replica is read from the store only for a caller
+    with valid credentials: a bad or missing credential costs no read and gets the 401 of any
+    agent (a created one's and a missing id's answers are the same)."""
+    async with running_app(settings) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            agent_id = (await create(http))["id"]
+            app.state.tenant_agents.apply(agent_id, None)  # as on a replica that never saw it
+            reads = count_agent_reads(app)
+            missing = str(uuid.uuid4())
+            for bad in ({"X-API-Key": "not-a-key"}, {"Authorization": "Bearer a.b.c"},
+                        {"Authorization": "Bearer not-a-key"}, {"Tenant-Name": "demo"}):
+                answers = []
+                for target in (agent_id, missing):
+                    for answer in (
+                        await http.get(f"/agents/{target}/v1/tasks/t-1", headers={**bad, **V1}),
+                        await http.post(f"/agents/{target}/v1/message:send",
+                                        json=user_message_v1("hi"), headers={**bad, **V1}),
+                        await http.post(f"/agents/{target}/v1", headers={**bad, **V1}, json={
+                            "jsonrpc": "2.0", "id": 1, "method": "GetTask",
+                            "params": {"id": "t-1"}}),
+                    ):
+                        assert answer.status_code == 401, answer.text
+                        answers.append(answer.content)
+                assert answers[:3] == answers[3:]  # the created agent's == the missing id's
+            assert reads == []
+            assert agent_id not in app.state.server.runtimes
+            # Valid credentials (of any tenant) load it: one read each, the gate says the rest.
+            other = await http.get(f"/agents/{agent_id}/v1/tasks/t-1", headers={**ACME, **V1})
+            assert other.status_code == 404
+            assert other.json()["error"]["message"] == f"agent '{agent_id}' not found"
+            own = await http.get(f"/agents/{agent_id}/v1/tasks/t-1", headers={**DEMO, **V1})
+            assert own.status_code == 404 and "task" in own.json()["error"]["message"].lower()
+            assert reads == [agent_id]  # loaded by acme's request, cached for demo's
 
 
 async def test_operator_agents_are_read_only(settings: Any) -> None:

@@ -23,7 +23,7 @@ from a2a_server.settings import Settings
 from tests.conftest import DEMO, LiveServer, free_port
 from tests.grpc.conftest import ApiKey, first_event, grpc_app, grpc_settings, user_message
 from tests.llm.conftest import Provider
-from tests.llm.test_agent_crud import CREATE, create, policy_file
+from tests.llm.test_agent_crud import CREATE, count_agent_reads, create, policy_file
 from tests.llm.test_agent_crud_replicas import until
 
 ANSWER = {"text": "Hi over gRPC", "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
@@ -58,6 +58,22 @@ async def _stub_send(address: str, tenant: str, key: str) -> tuple[grpc.StatusCo
         except grpc.aio.AioRpcError as failed:
             return failed.code(), failed.details() or ""
     return grpc.StatusCode.OK, ""
+
+
+async def test_a_bad_credential_causes_no_store_read_over_grpc(settings: Settings) -> None:
+    """As on HTTP: a call with a bad key naming a created agent not loaded here reads nothing
+    from the store and is UNAUTHENTICATED word for word as for a missing id."""
+    async with grpc_app(settings) as app:
+        agent_id = (await create(app.http))["id"]
+        app.app.state.tenant_agents.apply(agent_id, None)
+        reads = count_agent_reads(app.app)
+        address, missing = settings.grpc_public_address or "", str(uuid.uuid4())
+        refused = await _stub_send(address, agent_id, "not-a-key")
+        assert refused[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert await _stub_send(address, missing, "not-a-key") == refused
+        assert reads == []
+        assert (await _stub_send(address, missing, "demo-key"))[0] == grpc.StatusCode.NOT_FOUND
+        assert reads == [missing]
 
 
 async def test_created_agent_over_grpc(settings: Settings, provider: Provider) -> None:
