@@ -117,7 +117,8 @@ def _create_stores(settings: Settings, tenant_ttl: Callable[[str], int | None]) 
         return create_redis_stores(settings, tenant_ttl)
     from a2a_server.stores.memory import InMemoryStores
 
-    return InMemoryStores(tenant_ttl, settings.memory_max_finished_tasks)
+    return InMemoryStores(tenant_ttl, settings.memory_max_finished_tasks,
+                          finished_events_seconds=settings.finished_events_seconds)
 
 
 async def _relay_cancels(stores: Stores, runtimes: dict[str, AgentRuntime]) -> None:

@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     finished_events_seconds: float = Field(
         default=300.0, ge=0,
         description="How long a finished task's event log is kept for Last-Event-ID resumes "
-        "(Redis; 0 = as long as the task). After it, a resume gets the final task instead.",
+        "(either store; 0 = as long as the task). After it, a resume gets the final task "
+        "instead.",
     )
     idempotency_ttl_seconds: int = Field(
         default=86_400, gt=0, le=30 * 86_400,

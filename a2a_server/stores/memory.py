@@ -6,7 +6,9 @@ it finished, and beyond ``max_finished`` finished tasks the oldest finished goes
 A running, input-required or auth-required task is never dropped. A dropped task takes
 its history, event log, push configs and its entry in its context with it; a context
 whose last task went goes too (with its direct messages). Contexts that only ever held
-direct messages are bounded the same way (``InMemoryContextStore``).
+direct messages are bounded the same way (``InMemoryContextStore``). A finished task's
+event log goes earlier, ``finished_events_seconds`` after it finished (as on Redis): it is
+kept only for ``Last-Event-ID`` resumes, and repeats what the task holds.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _owner(context: ServerCallContext) -> str:
 
 _LIVE_MAX = 1_024  # task objects handed back by finished runs (for the next run of each)
 MAX_FINISHED_TASKS = 10_000  # default cap on finished tasks kept (memory_max_finished_tasks)
+FINISHED_EVENTS_SECONDS = 300.0  # a finished task's event log (finished_events_seconds' default)
 
 _Key = tuple[str, str]
 TenantTtl = Callable[[str], "int | None"]
@@ -101,6 +104,7 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                  outbox: InMemoryOutbox | None = None, *,
                  tenant_ttl: TenantTtl = lambda _tenant: None,
                  max_finished: int = MAX_FINISHED_TASKS,
+                 finished_events_seconds: float = FINISHED_EVENTS_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Tasks in memory, bounded (see the module docstring).
 
@@ -112,10 +116,14 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
                 notifications go with it).
             tenant_ttl: a tenant's ``retention_seconds`` (None: keep until the cap).
             max_finished: finished tasks kept at most, oldest finished dropped first.
+            finished_events_seconds: how long a finished task's event log is kept (0: as
+                long as the task).
             clock: seconds, monotonic (retention is measured with it).
         """
         if max_finished < 1:
             raise ValueError("max_finished must be at least 1")
+        if finished_events_seconds < 0:
+            raise ValueError("finished_events_seconds must not be negative")
         self._outbox = outbox
         self._heads = InMemoryTaskStore(owner_resolver=_owner, use_copying=False)
         # Tuples: of bytes only, the garbage collector stops tracking them (lists it would not).
@@ -130,6 +138,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         self._clock = clock
         self._finished: OrderedDict[_Key, _Finished] = OrderedDict()  # in the order they finished
         self._deadlines: list[tuple[float, float, _Key]] = []  # (drop at, finished at, key), heap
+        self._finished_events = finished_events_seconds
+        self._log_deadlines: list[tuple[float, float, _Key]] = []  # the same, for event logs
 
     @property
     def finished_count(self) -> int:
@@ -158,19 +168,28 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         ttl = self._tenant_ttl(scope.tenant)
         if ttl:
             heapq.heappush(self._deadlines, (now + ttl, now, key))
+        if self._events is not None and self._finished_events and (
+                not ttl or ttl > self._finished_events):
+            heapq.heappush(self._log_deadlines, (now + self._finished_events, now, key))
         while len(self._finished) > self._max_finished:
             oldest = next(iter(self._finished))
             await self._drop(oldest)
         await self._expire()
 
     async def _expire(self) -> None:
-        """Drop the finished tasks whose tenant's retention has passed."""
+        """Drop the finished tasks whose tenant's retention has passed, and the event logs
+        of those finished ``finished_events_seconds`` ago."""
         now = self._clock()
         while self._deadlines and self._deadlines[0][0] <= now:
             _, finished_at, key = heapq.heappop(self._deadlines)
             entry = self._finished.get(key)
             if entry is not None and entry.at == finished_at:  # not dropped or re-created since
                 await self._drop(key)
+        while self._log_deadlines and self._log_deadlines[0][0] <= now:
+            _, finished_at, key = heapq.heappop(self._log_deadlines)
+            entry = self._finished.get(key)
+            if entry is not None and entry.at == finished_at and self._events is not None:
+                self._events.forget(Scope(entry.tenant, entry.agent), key[1])
 
     async def _drop(self, key: _Key) -> None:
         """Remove a finished task with everything that hangs off it."""
@@ -378,18 +397,20 @@ class InMemoryEventStream(EventLog):
                 yield versioned
 
     async def replay(self, task_id: str, *, after: TaskVersion) -> list[VersionedEvent] | None:
-        """The logged events after ``after`` (the log lives as long as the process)."""
+        """The logged events after ``after``, or None if the task logged none or its log is
+        gone (the task was dropped, or finished ``finished_events_seconds`` ago)."""
         log = self._logs.get((current_scope().owner, task_id))
         if log is None:
             return None
         return [e for e in log.events if e.version.is_after(after)]
 
     def forget(self, scope: Scope, task_id: str) -> None:
-        """Drop a task's log (its task was scrubbed)."""
+        """Drop a task's log (its task was dropped or scrubbed, or finished long enough ago)."""
         self._logs.pop((scope.owner, task_id), None)
 
     async def destroy(self, task_id: str) -> None:
-        """Keep the log so late subscribers can still replay it (bounded per task)."""
+        """Keep the log so late subscribers can still replay it (the task store drops it
+        ``finished_events_seconds`` after the task finished, or with the task)."""
         del task_id
 
 
@@ -554,16 +575,20 @@ class InMemoryStores(Stores):
 
     def __init__(self, tenant_ttl: TenantTtl = lambda _tenant: None,
                  max_finished: int = MAX_FINISHED_TASKS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 finished_events_seconds: float = FINISHED_EVENTS_SECONDS) -> None:
         """Every store in memory; finished tasks bounded by ``tenant_ttl`` (a tenant's
-        ``retention_seconds``) and ``max_finished``."""
+        ``retention_seconds``) and ``max_finished``, their event logs by
+        ``finished_events_seconds``."""
         self.contexts = InMemoryContextStore(tenant_ttl, max_finished, clock)
         self.events = InMemoryEventStream()
         self.push_configs = InMemoryPushConfigStore()
         self.outbox = InMemoryOutbox(self.push_configs)
         self.tasks = InMemoryScopedTaskStore(self.contexts, self.events, self.push_configs,
                                              self.outbox, tenant_ttl=tenant_ttl,
-                                             max_finished=max_finished, clock=clock)
+                                             max_finished=max_finished,
+                                             finished_events_seconds=finished_events_seconds,
+                                             clock=clock)
         self.leases = InMemoryLeaseManager()
         self.usage = InMemoryUsageCounters()
         self.agents = InMemoryAgentStore()

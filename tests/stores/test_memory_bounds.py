@@ -13,11 +13,21 @@ from a2a.server.cluster import TaskVersion
 from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskPushNotificationConfig, TaskState
 
 from a2a_server.settings import Settings
-from a2a_server.stores.base import Scope, set_current_scope
+from a2a_server.stores.base import Commit, Scope, set_current_scope
 from a2a_server.stores.memory import InMemoryStores
 from tests.conftest import DEMO as DEMO_HEADERS
 from tests.conftest import V1, running_app, user_message_v1
-from tests.stores.test_contract import ACME, COMPLETED, DEMO, WORKING, ctx, make_task, msg, save
+from tests.stores.test_contract import (
+    ACME,
+    COMPLETED,
+    DEMO,
+    WORKING,
+    ctx,
+    make_task,
+    msg,
+    save,
+    status_event,
+)
 
 INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
 
@@ -171,3 +181,28 @@ async def test_the_setting_bounds_the_embedded_store_of_a_running_server(
             found = [(await http.get(f"/agents/echo/v1/tasks/{task_id}",
                                      headers={**DEMO_HEADERS, **V1})).status_code for task_id in ids]
     assert found == [404, 200, 200]
+
+
+async def test_a_finished_tasks_event_log_goes_after_finished_events_seconds() -> None:
+    """As on Redis: the log is kept for Last-Event-ID resumes only, not as long as the task
+    (it repeats the task's messages and artifacts); 0 keeps it with the task."""
+    clock = Clock()
+    stores = InMemoryStores(clock=clock, finished_events_seconds=300)
+    kept_forever = InMemoryStores(clock=clock, finished_events_seconds=0)
+    set_current_scope(DEMO)
+    for store in (stores, kept_forever):
+        task, running = make_task(), make_task()
+        v1 = await store.tasks.commit(DEMO, Commit(task, [task], TaskVersion.MISSING))
+        await store.tasks.commit(DEMO, Commit(running, [running], TaskVersion.MISSING))
+        task.status.state = COMPLETED
+        await store.tasks.commit(DEMO, Commit(task, [status_event(task)], v1, stored_history=1))
+        clock.now += 299
+        assert await store.tasks.get(task.id, ctx()) is not None
+        assert len(await store.events.replay(task.id, after=TaskVersion.MISSING) or []) == 2
+        clock.now += 1
+        assert await store.tasks.get(task.id, ctx()) is not None  # the task stays
+        logged = await store.events.replay(task.id, after=TaskVersion.MISSING)
+        assert (logged is None) is (store is stores)
+        clock.now += 86_400  # a task still running keeps its log
+        await store.tasks.get(running.id, ctx())
+        assert await store.events.replay(running.id, after=TaskVersion.MISSING) is not None
