@@ -287,11 +287,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None,
-               tracer_provider: TracerProvider | None = None) -> A2AServerApp:
+               tracer_provider: TracerProvider | None = None,
+               dev_warning: bool = True) -> A2AServerApp:
     """Build a replica: load and validate tenants and agents, wire stores and routes.
 
     ``tracer_provider`` traces this replica with that provider (tests); otherwise tracing
-    follows ``settings.tracing``.
+    follows ``settings.tracing``. ``dev_warning`` False leaves the dev-mode warning to
+    whoever printed it already (``serve --workers N``: the supervisor, once, not each worker).
 
     Raises:
         ConfigError: a tenant or agent file is malformed (names file and field).
@@ -305,7 +307,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     metrics = Metrics(tenant_label=settings.metrics_tenant_label) if settings.metrics else None
     tracing = Tracing.from_settings(settings, tracer_provider)
     tokens, auth = _credentials(settings, tenants, metrics)
-    if tokens.generated_key:
+    if tokens.generated_key and dev_warning:
         logger.warning(
             "dev mode: tokens are signed with a random key generated at start-up (%s); set "
             "A2A_SERVER_JWT_SECRET in production",

@@ -59,7 +59,7 @@ def worker_app() -> A2AServerApp:
     configure_logging(settings)
     if settings.replica_id is not None:  # replicas need distinct ids (cancel streams, leases)
         settings = settings.model_copy(update={"replica_id": f"{settings.replica_id}-{os.getpid()}"})
-    return create_app(settings)
+    return create_app(settings, dev_warning=False)  # the supervisor's create_app warned, once
 
 
 def export_settings(overrides: dict[str, Any]) -> None:

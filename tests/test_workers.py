@@ -65,10 +65,11 @@ class Workers:
             except httpx.HTTPError:
                 time.sleep(0.1)
 
-    def stderr(self) -> str:
+    def stderr(self, whole: bool = False) -> str:
         self.stop()
         assert self.proc.stderr is not None
-        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+        text = self.proc.stderr.read().decode(errors="replace")
+        return text if whole else text[-2000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -262,6 +263,9 @@ def test_dev_mode_tokens_from_one_worker_are_accepted_by_the_other(
                 "Authorization": f"Bearer {token}", "A2A-Version": "1.0"})
             assert listed.status_code == 200, listed.text
             assert pid_of(listed) != issuer_pid
+        # Said once, by the supervisor (it built an app to prove the configuration), not
+        # again by each worker.
+        assert server.stderr(whole=True).count("dev mode: tokens are signed") == 1
     finally:
         server.stop()
 
