@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,13 +208,13 @@ class Bench:
 
     def wrk_scenario(self, cells: list[tuple[str, str]]) -> None:
         """Run ``cells`` (scenario, server) in rounds that alternate their order; figures
-        aggregate the rounds. A bearer-token cell sits next to its API-key cell on the same
-        server, so the two run back to back in every round, one first, then the other."""
+        aggregate the rounds. A bearer-token cell that follows its API-key cell on the same
+        server forms a pair with it: in each round the two take turns in one-second slices
+        (ABBA...), so that the machine's drift, which moves CPU per request by 10-20 % from
+        one 5 s run to the next on a shared VM, hits both alike."""
         titles = dict(SCENARIOS)
         log("scenario " + ", ".join(dict.fromkeys(f"{s}: {titles[s]}" for s, _ in cells)))
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        setups: dict[tuple[str, str], tuple[str, str, Path | None, int]] = {}
-        runs: dict[tuple[str, str], list[load.WrkResult]] = {}
         for scenario, name in sorted(cells, key=lambda c: [s for s, _ in SCENARIOS].index(c[0])):
             rows[scenario, name] = {"scenario": scenario, "title": titles[scenario],
                                     "server": name}
@@ -221,40 +222,25 @@ class Bench:
             if name not in self.servers:
                 rows[scenario, name]["error"] = (
                     f"n/a ({self.unavailable.get(name, 'not started')})")
+        units: list[tuple[tuple[str, str], ...]] = []
+        for cell in cells:
+            if units and cell[0].endswith(_BEARER) and units[-1] == (
+                    (cell[0].removesuffix(_BEARER), cell[1]),):
+                units[-1] = (*units[-1], cell)
+            else:
+                units.append((cell,))
+        setups: dict[tuple[str, str], tuple[str, str, Path | None, int]] = {}
+        runs: dict[tuple[str, str], list[load.WrkResult]] = {}
+        per_round = self.seconds / self.rounds
+        slices = max(1, round(per_round))
         for round_ in range(self.rounds):
-            for cell in cells if round_ % 2 == 0 else cells[::-1]:
-                scenario, name = cell
-                row, server = rows[cell], self.servers.get(name)
-                if server is None or "error" in row:
+            for unit in units if round_ % 2 == 0 else units[::-1]:
+                if len(unit) == 1:
+                    self._run_cell(unit[0], rows[unit[0]], per_round, setups, runs)
                     continue
-                try:
-                    server.wait_idle()
-                    if cell not in setups:
-                        setups[cell] = self._cell_setup(server, scenario)
-                        server.reset_peak_rss()
-                        mode, url, tasks, connections = setups[cell]
-                        if connections == self.connections:
-                            load.run_wrk(url, mode, self.warmup, connections, tasks,
-                                         self._bearer(scenario, name))
-                            server.wait_idle()
-                    mode, url, tasks, connections = setups[cell]
-                    cpu = server.cpu_seconds()
-                    result = load.run_wrk(url, mode, self.seconds / self.rounds, connections,
-                                          tasks, self._bearer(scenario, name))
-                    row["drain_s"] = round(row.get("drain_s", 0) + server.wait_idle(), 2)
-                    # what the server burnt on this round's requests (drained ones included)
-                    cpu_s = server.cpu_seconds() - cpu
-                    row["cpu_s"] = row.get("cpu_s", 0.0) + cpu_s
-                    row.setdefault("round_cpu_us", []).append(
-                        cpu_s / result.requests * 1e6 if result.requests else None)
-                except Exception as exc:
-                    row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
-                    log(f"  {name}: FAILED {row['error']}")
-                    continue
-                runs.setdefault(cell, []).append(result)
-                log(f"  {scenario:6s} {name:13s} {result.rps:9.1f} req/s  p50 "
-                    f"{result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms  CPU "
-                    f"{row['round_cpu_us'][-1] or 0:5.0f} us/req  errors {result.errors}")
+                for turn in range(slices):  # the pair: A B, B A, A B...
+                    for cell in unit if (turn + round_) % 2 == 0 else unit[::-1]:
+                        self._run_cell(cell, rows[cell], per_round / slices, setups, runs)
         for cell, results in runs.items():
             row, server = rows[cell], self.servers[cell[1]]
             requests = sum(r.requests for r in results)
@@ -268,6 +254,43 @@ class Bench:
                        rounds=[vars(r) for r in results])
             if not server.alive():
                 row["error"] = "server died"
+
+    def _run_cell(self, cell: tuple[str, str], row: dict[str, Any], seconds: float,
+                  setups: dict[tuple[str, str], tuple[str, str, Path | None, int]],
+                  runs: dict[tuple[str, str], list[load.WrkResult]]) -> None:
+        """One measured wrk run of ``cell`` (set up and warmed up on its first run)."""
+        scenario, name = cell
+        server = self.servers.get(name)
+        if server is None or "error" in row:
+            return
+        try:
+            server.wait_idle()
+            if cell not in setups:
+                setups[cell] = self._cell_setup(server, scenario)
+                server.reset_peak_rss()
+                mode, url, tasks, connections = setups[cell]
+                if connections == self.connections:
+                    load.run_wrk(url, mode, self.warmup, connections, tasks,
+                                 self._bearer(scenario, name))
+                    server.wait_idle()
+            mode, url, tasks, connections = setups[cell]
+            cpu = server.cpu_seconds()
+            result = load.run_wrk(url, mode, seconds, connections, tasks,
+                                  self._bearer(scenario, name))
+            row["drain_s"] = round(row.get("drain_s", 0) + server.wait_idle(), 2)
+            # what the server burnt on this run's requests (drained ones included)
+            cpu_s = server.cpu_seconds() - cpu
+        except Exception as exc:
+            row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+            log(f"  {name}: FAILED {row['error']}")
+            return
+        row["cpu_s"] = row.get("cpu_s", 0.0) + cpu_s
+        row.setdefault("run_cpu_us", []).append(
+            cpu_s / result.requests * 1e6 if result.requests else None)
+        runs.setdefault(cell, []).append(result)
+        log(f"  {scenario:6s} {name:13s} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  "
+            f"p99 {result.p99_ms:8.2f} ms  CPU {row['run_cpu_us'][-1] or 0:5.0f} us/req  "
+            f"errors {result.errors}")
 
     def stream_scenario(self, names: list[str]) -> None:
         count = 60 if self.args.quick else 200
@@ -445,7 +468,7 @@ class Bench:
 
     def profile(self) -> None:
         """py-spy on our servers and the SDK's in-memory one during extra (unrecorded) runs of
-        a, b10k, c and d."""
+        a, a-jwt (ours), b10k, c and d."""
         from bench.profile import profile_run
 
         self.extra["profiles"] = {}
@@ -453,14 +476,18 @@ class Bench:
             server = self.servers.get(name)
             if server is None or name not in self.fixtures:
                 continue
-            for scenario in ("a", "b10k", "c", "d"):
+            for scenario in ("a", "a-jwt", "b10k", "c", "d"):
                 if self.args.scenarios and scenario not in self.args.scenarios.split(","):
+                    continue
+                if scenario.endswith(_BEARER) and name not in OURS:
                     continue
                 try:
                     mode, url, tasks = self._check(server, scenario)
                     out = RESULTS / f"profile-{name}-{scenario}"
-                    summary = profile_run(server, out, lambda m=mode, u=url, t=tasks:
-                                          load.run_wrk(u, m, self.seconds, self.connections, t))
+                    bearer = self._bearer(scenario, name)
+                    summary = profile_run(server, out, lambda m=mode, u=url, t=tasks, b=bearer:
+                                          load.run_wrk(u, m, self.seconds, self.connections, t,
+                                                       b))
                 except Exception as exc:
                     summary = f"profile failed: {type(exc).__name__}: {exc}"
                 self.extra["profiles"][f"{name}/{scenario}"] = summary
@@ -506,18 +533,29 @@ def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("**met**" if ok else "**MISSED**")
 
 
+def _pair_ratios(bearer: dict[str, Any], key: dict[str, Any]) -> list[float]:
+    """CPU per request of each bearer-token run over that of the API-key run next to it."""
+    return [b / k for b, k in zip(bearer.get("run_cpu_us", []), key.get("run_cpu_us", []),
+                                  strict=False) if b and k]
+
+
+def _bearer_ratio(bearer: dict[str, Any] | None, key: dict[str, Any] | None) -> float | None:
+    """Item 1's measure: the median of the pairs' CPU ratios (a slice the machine disturbed
+    moves it less than it moves the cells' totals)."""
+    ratios = _pair_ratios(bearer, key) if bearer and key else []
+    return statistics.median(ratios) if ratios else None
+
+
 def _bearer_shown(bearer: dict[str, Any] | None, key: dict[str, Any] | None) -> str:
-    """The bearer cell's CPU per request against its API-key cell's: over the whole cell,
-    per round (the two ran back to back in each), and req/s (informational: wrk's own core
-    sends the longer header)."""
-    if not bearer or not key or not bearer.get("cpu_us") or not key.get("cpu_us"):
+    """The pairs' median CPU ratio, their range, the cells' totals, and req/s (informational:
+    wrk's own core sends the longer header)."""
+    ratio = _bearer_ratio(bearer, key)
+    if ratio is None or not bearer or not key or not key.get("cpu_us") or not key.get("rps"):
         return "n/a"
-    rounds = [f"{b / k:.2f}" for b, k in zip(bearer.get("round_cpu_us", []),
-                                             key.get("round_cpu_us", []), strict=False)
-              if b and k]
-    return (f"{bearer['cpu_us'] / key['cpu_us']:.2f}x the CPU of the API key "
-            f"({bearer['cpu_us']:.0f} vs {key['cpu_us']:.0f} us; rounds {' / '.join(rounds)});"
-            f" req/s {bearer['rps'] / key['rps']:.2f}x")
+    ratios = _pair_ratios(bearer, key)
+    return (f"{ratio:.3f}x the CPU of the API key (median of {len(ratios)} back-to-back pairs,"
+            f" {min(ratios):.2f}-{max(ratios):.2f}; cells {bearer['cpu_us']:.1f} vs "
+            f"{key['cpu_us']:.1f} us); req/s {bearer['rps'] / key['rps']:.2f}x")
 
 
 def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -560,7 +598,7 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         r = div(rps("c", server), rps("c", "sdk-sqlite"))
         add("(c) message:send >= 4x sdk-sqlite", server, r, lambda v: v >= 4.0, f"{r or 0:.2f}x")
         for base, what in (("a", "GET"), ("c", "send")):
-            r = div(cpu(base + _BEARER, server), cpu(base, server))
+            r = _bearer_ratio(_find(rows, base + _BEARER, server), _find(rows, base, server))
             add(f"(14.1) {what} with a bearer token within 5% of the API key, by CPU per "
                 "request", server, r, lambda v: v <= 1.05,
                 _bearer_shown(_find(rows, base + _BEARER, server), _find(rows, base, server)))
