@@ -123,8 +123,8 @@ class TokenIssuer:
 
     def cached(self, token: str) -> TokenClaims | None:
         """The claims of ``token`` if it verified before with the current key and has not
-        expired, else None (nothing is checked: ``verify`` does that). A hit is a dictionary
-        lookup, so ``Authenticator`` asks this before looking at the token's shape."""
+        expired, else None (nothing is decoded here: ``verify`` does that on a miss). A hit is a
+        dictionary lookup, so ``Authenticator`` asks this before looking at the token's shape."""
         # No lock: the event loop's thread is the only caller (HTTP and grpc.aio alike), and
         # each step below is a single OrderedDict call, atomic under the GIL anyway.
         verified = self._verified
