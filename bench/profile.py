@@ -57,16 +57,28 @@ def _short(frame: str) -> str:
     return f"{name} {where.split(':')[0].split('/')[-1]}" if where else name
 
 
+def _idle(leaf: str) -> bool:
+    """A ThreadPoolExecutor worker waiting for work: its innermost Python frame is
+    ``_worker`` itself, blocked in the C ``SimpleQueue.get`` (work it runs adds frames).
+    py-spy counts such a thread as active (the lock wait is not one it knows as idle), so
+    an idle pool's threads inflated every share by whatever fraction of samples they took."""
+    return leaf.startswith("_worker (") and "concurrent/futures/thread.py" in leaf
+
+
 def summarize(collapsed: Path, top: int = 20) -> str:
-    """Self-time shares by package and by function, from py-spy's collapsed stacks."""
+    """Self-time shares by package and by function, from py-spy's collapsed stacks (idle
+    executor threads left out, see ``_idle``)."""
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = stack.split(";")
+        if _idle(frames[-1]):
+            idle += count
+            continue
         total += count
         own[_short(frames[-1])] += count
         packages[_package(frames[-1])] += count
@@ -74,7 +86,8 @@ def summarize(collapsed: Path, top: int = 20) -> str:
             inclusive[frame] += count
     if not total:
         return "no samples"
-    lines = [f"{total} samples (py-spy, 250 Hz, idle excluded)", "", "self%  package"]
+    lines = [f"{total} samples (py-spy, 250 Hz, idle excluded; {idle} more of idle executor "
+             "threads left out)", "", "self%  package"]
     lines += [f"{100 * n / total:5.1f}  {name}" for name, n in packages.most_common()]
     lines += ["", "self%  function"]
     lines += [f"{100 * n / total:5.1f}  {name}" for name, n in own.most_common(top)]

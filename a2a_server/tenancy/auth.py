@@ -154,9 +154,9 @@ class Authenticator:
         bearer = None
         if authorizations:
             scheme, _, value = authorizations[0].partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise AuthError(401, "unsupported Authorization scheme; use Bearer")
             bearer = value.strip()
+            if not bearer or scheme.lower() != "bearer":
+                raise AuthError(401, "unsupported Authorization scheme; use Bearer")
         if not keys and not bearer:
             raise AuthError(401, "credentials required: Authorization: Bearer <token> or X-API-Key")
         from_key = self._from_api_key(keys[0], tenants) if keys else None
@@ -169,12 +169,16 @@ class Authenticator:
         return principal
 
     def _from_bearer(self, bearer: str, tenants: TenantSnapshot) -> Principal:
-        if not looks_like_jwt(bearer):
-            return self._from_api_key(bearer, tenants)
-        try:
-            claims = self._tokens.verify(bearer)
-        except InvalidToken as exc:
-            raise AuthError(401, f"invalid access token: {exc}") from exc
+        # The verified-token cache first: only JWTs that verified are in it, so a hit is
+        # what the shape test and ``verify`` would have answered, without them.
+        claims = self._tokens.cached(bearer)
+        if claims is None:
+            if not looks_like_jwt(bearer):
+                return self._from_api_key(bearer, tenants)
+            try:
+                claims = self._tokens.verify(bearer)
+            except InvalidToken as exc:
+                raise AuthError(401, f"invalid access token: {exc}") from exc
         return Principal(claims.tenant, claims.client_id, "jwt")
 
     @staticmethod

@@ -5,11 +5,13 @@ clients expect); the tenant is also carried in the ``tenant`` claim and the
 client in ``sub``/``azp``.
 
 Verified tokens are cached per process (``TokenIssuer.verify``): keyed by the
-SHA-256 of the token (never the token itself), bounded (least recently used
-out first), each entry valid until the token's own ``exp`` and never beyond,
-so an expired token is refused exactly as without the cache. Only tokens that
-verified are stored: a wrong token always goes through the full check. A change
-of the signing key this issuer holds (or a restart) empties the cache.
+token as sent (as the API-key cache holds keys as sent; a token is the shorter-lived
+credential of the two, and hashing it cost a GET more than the rest of the hit),
+bounded (least recently used out first), each entry valid until the token's own
+``exp`` and never beyond, so an expired token is refused exactly as without the
+cache. Only tokens that verified are stored: a wrong token always goes through the
+full check. A change of the signing key this issuer holds (or a restart) empties
+the cache.
 The tenant a token names is looked up in the live tenant registry on every
 request after the cache (``Authenticator``), so a removed tenant's tokens stop
 at once.
@@ -17,7 +19,6 @@ at once.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 import uuid
@@ -61,9 +62,9 @@ class TokenIssuer:
         self._base_url = base_url
         self.ttl_seconds = ttl_seconds
         self._cache_size = cache_size
-        # digest -> claims, least recently used first (an OrderedDict: cachetools' TLRUCache
+        # token -> claims, least recently used first (an OrderedDict: cachetools' TLRUCache
         # cost 1.5 us of a hit, a quarter of what is left of a GET's authentication)
-        self._verified: OrderedDict[bytes, TokenClaims] = OrderedDict()
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
         self._verified_with = self._secret  # the key the cached tokens were verified with
 
     @property
@@ -108,29 +109,35 @@ class TokenIssuer:
         Raises:
             InvalidToken: malformed, expired, or not signed with the current key.
         """
-        if not self._cache_size:
-            return self._decode(token, self._secret)
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        secret = self._secret
-        # No lock: the event loop's thread is the only caller (HTTP and grpc.aio alike), and
-        # each step below is a single OrderedDict call, atomic under the GIL anyway.
-        verified = self._verified
-        if self._verified_with is not secret:
-            verified.clear()
-            self._verified_with = secret
-        cached = verified.get(digest)
+        cached = self.cached(token)
         if cached is not None:
-            if time.time() < cached.expires_at:  # PyJWT's own rule, no leeway
-                verified.move_to_end(digest)
-                return cached
-            verified.pop(digest, None)
+            return cached
+        secret = self._secret
         claims = self._decode(token, secret)
-        if self._verified_with is secret:
-            verified[digest] = claims
-            verified.move_to_end(digest)
+        if self._cache_size and self._verified_with is secret:
+            verified = self._verified
+            verified[token] = claims
             if len(verified) > self._cache_size:
                 verified.popitem(last=False)
         return claims
+
+    def cached(self, token: str) -> TokenClaims | None:
+        """The claims of ``token`` if it verified before with the current key and has not
+        expired, else None (nothing is decoded here: ``verify`` does that on a miss). A hit is a
+        dictionary lookup, so ``Authenticator`` asks this before looking at the token's shape."""
+        # No lock: the event loop's thread is the only caller (HTTP and grpc.aio alike), and
+        # each step below is a single OrderedDict call, atomic under the GIL anyway.
+        verified = self._verified
+        if self._verified_with is not self._secret:
+            verified.clear()
+            self._verified_with = self._secret
+        cached = verified.get(token)
+        if cached is not None:
+            if time.time() < cached.expires_at:  # PyJWT's own rule, no leeway
+                verified.move_to_end(token)
+                return cached
+            del verified[token]
+        return None
 
     def cached_tokens(self) -> int:
         """How many verified tokens the cache holds (expired ones may still count)."""
@@ -138,8 +145,7 @@ class TokenIssuer:
 
     def holds(self, token: str) -> bool:
         """Whether ``token`` would be answered from the cache now (verified, unexpired)."""
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        cached = self._verified.get(digest) if self._verified_with is self._secret else None
+        cached = self._verified.get(token) if self._verified_with is self._secret else None
         return cached is not None and time.time() < cached.expires_at
 
     @staticmethod

@@ -105,6 +105,30 @@ def test_each_token_is_cached_as_itself() -> None:
     assert issuer.verify(theirs).tenant == "t2" and issuer.verify(mine).tenant == "t1"
 
 
+def test_a_signing_key_change_empties_the_token_cache() -> None:
+    issuer = _issuer()
+    token = issuer.issue("t1", "c1")
+    issuer.verify(token)
+    assert issuer.cached(token) is not None
+    issuer.adopt_key("the-next-signing-key-0123456789abcdef")
+    assert not issuer.holds(token) and issuer.cached(token) is None
+    assert issuer.cached_tokens() == 0
+    with pytest.raises(InvalidToken, match="Signature"):
+        issuer.verify(token)
+    assert issuer.verify(issuer.issue("t1", "c1")).tenant == "t1"  # the new key's tokens verify
+
+
+def test_an_expired_entry_is_dropped_on_its_first_use_after_exp() -> None:
+    issuer = _issuer()
+    exp = int(time.time()) + 1
+    token = _token(exp=exp)
+    issuer.verify(token)
+    while time.time() < exp + 0.05:
+        time.sleep(0.1)
+    assert issuer.cached_tokens() == 1  # still held, never served:
+    assert issuer.cached(token) is None and issuer.cached_tokens() == 0
+
+
 def test_the_token_cache_is_bounded_least_recently_used_out_first() -> None:
     issuer = _issuer(cache_size=3)
     tokens = [_token(client=f"c{i}") for i in range(5)]
