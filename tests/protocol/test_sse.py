@@ -20,7 +20,9 @@ from a2a.utils.errors import TaskNotFoundError
 from a2a_server.errors import rest_error
 from a2a_server.protocol import sse
 from a2a_server.protocol.sse import EventStreamResponse, error_frame, event_frame
-from tests.conftest import DEMO, V1, LiveServer, user_message_v03, user_message_v1
+from a2a_server.settings import Settings
+from tests.conftest import DEMO, V1, LiveServer, running_app, user_message_v03, user_message_v1
+from tests.limited_tenants import LIMITED, tenants_with_limits
 from tests.observability.metrics_text import value
 from tests.test_replicas import agents_with_slow
 
@@ -216,3 +218,50 @@ def test_a_client_leaving_a_subscription_ends_it_on_the_server(
             time.sleep(0.05)
         state = http.get(f"/agents/echo/v1/tasks/{task['id']}", headers=DEMO).json()["status"]
         assert state["state"] == "working"
+
+
+async def test_a_client_leaving_message_stream_gives_its_stream_slot_back(
+    backend: str, settings_for: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """``open_streams: 1``: a sender that leaves its ``message:stream`` mid-run (the run goes
+    on) frees the slot for the next stream."""
+    settings = settings_for(backend, tenants_dir=tenants_with_limits(tmp_path / "tenants",
+                                                                     open_streams=1),
+                            agents_dir=agents_with_slow(tmp_path / "agents", 30))
+    async with running_app(settings) as app:
+        first = Client()
+        first.body_read = True  # the body comes from receive_body
+        scope = {**SCOPE, "method": "POST", "path": "/agents/echo/v1/message:stream",
+                 "raw_path": b"/agents/echo/v1/message:stream", "query_string": b"",
+                 "root_path": "", "http_version": "1.1", "scheme": "http",
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in
+                             {**LIMITED, **V1, "Content-Type": "application/json"}.items()]}
+
+        def receive_body(client: Client, text: str) -> Callable[[], Any]:
+            sent = False
+
+            async def receive() -> dict[str, Any]:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": orjson.dumps(user_message_v1(text)),
+                            "more_body": False}
+                return await client.receive()
+            return receive
+
+        streaming = asyncio.create_task(app(scope, receive_body(first, "slow please"), first.send))
+        await first.wait_for(lambda: len(first.bodies()) >= 2)  # the task, then working
+        assert first.messages[0]["status"] == 200
+        first.gone.set()
+        await asyncio.wait_for(streaming, 5)
+        async with asyncio.timeout(5):  # the slot's keeper gives it back a few turns later
+            while True:
+                second = Client()
+                second.body_read = True
+                await app(scope, receive_body(second, "hi"), second.send)
+                if second.messages[0]["status"] != 429:
+                    break
+                await asyncio.sleep(0.01)
+        assert second.messages[0]["status"] == 200, second.bodies()
+        assert b"TASK_STATE_COMPLETED" in b"".join(second.bodies())
