@@ -7,6 +7,10 @@ to play the client (leave, stay idle), and through a real uvicorn for the wire b
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,7 +25,15 @@ from a2a_server.errors import rest_error
 from a2a_server.protocol import sse
 from a2a_server.protocol.sse import EventStreamResponse, error_frame, event_frame
 from a2a_server.settings import Settings
-from tests.conftest import DEMO, V1, LiveServer, running_app, user_message_v03, user_message_v1
+from tests.conftest import (
+    DEMO,
+    V1,
+    LiveServer,
+    free_port,
+    running_app,
+    user_message_v03,
+    user_message_v1,
+)
 from tests.limited_tenants import LIMITED, tenants_with_limits
 from tests.observability.metrics_text import value
 from tests.test_replicas import agents_with_slow
@@ -265,3 +277,44 @@ async def test_a_client_leaving_message_stream_gives_its_stream_slot_back(
                 await asyncio.sleep(0.01)
         assert second.messages[0]["status"] == 200, second.bodies()
         assert b"TASK_STATE_COMPLETED" in b"".join(second.bodies())
+
+
+def test_sigterm_ends_open_streams_cleanly(tmp_path: Path) -> None:
+    """``a2a-server serve`` stopped with SIGTERM while a subscriber waits on a long task:
+    the stream ends with a complete chunked body (no truncated response) and the server
+    exits without waiting out uvicorn's graceful-shutdown timeout."""
+    port = free_port()
+    env = {**os.environ, "A2A_SERVER_LOG_LEVEL": "warning", "A2A_SERVER_ACCESS_LOG": "false"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "a2a_server", "serve", "--port", str(port), "--agents-dir",
+         str(agents_with_slow(tmp_path / "agents", 60))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "no server"
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=30) as http:
+            body = user_message_v03("slow please")
+            body["configuration"] = {"blocking": False}
+            task = http.post("/agents/echo/v1/message:send", json=body, headers=DEMO).json()["task"]
+            with http.stream("GET", f"/agents/echo/v1/tasks/{task['id']}:subscribe",
+                             headers=DEMO) as answer:
+                lines = answer.iter_lines()
+                assert next(lines) == "id: 2"
+                server.send_signal(signal.SIGTERM)
+                rest = list(lines)  # raises if the body is cut short
+        assert rest[-1] == ""
+        assert server.wait(10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+    assert server.stderr is not None
+    assert b"timeout graceful shutdown exceeded" not in server.stderr.read()
