@@ -58,12 +58,11 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 from google.protobuf.json_format import ParseDict, ParseError
-from sse_starlette.event import ServerSentEvent
-from sse_starlette.sse import EventSourceResponse
 
 from a2a_server.errors import rest_error
 from a2a_server.protocol import shapes
 from a2a_server.protocol.runtime import AgentRuntime
+from a2a_server.protocol.sse import EventStreamResponse, error_frame, event_frame
 from a2a_server.runs.run import Tagged
 from a2a_server.stores.base import Stores
 
@@ -158,9 +157,14 @@ async def send_events(
 
 
 async def _prepend(first: Tagged, rest: AsyncIterator[Tagged]) -> AsyncIterator[Tagged]:
-    yield first
-    async for item in rest:
-        yield item
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:  # closed early (the client left): close the run's stream now, not when collected
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def subscribe_events(
@@ -220,19 +224,18 @@ def _event_id(version: TaskVersion | None) -> str | None:
     return str(version._value)
 
 
-def sse_response(events: AsyncIterator[Tagged], v03: bool) -> EventSourceResponse:
+def sse_response(events: AsyncIterator[Tagged], v03: bool) -> EventStreamResponse[Tagged]:
     """Server-sent events, each with ``id: <version>``; a mid-stream error ends it as an event."""
 
-    async def encode() -> AsyncIterator[ServerSentEvent]:
-        try:
-            async for version, event in events:
-                data = orjson.dumps(shapes.stream_event_json(event, v03)).decode()
-                yield ServerSentEvent(data=data, id=_event_id(version))
-        except Exception as exc:  # noqa: BLE001 - becomes an error event on the stream
-            body = orjson.loads(rest_error(exc).body)
-            yield ServerSentEvent(data=orjson.dumps(body).decode(), event="error")
+    def render(item: Tagged) -> bytes:
+        version, event = item
+        return event_frame(orjson.dumps(shapes.stream_event_json(event, v03)), _event_id(version))
 
-    return EventSourceResponse(encode())
+    return EventStreamResponse(events, render, _render_error)
+
+
+def _render_error(exc: Exception) -> bytes:
+    return error_frame(bytes(rest_error(exc).body))
 
 
 def send_request_v1(body: bytes) -> SendMessageRequest:
