@@ -50,6 +50,7 @@ from a2a_server.agents.tools import Tool, ToolContext, ToolResult, Toolset
 from a2a_server.agents.usage import ERROR, EXPERT, MODEL_USED, PROVIDER, USAGE, Usage
 from a2a_server.observability.metrics import record_llm_usage
 from a2a_server.push_policy import PushUrlPolicy
+from a2a_server.runs.run import let_commit_start
 from a2a_server.stores.base import SCOPE_KEY, Scope
 
 logger = logging.getLogger(__name__)
@@ -292,6 +293,7 @@ class LlmAgentExecutor(AgentExecutor):
                                            name="answer", append=run.streamed or None)
             run.streamed = True
 
+        await let_commit_start()  # the task's commit travels while the request is built
         completion = await self.provider.complete(messages, specs, on_text, run.deadline)
         run.usage = run.usage + completion.usage
         run.model = completion.model

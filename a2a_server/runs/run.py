@@ -61,6 +61,21 @@ _CONFLICT_RETRIES = 3
 Tagged = tuple[TaskVersion | None, Event]
 
 
+async def let_commit_start() -> None:
+    """Let the run's driver start the commit of what its agent has enqueued, then go on.
+
+    For an agent about to start slow outbound work (a provider call): the driver, woken by
+    the enqueue, otherwise runs only when the agent first waits, somewhere inside the HTTP
+    client, and the commit of a new task's Task and ``working`` -- and, once it is back, the
+    stream's start -- then contend with the provider's answer for the event loop. With a
+    provider that answers at once, its first token waited for them (docs/performance.md,
+    "LLM streaming"). One turn of the event loop: the driver builds the commit and hands it
+    to the store before the agent prepares its request. Only an ordering hint: nothing
+    depends on it.
+    """
+    await asyncio.sleep(0)
+
+
 class RunQueue(EventQueue):
     """The queue an agent enqueues into: events are applied at once, committed in groups."""
 
