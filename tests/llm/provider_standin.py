@@ -16,7 +16,9 @@ Run as ``python -m tests.llm.provider_standin --port N``. It serves
 A response R is one of (``kind``):
 
 - ``text``: ``{"text", "chunk": 4, "delay": 0.0, "usage": {"prompt_tokens", "completion_tokens"}}``;
-  streamed in pieces of ``chunk`` characters, ``delay`` seconds apart.
+  streamed in pieces of ``chunk`` characters, ``delay`` seconds apart (a streamed answer of
+  any kind waits ``first_delay`` seconds, default 0, before it starts: a provider's time to
+  its first token).
 - ``tool_calls``: ``{"calls": [{"id", "name", "arguments": {...}}], "usage"}``; streamed as
   fragments (id and name first, then the arguments in pieces), as OpenAI does.
 - ``status``: ``{"status": 429, "headers": {"Retry-After": "1"}, "body": {...}}``.
@@ -197,6 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _stream(self, body: dict[str, Any], response: dict[str, Any]) -> None:
+        time.sleep(float(response.get("first_delay", 0.0)))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
