@@ -18,7 +18,7 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import NamedTuple
 
 from a2a.server.cluster import (
@@ -180,16 +180,21 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         """Drop the finished tasks whose tenant's retention has passed, and the event logs
         of those finished ``finished_events_seconds`` ago."""
         now = self._clock()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, finished_at, key = heapq.heappop(self._deadlines)
-            entry = self._finished.get(key)
-            if entry is not None and entry.at == finished_at:  # not dropped or re-created since
-                await self._drop(key)
-        while self._log_deadlines and self._log_deadlines[0][0] <= now:
-            _, finished_at, key = heapq.heappop(self._log_deadlines)
-            entry = self._finished.get(key)
-            if entry is not None and entry.at == finished_at and self._events is not None:
+        for key, _ in self._due(self._deadlines, now):
+            await self._drop(key)
+        for key, entry in self._due(self._log_deadlines, now):
+            if self._events is not None:
                 self._events.forget(Scope(entry.tenant, entry.agent), key[1])
+
+    def _due(self, deadlines: list[tuple[float, float, _Key]], now: float
+             ) -> Iterator[tuple[_Key, _Finished]]:
+        """Pop the deadlines passed by ``now``; each task still finished as it was then
+        (not dropped or re-created since), with its entry."""
+        while deadlines and deadlines[0][0] <= now:
+            _, finished_at, key = heapq.heappop(deadlines)
+            entry = self._finished.get(key)
+            if entry is not None and entry.at == finished_at:
+                yield key, entry
 
     async def _drop(self, key: _Key) -> None:
         """Remove a finished task with everything that hangs off it."""

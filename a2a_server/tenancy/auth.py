@@ -65,6 +65,18 @@ class AuthError(Exception):
         self.message = message
 
 
+def _live_tenant(principal: Principal, tenants: TenantSnapshot) -> TenantConfig | None:
+    """The tenant of ``principal``'s credentials, or None if they no longer count: the tenant
+    was removed (as good as no credentials), or a token's client was removed from the tenant
+    file (a token, perhaps from the verified-token cache, is revoked with its client, not left
+    to run until its exp)."""
+    tenant = tenants.get(principal.tenant)
+    if tenant is None or (principal.method == "jwt"
+                          and not tenants.has_client(principal.tenant, principal.subject)):
+        return None
+    return tenant
+
+
 class Authenticator:
     """Turns request credentials and tenant hints into a ``Principal``."""
 
@@ -91,14 +103,8 @@ class Authenticator:
             if len(set(names)) > 1:
                 raise AuthError(400, "the Tenant-Name header is given more than once, with "
                                 "different values")
-            tenant = tenants.get(principal.tenant)
+            tenant = _live_tenant(principal, tenants)
             if tenant is None:
-                # Credentials of a tenant that was removed: as good as no credentials.
-                raise AuthError(401, "invalid credentials")
-            if (principal.method == "jwt"
-                    and not tenants.has_client(principal.tenant, principal.subject)):
-                # A token (perhaps from the verified-token cache) of a client removed from the
-                # tenant file: revoked with it, not left to run until its exp.
                 raise AuthError(401, "invalid credentials")
             named = [*names, *tenant_hints]
             for hint in named:
@@ -122,11 +128,7 @@ class Authenticator:
             principal = self._principal_from_credentials(keys, authorizations, tenants)
         except AuthError:
             return None
-        if tenants.get(principal.tenant) is None or (
-                principal.method == "jwt"
-                and not tenants.has_client(principal.tenant, principal.subject)):
-            return None  # as ``authenticate``: a removed tenant's or client's credentials
-        return principal
+        return principal if _live_tenant(principal, tenants) is not None else None
 
     def refused(self, headers: Mapping[str, str], error: AuthError) -> None:
         """Called with every refusal ``authenticate`` raises (metrics count them)."""
