@@ -32,6 +32,8 @@ bench: $(STAMP) ## benchmark against the a2a-sdk reference server (see docs/perf
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 		|| { echo "wrk is required: apt-get install -y wrk"; exit 1; }
 	@command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server)"; exit 1; }
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind) \
+		|| echo "valgrind not installed: issue 14 item 1 is reported by timed cells only"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

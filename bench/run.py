@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import load
+from bench import bearer_instructions, load
 from bench.servers import CLIENT_CPU, ROOT, Redis, Server, free_port, seed
 
 RESULTS = ROOT / "bench" / "results"
@@ -48,6 +48,7 @@ OURS = ("ours-redis", "ours-memory")
 # bench machine the load generator and Redis share the second core).
 WORKERS2 = "ours-redis-w2"
 WORKER_SCENARIOS = ("a", "c")
+STREAM_RUNS = 3  # issue 14 item 2: "in three runs out of three", all within one bench run
 SDK = ("sdk-memory", "sdk-sqlite")
 CEILINGS = ("ceiling", "ceiling-raw")  # fixed bodies, no ratios; next to (a) only
 SCENARIOS = (("a", "GET small task"), ("b1k", "GET historyLength=10, 1,000 msgs"),
@@ -293,35 +294,42 @@ class Bench:
             f"errors {result.errors}")
 
     def stream_scenario(self, names: list[str]) -> None:
+        """(e), ``STREAM_RUNS`` times, the servers in alternating order; issue 14 item 2's
+        verdict needs every run (one row per server and run)."""
         count = 60 if self.args.quick else 200
+        runs = 1 if self.args.quick else STREAM_RUNS
         title = f"{count} message:stream calls (10 at a time)"
-        log(f"scenario e: {title}")
-        for name in names:
-            row: dict[str, Any] = {"scenario": "e", "title": title, "server": name}
-            self.rows.append(row)
-            server = self.servers.get(name)
-            if server is None:
-                row["error"] = f"n/a ({self.unavailable.get(name, 'not started')})"
-                continue
-            server.wait_idle()
-            server.reset_peak_rss()
-            waited = server.runqueue_wait_seconds()
-            try:
-                res = load.run_streams(server.url, count)
-            except Exception as exc:
-                row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
-                continue
-            # The tails of (e) are mostly the server waiting for its core (docs/performance.md,
-            # "Stream tails"): say how long it waited during the cell, so a run can be read.
-            descheduled_ms = (server.runqueue_wait_seconds() - waited) * 1000
-            row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
-                       first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
-                       errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb(),
-                       descheduled_ms=descheduled_ms)
-            log(f"  {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
-                f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
-                f"{res.done_p99_ms:.2f} ms; errors {res.errors}; server descheduled "
-                f"{descheduled_ms:.0f} ms during the cell")
+        log(f"scenario e: {title}, {runs} run(s)")
+        for run in range(1, runs + 1):
+            for name in (names if run % 2 else names[::-1]):
+                self._stream_cell(name, title, count, run)
+
+    def _stream_cell(self, name: str, title: str, count: int, run: int) -> None:
+        row: dict[str, Any] = {"scenario": "e", "title": title, "server": name, "run": run}
+        self.rows.append(row)
+        server = self.servers.get(name)
+        if server is None:
+            row["error"] = f"n/a ({self.unavailable.get(name, 'not started')})"
+            return
+        server.wait_idle()
+        server.reset_peak_rss()
+        waited = server.runqueue_wait_seconds()
+        try:
+            res = load.run_streams(server.url, count)
+        except Exception as exc:
+            row["error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+            return
+        # The tails of (e) are mostly the server waiting for its core (docs/performance.md,
+        # "Stream tails"): say how long it waited during the cell, so a run can be read.
+        descheduled_ms = (server.runqueue_wait_seconds() - waited) * 1000
+        row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
+                   first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
+                   errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb(),
+                   descheduled_ms=descheduled_ms)
+        log(f"  run {run} {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
+            f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
+            f"{res.done_p99_ms:.2f} ms; errors {res.errors}; server descheduled "
+            f"{descheduled_ms:.0f} ms during the cell")
 
     def grpc_scenario(self, names: list[str]) -> None:
         """(h): gRPC next to HTTP+JSON for GET and send, the same Python client for both."""
@@ -466,6 +474,46 @@ class Bench:
         if want("h"):
             self.grpc_scenario([n for n in OURS if n in self.servers])
 
+    def stop_servers(self) -> None:
+        """Stop every server (the timed cells are over; ``--profile`` restarts none)."""
+        if not self.args.profile:
+            for server in self.servers.values():
+                server.stop()
+
+    def instructions(self, redis: bool) -> None:
+        """Issue 14 item 1 by counted instructions (callgrind): bearer token over API key for
+        a GET and a send on each store our servers ran on, unmoved by the machine's noise."""
+        wanted = {s for s in self.args.servers.split(",") if s}
+        stores = tuple(store for store, server in (("memory", "ours-memory"),
+                                                   ("redis", "ours-redis"))
+                       if (not wanted or server in wanted) and (store != "redis" or redis))
+        if not stores:
+            return
+        if not bearer_instructions.available():
+            log("instructions: valgrind not found (apt-get install -y valgrind); item 1 by "
+                "instructions not measured")
+            return
+        log(f"instructions: bearer token vs API key under callgrind ({', '.join(stores)}; "
+            "~4 min)")
+        pinned = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))  # one core per store's valgrind
+        try:
+            counted = bearer_instructions.measure_stores(stores, gets=300, sends=100,
+                                                         connections=1)
+        except Exception as exc:
+            log(f"  instructions failed: {type(exc).__name__}: {str(exc)[:200]}")
+            self.extra["instructions"] = {"error": str(exc)[:200]}
+            return
+        finally:
+            os.sched_setaffinity(0, pinned)
+        self.extra["instructions"] = {
+            f"{c.store}/{c.kind}": {"ratio": c.ratio, "key": c.key, "bearer": c.bearer,
+                                    "per_request": c.per_request, "requests": c.requests,
+                                    "shown": bearer_instructions.describe(c)}
+            for c in counted.values()}
+        for c in counted.values():
+            log(f"  {c.store:6s} {c.kind:4s} {bearer_instructions.describe(c)}")
+
     def profile(self) -> None:
         """py-spy on our servers and the SDK's in-memory one during extra (unrecorded) runs of
         a, a-jwt (ours), b10k, c and d."""
@@ -501,9 +549,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _find(rows: list[dict[str, Any]], scenario: str, server: str) -> dict[str, Any] | None:
+def _find(rows: list[dict[str, Any]], scenario: str, server: str,
+          run: int | None = None) -> dict[str, Any] | None:
+    """The first row of ``scenario`` on ``server`` (of that ``run`` of (e) when given)."""
     for row in rows:
-        if row["scenario"] == scenario and row["server"] == server and "error" not in row:
+        if (row["scenario"] == scenario and row["server"] == server and "error" not in row
+                and (run is None or row.get("run") == run)):
             return row
     return None
 
@@ -558,6 +609,12 @@ def _bearer_shown(bearer: dict[str, Any] | None, key: dict[str, Any] | None) -> 
             f"{key['cpu_us']:.1f} us); req/s {bearer['rps'] / key['rps']:.2f}x")
 
 
+def _stream_runs(rows: list[dict[str, Any]], server: str) -> dict[int, float]:
+    """(e)'s p99 first event of ``server``, by run."""
+    return {row.get("run", 1): row["first_p99_ms"] for row in rows
+            if row["scenario"] == "e" and row["server"] == server and "error" not in row}
+
+
 def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue, evaluated for ours-redis (and ours-memory for reference)."""
     out: list[dict[str, Any]] = []
@@ -602,6 +659,26 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
             add(f"(14.1) {what} with a bearer token within 5% of the API key, by CPU per "
                 "request", server, r, lambda v: v <= 1.05,
                 _bearer_shown(_find(rows, base + _BEARER, server), _find(rows, base, server)))
+        store = server.removeprefix("ours-")
+        for kind in bearer_instructions.KINDS:
+            counted = extra.get("instructions", {}).get(f"{store}/{kind}")
+            r = counted["ratio"] if counted else None
+            add(f"(14.1) {kind} with a bearer token within 5% of the API key, by instructions "
+                "per request (callgrind)", server, r, lambda v: v <= 1.05,
+                counted["shown"] if counted else "n/a")
+        mine, sdks = _stream_runs(rows, server), _stream_runs(rows, "sdk-memory")
+        pairs = [(run, mine[run], sdks[run]) for run in sorted(mine) if run in sdks]
+        met = sum(m <= s / 2 for _, m, s in pairs)
+        add("(14.2) (e) p99 first event at most half the SDK's, in every run", server,
+            None if not pairs else float(STREAM_RUNS - met),  # runs missed (or not run)
+            lambda v: v == 0,
+            f"{met} of {len(pairs)} runs: " + "; ".join(
+                f"run {run} {m:.1f} vs {s:.1f} ms (half {s / 2:.1f})" for run, m, s in pairs))
+        for base, what in (("a", "GET"), ("c", "send")):
+            r = div(rps(base + _BEARER, server), rps(base, "sdk-memory"))
+            add(f"(14.6) {what} with a bearer token >= 4x sdk-memory (by req/s)", server, r,
+                lambda v: v >= 4.0, f"{r or 0:.2f}x; by CPU per request "
+                f"{div(cpu(base, 'sdk-memory'), cpu(base + _BEARER, server)) or 0:.2f}x")
         r = div(rps("d", server), rps("c", server))
         add("(d) follow-up (1k msgs) within 20% of first message", server, r,
             lambda v: v >= 0.8, f"{r or 0:.2f}x of (c)")
@@ -644,12 +721,14 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
             lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
                          f"{row['error']} | | | | | |")
             continue
-        refs = (_find(rows, row["scenario"], "sdk-memory"),
-                _find(rows, row["scenario"], "sdk-sqlite"))
+        title = row["title"]
+        refs = (_find(rows, row["scenario"], "sdk-memory", row.get("run")),
+                _find(rows, row["scenario"], "sdk-sqlite", row.get("run")))
         ratio = row["server"] not in SDK and row["server"] not in CEILINGS
         p50 = _cell(row, "p50_ms", refs, 2, ratio)
         p99 = _cell(row, "p99_ms", refs, 2, ratio)
         if row["scenario"] == "e":
+            title = f"{row['title']}, run {row.get('run', 1)}"
             p50 = f"first {_fmt(row['first_p50_ms'], 2)} / done {p50}"
             p99 = f"first {_fmt(row['first_p99_ms'], 2)} / done {p99}"
             if row.get("descheduled_ms") is not None:
@@ -657,7 +736,7 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
         rps = _cell(row, "rps", refs, 1, ratio)
         if row.get("connections", meta["connections"]) != meta["connections"]:
             rps += f" † c={row['connections']}, n={row['requests']}"
-        lines.append(f"| {row['scenario']} {row['title']} | {row['server']} | "
+        lines.append(f"| {row['scenario']} {title} | {row['server']} | "
                      f"{rps} | {p50} | {p99} | {_cell(row, 'cpu_us', refs, 0, ratio)} | "
                      f"{_cell(row, 'peak_rss_mb', refs, 0, ratio)} | {row.get('errors', 0)} |")
     f, g = extra.get("f", {}), extra.get("g", {})
@@ -722,6 +801,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds per cell, alternating the server order (full run)")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile our servers with py-spy (extra runs)")
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="skip item 1's instruction counts under callgrind (~4 min)")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis-backed server")
     parser.add_argument("--servers", default="",
                         help="comma-separated servers to run (default: all); for quick iteration")
@@ -746,6 +827,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(lambda: [s.stop() for s in bench.servers.values()])
             bench.start(redis)
             bench.run_all(redis, want)
+            bench.stop_servers()
+            if not (args.quick or args.no_instructions) and (want("a-jwt") or want("c-jwt")):
+                bench.instructions(redis is not None)
             if args.profile:
                 bench.profile()
         meta = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),
