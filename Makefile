@@ -34,6 +34,7 @@ bench: $(STAMP) ## benchmark against the a2a-sdk reference server (see docs/perf
 	@command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server)"; exit 1; }
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind) \
 		|| echo "valgrind not installed: issue 14 item 1 is reported by timed cells only"
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

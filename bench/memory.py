@@ -95,7 +95,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         redis.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The run's options (``--quick`` applied); ``bench.run`` calls it too."""
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -111,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.streams, args.warmup, args.idle = 1000, 200, 45.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     with tempfile.TemporaryDirectory(prefix="a2a-bench-memory-") as tmp:
         report = measure(args, Path(tmp))
     print(json.dumps(report, indent=2))

@@ -251,6 +251,7 @@ class Client:
     strings_only: bool = False  # takes str/bytes arguments only (ints are converted untimed)
 
 
+MARGIN = 0.20  # issue 14 item 5: adopt a maintained client within 20 % of our CPU per call
 CLIENTS = (
     Client("ours", "hiredis", client_ours),
     Client("coredis", "coredis", _coredis(None)),
@@ -401,24 +402,28 @@ def table(results: dict[tuple[str, int, str], list[Sample]], rounds: int) -> str
     return "\n".join(lines)
 
 
-def verdict(results: dict[tuple[str, int, str], list[Sample]], margin: float = 0.20) -> str:
-    """Issue 14's rule: a client within ``margin`` of our CPU per call on both cells."""
-    names = sorted({name for _, _, name in results} - {"ours"})
-    lines = []
-    for name in names:
-        worst = 0.0
+def worst_cells(results: dict[tuple[str, int, str], list[Sample]]) -> dict[str, float]:
+    """Each other client's worst cell: its median CPU per call over ours."""
+    worst: dict[str, float] = {}
+    for name in sorted({name for _, _, name in results} - {"ours"}):
+        worst[name] = 0.0
         for (cell, inflight, client), samples in results.items():
             if client != name or (cell, inflight, "ours") not in results:
                 continue
             ours = statistics.median([s.cpu_us for s in results[(cell, inflight, "ours")]])
-            worst = max(worst, statistics.median([s.cpu_us for s in samples]) / ours)
-        within = worst <= 1 + margin
-        lines.append(f"- {name}: worst cell {worst:.2f}x our CPU per call -> "
-                     f"{'WITHIN' if within else 'not within'} {margin:.0%}")
-    return "\n".join(lines)
+            worst[name] = max(worst[name], statistics.median([s.cpu_us for s in samples]) / ours)
+    return worst
 
 
-def main(argv: list[str] | None = None) -> int:
+def verdict(results: dict[tuple[str, int, str], list[Sample]], margin: float = MARGIN) -> str:
+    """Issue 14's rule: a client within ``margin`` of our CPU per call on both cells."""
+    return "\n".join(f"- {name}: worst cell {worst:.2f}x our CPU per call -> "
+                     f"{'WITHIN' if worst <= 1 + margin else 'not within'} {margin:.0%}"
+                     for name, worst in worst_cells(results).items())
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The run's options (``--quick`` applied); ``bench.run`` calls it too."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=20_000,
                         help="timed GET calls per measurement (sends: half as many)")
@@ -433,8 +438,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.warmup, args.rounds = 2_000, 200, 1
-    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[tuple[str, int, str], list[Sample]]:
+    """Measure every installed client on a private redis-server (this thread pinned to the
+    server's CPU, as the bench's servers are, unless ``--no-pin``; restored afterwards)."""
+    pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if not args.no_pin and pinned is not None:
         os.sched_setaffinity(0, {int(SERVER_CPU)})  # threads started later (glide's) inherit it
+    try:
+        return _run(args)
+    finally:
+        if pinned is not None:
+            os.sched_setaffinity(0, pinned)
+
+
+def _run(args: argparse.Namespace) -> dict[tuple[str, int, str], list[Sample]]:
     with tempfile.TemporaryDirectory(prefix="bench-redis-clients-") as tmp:
         redis = Redis()
         redis.start(Path(tmp))
@@ -451,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                 results = asyncio.run(measure(args, redis))
         finally:
             redis.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    results = run(args)
     print()
     print(f"Python {sys.version.split()[0]}, loop {args.loop}, {args.calls} GET / "
           f"{max(1, args.calls // 2)} send calls per measurement, {args.rounds} rounds")

@@ -480,6 +480,45 @@ class Bench:
             for server in self.servers.values():
                 server.stop()
 
+    def memory_and_clients(self) -> None:
+        """Items 4 (``bench.memory``: RSS back after a burst) and 5 (``bench.redis_clients``:
+        our Redis connection against maintained clients), each with its own servers, after
+        the cells: in a full run, or when named in ``--scenarios`` (``mem``, ``clients``; a
+        quick run's scale with ``--quick``)."""
+        named = {s for s in self.args.scenarios.split(",") if s}
+        quick = ["--quick"] if self.args.quick else []
+
+        def due(name: str) -> bool:
+            return name in named or not (named or self.args.quick)
+
+        if due("mem"):
+            from bench import memory
+
+            options = memory.parse(quick)
+            log(f"item 4: RSS before, after {options.streams} streams and after "
+                f"{options.idle:g} s idle (bench.memory, ~{2 if quick else 3} min)")
+            try:
+                self.extra["memory"] = memory.measure(options, self.workdir)
+                rss = self.extra["memory"]["rss_mb"]
+                log(f"  RSS {rss['before']} -> {rss['after']} -> {rss['idle']} MiB")
+            except Exception as exc:
+                self.extra["memory"] = {"error": f"{type(exc).__name__}: {str(exc)[:160]}"}
+                log(f"  failed: {self.extra['memory']['error']}")
+        if due("clients"):
+            from bench import redis_clients
+
+            log("item 5: our Redis connection against maintained clients (bench.redis_clients,"
+                f" ~{1 if quick else 4} min)")
+            try:
+                results = redis_clients.run(redis_clients.parse(quick))
+                self.extra["redis_clients"] = {"worst": redis_clients.worst_cells(results),
+                                               "table": redis_clients.table(results, 1)}
+                log(redis_clients.verdict(results))
+            except Exception as exc:
+                self.extra["redis_clients"] = {"error": f"{type(exc).__name__}: "
+                                                        f"{str(exc)[:160]}"}
+                log(f"  failed: {self.extra['redis_clients']['error']}")
+
     def instructions(self, redis: bool) -> None:
         """Issue 14 item 1 by counted instructions (callgrind): bearer token over API key for
         a GET and a send on each store our servers ran on, unmoved by the machine's noise."""
@@ -693,6 +732,18 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         f"{f.get('b_p50_ms') or 0:.2f} ms")
     add("(f) cross-replica p99 <= 20 ms", "ours-redis", f.get("b_p99_ms"), lambda v: v <= 20,
         f"{f.get('b_p99_ms') or 0:.2f} ms")
+    mem = extra.get("memory", {})
+    r = mem.get("idle_over_before")
+    add("(14.4) RSS after a burst of streams, once idle, within 10% of before", "ours-redis", r,
+        lambda v: v <= 1.10, f"{r or 0:.2f}x: {mem.get('rss_mb', {}).get('before')} MiB before, "
+        f"{mem.get('rss_mb', {}).get('after')} after {mem.get('streams')} streams, "
+        f"{mem.get('rss_mb', {}).get('idle')} idle")
+    worst = extra.get("redis_clients", {}).get("worst") or {}
+    others = {name: v for name, v in worst.items() if name != "redis-py"}  # not pipelining
+    best = min(others.values()) if others else None
+    add("(14.5) keep our Redis connection: no maintained auto-pipelining client within 20% of "
+        "its CPU per call", "ours-redis", best, lambda v: v > 1.20,
+        ", ".join(f"{name} {v:.2f}x (worst cell)" for name, v in worst.items()))
     g = extra.get("g", {})
     add("(g) <= 2 KB Redis per small task", "ours-redis", g.get("bytes_per_task"),
         lambda v: v <= 2048, f"{g.get('bytes_per_task') or 0:,.0f} B")
@@ -807,8 +858,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="",
                         help="comma-separated servers to run (default: all); for quick iteration")
     parser.add_argument("--scenarios", default="",
-                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,a-jwt,c-jwt,e,f,g,h; "
-                        "default: all)")
+                        help="comma-separated scenarios to run (a,b1k,b10k,c,d,a-jwt,c-jwt,e,f,g,h, "
+                        "and items 4 and 5 of issue 14: mem,clients; default: all)")
     args = parser.parse_args(argv)
     only = {s for s in args.scenarios.split(",") if s}
 
@@ -828,6 +879,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.start(redis)
             bench.run_all(redis, want)
             bench.stop_servers()
+            bench.memory_and_clients()
             if not (args.quick or args.no_instructions) and (want("a-jwt") or want("c-jwt")):
                 bench.instructions(redis is not None)
             if args.profile:
