@@ -317,11 +317,12 @@ class Bench:
             row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
                        first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
                        errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb(),
-                       descheduled_ms=descheduled_ms)
+                       descheduled_ms=descheduled_ms, client_cpu_ms=res.client_cpu_ms)
             log(f"  {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
                 f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
                 f"{res.done_p99_ms:.2f} ms; errors {res.errors}; server descheduled "
-                f"{descheduled_ms:.0f} ms during the cell")
+                f"{descheduled_ms:.0f} ms during the cell; client CPU "
+                f"{res.client_cpu_ms:.2f} ms per stream")
 
     def grpc_scenario(self, names: list[str]) -> None:
         """(h): gRPC next to HTTP+JSON for GET and send, the same Python client for both."""
@@ -653,7 +654,10 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
             p50 = f"first {_fmt(row['first_p50_ms'], 2)} / done {p50}"
             p99 = f"first {_fmt(row['first_p99_ms'], 2)} / done {p99}"
             if row.get("descheduled_ms") is not None:
-                p99 += f" (server descheduled {row['descheduled_ms']:,.0f} ms in the cell)"
+                p99 += f" (server descheduled {row['descheduled_ms']:,.0f} ms in the cell"
+                if row.get("client_cpu_ms") is not None:
+                    p99 += f"; client CPU {row['client_cpu_ms']:.2f} ms per stream"
+                p99 += ")"
         rps = _cell(row, "rps", refs, 1, ratio)
         if row.get("connections", meta["connections"]) != meta["connections"]:
             rps += f" † c={row['connections']}, n={row['requests']}"
