@@ -571,6 +571,10 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         row = _find(rows, scenario, server)
         return row.get("cpu_us") if row else None
 
+    def first_p99(scenario: str, server: str) -> float | None:
+        row = _find(rows, scenario, server)
+        return row.get("first_p99_ms") if row else None
+
     def add(target: str, server: str, value: float | None, ok: Callable[[float], bool],
             shown: str) -> None:
         out.append({"target": target, "server": server,
@@ -606,6 +610,10 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         r = div(rps("d", server), rps("c", server))
         add("(d) follow-up (1k msgs) within 20% of first message", server, r,
             lambda v: v >= 0.8, f"{r or 0:.2f}x of (c)")
+        ours_first, sdk_first = first_p99("e", server), first_p99("e", "sdk-memory")
+        r = div(ours_first, sdk_first)
+        add("(14.2) (e) p99 first event <= half of sdk-memory's", server, r,
+            lambda v: v <= 0.5, f"{r or 0:.2f}x ({ours_first or 0:.1f} vs {sdk_first or 0:.1f} ms)")
     for scenario in WORKER_SCENARIOS:
         r = div(cpu(scenario, WORKERS2), cpu(scenario, "ours-redis"))
         add(f"(14.3) ({scenario}) CPU per request, 2 workers within 10% of 1", WORKERS2, r,
