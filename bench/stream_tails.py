@@ -404,6 +404,7 @@ async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
                    client_kind: str = "aiohttp") -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     monitor = asyncio.create_task(lag_monitor(CLIENT_LAGS))
+    gc.callbacks.append(_on_client_gc)
     client = (_AiohttpClient if client_kind == "aiohttp" else _HttpxClient)(concurrency)
     gate = asyncio.Semaphore(concurrency)
 
@@ -430,6 +431,7 @@ async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
                         "parts": [{"text": f"preload {i}"}]}}))
             await asyncio.gather(*(send(i) for i in range(preload)))
         CLIENT_LAGS.clear()
+        CLIENT_GCS.clear()
         if probe_url is not None:  # the server's records start with the measured streams
             PRELOAD_GC.update(orjson.loads(await client.get(f"{probe_url}?reset")))
         cpu = time.process_time()
@@ -438,10 +440,23 @@ async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
     finally:
         await client.close()
         monitor.cancel()
+        gc.callbacks.remove(_on_client_gc)
     return results
 
 
 CLIENT_LAGS: list[dict[str, Any]] = []
+CLIENT_GCS: list[dict[str, Any]] = []  # the client's own collections of 5 ms or more
+_client_gc_started = [0.0]
+
+
+def _on_client_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _client_gc_started[0] = time.perf_counter()
+        return
+    took = time.perf_counter() - _client_gc_started[0]
+    if took >= 0.005:
+        CLIENT_GCS.append({"at": time.time(), "ms": took * 1000,
+                           "generation": info.get("generation")})
 CLIENT_CPU_MS: list[float] = []  # the client's CPU per measured stream
 PRELOAD_GC: dict[str, dict[str, float]] = {}  # the server's collections during the preload
 
@@ -496,7 +511,10 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
               f" ms); client loop stalls: {len(CLIENT_LAGS)} (max "
               f"{max((x['ms'] for x in CLIENT_LAGS), default=0):.1f} ms, descheduled "
               f"{sum(x['descheduled_ms'] for x in CLIENT_LAGS):.1f} of "
-              f"{sum(x['ms'] for x in CLIENT_LAGS):.1f} ms); collections >= 5 ms: "
+              f"{sum(x['ms'] for x in CLIENT_LAGS):.1f} ms; its collections >= 5 ms: "
+              f"{len(CLIENT_GCS)}, max {max((x['ms'] for x in CLIENT_GCS), default=0):.1f} ms, "
+              f"generations {sorted({x['generation'] for x in CLIENT_GCS})}); server "
+              "collections >= 5 ms: "
               f"{len(gcs)} (max {max((x['ms'] for x in gcs), default=0):.1f} ms, cpu "
               f"{max((x['cpu_ms'] for x in gcs), default=0):.1f} ms, generations "
               f"{sorted({x['generation'] for x in gcs})}); stacks caught: {len(stacks)}", ""]
@@ -512,6 +530,8 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
                         for x in CLIENT_LAGS if start <= x["at"] <= first + 0.001]
         overlap_gc = [f"gen{x['generation']} {x['ms']:.0f} (cpu {x['cpu_ms']:.0f})" for x in gcs
                       if start <= x["at"] <= first + 0.001]
+        overlap_gc += [f"client gen{x['generation']} {x['ms']:.0f}" for x in CLIENT_GCS
+                       if start <= x["at"] <= first + 0.001]
         lines.append(f"- {(first - start) * 1000:.1f} ms: {parts}; loop stalls ending inside: "
                      f"{overlap_lag or 'none'}; collections: {overlap_gc or 'none'}")
     lines.append(f"garbage collector: thresholds {probe['thresholds']}, collections per "
