@@ -51,7 +51,7 @@ import httpx
 import orjson
 import uvloop
 
-from bench.servers import CLIENT_CPU, Redis, Server
+from bench.servers import CLIENT_CPU, Redis, Server, seed
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -555,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="60 streams")
+    parser.add_argument("--seed", action="store_true",
+                        help="first seed what make bench seeds (tasks of 1,000 and 10,000 "
+                        "messages, 200 of 1,000) through the server's store")
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="aiohttp on uvloop (scenario (e)'s client) or httpx on asyncio "
                         "(its client until 2026-12-03)")
@@ -573,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             redis.start(workdir)
             server.env["A2A_SERVER_REDIS_URL"] = redis.url
         server.start(workdir)
+        if args.seed:  # the state bench.run's servers are in before (e)
+            seed(server, {"completed": [1000, 10000], "open": {"count": 200, "messages": 1000}})
         probe_url = f"http://127.0.0.1:{server.port}{PROBE_PATH}"
         streams = _streams(server.url, count, args.concurrency, args.preload, probe_url,
                            args.client)
