@@ -16,8 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
+import uvloop
 
 from bench.servers import CLIENT_CPU
 
@@ -123,6 +125,7 @@ class StreamResult:
     first_p99_ms: float
     done_p50_ms: float
     done_p99_ms: float
+    client_cpu_ms: float = float("nan")  # the client's own CPU per stream
 
     @property
     def rps(self) -> float:
@@ -130,29 +133,48 @@ class StreamResult:
         return self.count / self.seconds if self.seconds else 0.0
 
 
+async def _sse_payloads(content: aiohttp.StreamReader) -> Any:
+    """Yield each ``data:`` payload of an SSE body (aiohttp) as parsed JSON."""
+    data: list[bytes] = []
+    async for raw in content:
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(b"data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield orjson.loads(b"\n".join(data))
+            data = []
+    if data:
+        yield orjson.loads(b"\n".join(data))
+
+
 async def _streams(url: str, count: int, concurrency: int) -> StreamResult:
+    # aiohttp (C HTTP parser) on uvloop: a quarter of httpx's CPU per stream on asyncio,
+    # which saturated the client's core and made (e) measure the client's own queue
+    # (docs/performance.md, "Stream tails").
     firsts: list[float] = []
     dones: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=HEADERS, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    headers = {**HEADERS, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
             nonlocal errors
+            body = orjson.dumps(_send_body(f"stream {i}"))
             async with gate:
                 start = time.perf_counter()
                 first = None
                 try:
-                    async with client.stream("POST", f"{url}/message:stream",
-                                             json=_send_body(f"stream {i}")) as response:
-                        if response.status_code != 200:
+                    async with session.post(f"{url}/message:stream", data=body) as response:
+                        if response.status != 200:
                             errors += 1
                             return
-                        async for _ in _sse_events(response):
+                        async for _ in _sse_payloads(response.content):
                             if first is None:
                                 first = time.perf_counter() - start
-                except httpx.HTTPError:
+                except (aiohttp.ClientError, TimeoutError):
                     errors += 1
                     return
                 if first is None:
@@ -164,16 +186,17 @@ async def _streams(url: str, count: int, concurrency: int) -> StreamResult:
         await asyncio.gather(*(one(i) for i in range(min(concurrency, count))))  # warm-up
         firsts.clear()
         dones.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(i) for i in range(count)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return StreamResult(len(dones), elapsed, errors, percentile(firsts, 50), percentile(firsts, 99),
-                        percentile(dones, 50), percentile(dones, 99))
+                        percentile(dones, 50), percentile(dones, 99),
+                        cpu / count * 1000 if count else float("nan"))
 
 
 def run_streams(url: str, count: int = 200, concurrency: int = 10) -> StreamResult:
     """Scenario (e): time to first event and to completion of ``count`` streams."""
-    return asyncio.run(_streams(url, count, concurrency))
+    return uvloop.run(_streams(url, count, concurrency))
 
 
 def _timestamp(event: dict[str, Any]) -> float | None:

@@ -38,7 +38,16 @@ import httpx
 import orjson
 
 from bench import bearer_instructions, load
-from bench.servers import CLIENT_CPU, ROOT, Redis, Server, free_port, seed
+from bench.servers import (
+    CLIENT_CPU,
+    ROOT,
+    SERVER_CPU,
+    Redis,
+    Server,
+    free_port,
+    seed,
+    steal_seconds,
+)
 
 RESULTS = ROOT / "bench" / "results"
 OURS = ("ours-redis", "ours-memory")
@@ -314,6 +323,7 @@ class Bench:
         server.wait_idle()
         server.reset_peak_rss()
         waited = server.runqueue_wait_seconds()
+        stolen = {cpu: steal_seconds(cpu) for cpu in (SERVER_CPU, CLIENT_CPU)}
         try:
             res = load.run_streams(server.url, count)
         except Exception as exc:
@@ -322,14 +332,19 @@ class Bench:
         # The tails of (e) are mostly the server waiting for its core (docs/performance.md,
         # "Stream tails"): say how long it waited during the cell, so a run can be read.
         descheduled_ms = (server.runqueue_wait_seconds() - waited) * 1000
+        # ... and how long the hypervisor took each core away from the VM (steal time)
+        steal_ms = {cpu: (steal_seconds(cpu) - was) * 1000 for cpu, was in stolen.items()}
         row.update(rps=res.rps, p50_ms=res.done_p50_ms, p99_ms=res.done_p99_ms,
                    first_p50_ms=res.first_p50_ms, first_p99_ms=res.first_p99_ms,
                    errors=res.errors, requests=res.count, peak_rss_mb=server.peak_rss_mb(),
-                   descheduled_ms=descheduled_ms)
+                   descheduled_ms=descheduled_ms, client_cpu_ms=res.client_cpu_ms,
+                   steal_server_ms=steal_ms[SERVER_CPU], steal_client_ms=steal_ms[CLIENT_CPU])
         log(f"  run {run} {name:12s} first event p50 {res.first_p50_ms:.2f} p99 "
             f"{res.first_p99_ms:.2f} ms; done p50 {res.done_p50_ms:.2f} p99 "
             f"{res.done_p99_ms:.2f} ms; errors {res.errors}; server descheduled "
-            f"{descheduled_ms:.0f} ms during the cell")
+            f"{descheduled_ms:.0f} ms during the cell; client CPU "
+            f"{res.client_cpu_ms:.2f} ms per stream; steal time server core "
+            f"{steal_ms[SERVER_CPU]:.0f} ms, client core {steal_ms[CLIENT_CPU]:.0f} ms")
 
     def grpc_scenario(self, names: list[str]) -> None:
         """(h): gRPC next to HTTP+JSON for GET and send, the same Python client for both."""
@@ -783,7 +798,13 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], meta: dict[str, 
             p50 = f"first {_fmt(row['first_p50_ms'], 2)} / done {p50}"
             p99 = f"first {_fmt(row['first_p99_ms'], 2)} / done {p99}"
             if row.get("descheduled_ms") is not None:
-                p99 += f" (server descheduled {row['descheduled_ms']:,.0f} ms in the cell)"
+                p99 += f" (server descheduled {row['descheduled_ms']:,.0f} ms in the cell"
+                if row.get("client_cpu_ms") is not None:
+                    p99 += f"; client CPU {row['client_cpu_ms']:.2f} ms per stream"
+                if row.get("steal_server_ms") is not None:
+                    p99 += (f"; VM steal server core {row['steal_server_ms']:,.0f} ms, client "
+                            f"core {row['steal_client_ms']:,.0f} ms")
+                p99 += ")"
         rps = _cell(row, "rps", refs, 1, ratio)
         if row.get("connections", meta["connections"]) != meta["connections"]:
             rps += f" † c={row['connections']}, n={row['requests']}"

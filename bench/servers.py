@@ -35,6 +35,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def steal_seconds(cpu: str) -> float:
+    """Time the hypervisor has run something else while this VM's ``cpu`` had work (the
+    steal column of /proc/stat): a stall no process inside the VM can see as waiting."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith(f"cpu{cpu} "):
+                return int(line.split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and every live descendant of it (by the parent pid in /proc/<pid>/stat)."""
     parents: dict[int, list[int]] = {}

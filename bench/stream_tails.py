@@ -1,13 +1,16 @@
 """Why a stream's first event is late: where each stream's time goes, and what the loop did.
 
-``python -m bench.stream_tails [--store memory|redis] [--count 200] [--quick]``
+``python -m bench.stream_tails [--store memory|redis] [--count 200] [--quick]
+[--client aiohttp|httpx]``
 
 Not a throughput figure (timings of a shared machine say little): it explains each late
 first event by mechanisms that show regardless of load. It starts our server exactly as
 ``make bench`` does (uvicorn, uvloop, httptools, pinned to the server core), with this
 module's factory around ``bench.ours:create``, which records in the server process:
 
-- per stream, wall-clock stamps of each step of its first event: the request reaching the
+- per stream, wall-clock stamps of each step of its first event: uvicorn accepting its
+  connection, reading the bytes that begin the request (``data_received``: the loop saw the
+  socket readable) and parsing its headers (the ASGI task created), the request reaching the
   ASGI app, the handler entered (``ServerRequestHandler.stream``), the run started, the
   first commit's write started and returned, and the first SSE body written to the socket;
 - an event-loop lag monitor (a 5 ms sleep that overshoots means the loop was busy) with a
@@ -15,11 +18,15 @@ module's factory around ``bench.ours:create``, which records in the server proce
   thread's stack (what blocked it: py-spy's answer without py-spy);
 - every garbage collection of 5 ms or more (``gc.callbacks``), with its generation.
 
-The client (pinned to the other core, as in scenario (e)) stamps each stream's start and
-first event. The report joins both by ``messageId`` and splits each stream's first-event
-time into: client -> server (the request reaching the app), server work (app -> first SSE
-write) and server -> client (that write reaching the client's parser); the slowest streams
-are listed with the loop stalls and collections that overlapped them.
+The client (pinned to the other core, as in scenario (e); aiohttp on uvloop as (e) has it,
+or ``--client httpx``, (e)'s client until 2026-12-03) stamps each stream's start, the
+connection it got (reused or new), the request headers written to the socket (on loopback
+the server's socket is readable once ``send()`` returns) and the first event, and measures
+its own CPU per stream. The report joins both by ``messageId`` and splits each stream's
+first-event time into: the client's own part (start -> connection -> headers sent), the
+kernel and the server's loop (sent -> read), uvicorn (read -> parsed -> app), server work
+(app -> first SSE write) and server -> client (that write reaching the client's parser);
+the slowest streams are listed with the loop stalls and collections that overlapped them.
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
+import uvloop
 
-from bench.servers import CLIENT_CPU, Redis, Server
+from bench.servers import CLIENT_CPU, Redis, Server, seed
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -212,7 +221,7 @@ class _ProbeApp:
         if not scope["path"].endswith("/message:stream"):
             await self.app(scope, receive, send)
             return
-        record: dict[str, Any] = {"app": time.time()}
+        record: dict[str, Any] = {"app": time.time(), **scope.get("probe", {})}
         _record.set(record)
 
         async def receive_body() -> Message:
@@ -267,11 +276,48 @@ def _instrument() -> None:
     TaskRun._commit_once = stamped_commit  # type: ignore[method-assign]
 
 
+def _instrument_uvicorn() -> None:
+    """Stamp uvicorn's side of each request (httptools protocol): the connection's accept
+    (``connection_made``), the read that began the request (``data_received``: the loop saw
+    the socket readable and read it) and its headers parsed (the ASGI task created). The
+    stamps travel in the request's scope, under ``probe``."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    made = HttpToolsProtocol.connection_made
+    received = HttpToolsProtocol.data_received
+    begin = HttpToolsProtocol.on_message_begin
+    headers_complete = HttpToolsProtocol.on_headers_complete
+
+    def stamped_made(self: Any, transport: Any) -> None:
+        self._probe_made, self._probe_nth = time.time(), 0
+        made(self, transport)
+
+    def stamped_received(self: Any, data: bytes) -> None:
+        self._probe_rx = time.time()
+        received(self, data)
+
+    def stamped_begin(self: Any) -> None:
+        begin(self)
+        self._probe_nth += 1
+        self.scope["probe"] = {"accepted": self._probe_made, "read": self._probe_rx,
+                               "nth_on_connection": self._probe_nth}
+
+    def stamped_headers(self: Any) -> None:
+        self.scope["probe"]["parsed"] = time.time()
+        headers_complete(self)
+
+    HttpToolsProtocol.connection_made = stamped_made  # type: ignore[method-assign]
+    HttpToolsProtocol.data_received = stamped_received  # type: ignore[method-assign]
+    HttpToolsProtocol.on_message_begin = stamped_begin  # type: ignore[method-assign]
+    HttpToolsProtocol.on_headers_complete = stamped_headers  # type: ignore[method-assign]
+
+
 def create() -> Any:
     """uvicorn factory: ``bench.ours:create`` with the probe around it."""
     from bench.ours import create as create_ours
 
     _instrument()
+    _instrument_uvicorn()
     return _ProbeApp(create_ours(), _Probe())
 
 
@@ -280,27 +326,99 @@ def create() -> Any:
 HEADERS = {"X-API-Key": "demo-key", "Tenant-Name": "demo", "A2A-Version": "1.0"}
 
 
+class _HttpxClient:
+    """Scenario (e)'s client until 2026-12-03 evening: httpx on asyncio. httpcore's trace
+    extension stamps the connection's set-up and the request's write."""
+
+    _STEPS = {"connection.connect_tcp.started": "connect",
+              "http11.send_request_headers.started": "acquired",
+              "http11.send_request_headers.complete": "sent"}
+
+    def __init__(self, concurrency: int) -> None:
+        limits = httpx.Limits(max_connections=concurrency,
+                              max_keepalive_connections=concurrency)
+        self.client = httpx.AsyncClient(headers=HEADERS, timeout=30, limits=limits)
+
+    async def stream(self, url: str, body: bytes, row: dict[str, Any]) -> None:
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            if event in self._STEPS:
+                row.setdefault(self._STEPS[event], time.time())
+
+        async with self.client.stream("POST", url, content=body, extensions={"trace": trace},
+                                      headers={"Content-Type": "application/json"}) as response:
+            async for line in response.aiter_lines():
+                if line == "" and "first" not in row:
+                    row["first"] = time.time()
+
+    async def post(self, url: str, body: bytes) -> None:
+        await self.client.post(url, content=body, headers={"Content-Type": "application/json"})
+
+    async def get(self, url: str) -> bytes:
+        return (await self.client.get(url)).content
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class _AiohttpClient:
+    """Scenario (e)'s client (bench/load.py): aiohttp on uvloop. aiohttp's request tracing
+    stamps the connection's set-up or reuse and the request headers' write."""
+
+    def __init__(self, concurrency: int) -> None:
+        def stamp(step: str) -> Any:
+            async def on(_session: Any, ctx: Any, _params: Any) -> None:
+                if ctx.trace_request_ctx is not None:
+                    ctx.trace_request_ctx.setdefault(step, time.time())
+            return on
+
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_start.append(stamp("connect"))
+        trace.on_connection_create_end.append(stamp("acquired"))
+        trace.on_connection_reuseconn.append(stamp("acquired"))
+        trace.on_request_headers_sent.append(stamp("sent"))
+        self.session = aiohttp.ClientSession(
+            headers={**HEADERS, "Content-Type": "application/json"},
+            connector=aiohttp.TCPConnector(limit=concurrency), trace_configs=[trace],
+            timeout=aiohttp.ClientTimeout(total=30))
+
+    async def stream(self, url: str, body: bytes, row: dict[str, Any]) -> None:
+        async with self.session.post(url, data=body, trace_request_ctx=row) as response:
+            async for line in response.content:
+                if line.strip() == b"" and "first" not in row:
+                    row["first"] = time.time()
+
+    async def post(self, url: str, body: bytes) -> None:
+        async with self.session.post(url, data=body) as response:
+            await response.read()
+
+    async def get(self, url: str) -> bytes:
+        async with self.session.get(url) as response:
+            return await response.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
-                   probe_url: str | None = None) -> list[dict[str, Any]]:
+                   probe_url: str | None = None,
+                   client_kind: str = "aiohttp") -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     monitor = asyncio.create_task(lag_monitor(CLIENT_LAGS))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=HEADERS, timeout=30, limits=limits) as client:
-        gate = asyncio.Semaphore(concurrency)
+    gc.callbacks.append(_on_client_gc)
+    client = (_AiohttpClient if client_kind == "aiohttp" else _HttpxClient)(concurrency)
+    gate = asyncio.Semaphore(concurrency)
 
-        async def one(i: int) -> None:
-            message_id = f"tails-{uuid.uuid4().hex}"
-            body = {"message": {"messageId": message_id, "role": "ROLE_USER",
-                                "parts": [{"text": f"stream {i}"}]}}
-            async with gate:
-                row: dict[str, Any] = {"message_id": message_id, "start": time.time()}
-                async with client.stream("POST", f"{url}/message:stream", json=body) as response:
-                    async for line in response.aiter_lines():
-                        if line == "" and "first" not in row:
-                            row["first"] = time.time()
-                row["done"] = time.time()
-                results.append(row)
+    async def one(i: int) -> None:
+        message_id = f"tails-{uuid.uuid4().hex}"
+        body = orjson.dumps({"message": {"messageId": message_id, "role": "ROLE_USER",
+                                         "parts": [{"text": f"stream {i}"}]}})
+        async with gate:
+            row: dict[str, Any] = {"message_id": message_id, "start": time.time()}
+            await client.stream(f"{url}/message:stream", body, row)
+            row["done"] = time.time()
+            results.append(row)
 
+    try:
         await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm-up
         results.clear()
         if probe_url is not None:
@@ -308,19 +426,38 @@ async def _streams(url: str, count: int, concurrency: int, preload: int = 0,
         if preload:  # the server's state after (c)/(d) of make bench: many tasks sent
             async def send(i: int) -> None:
                 async with gate:
-                    await client.post(f"{url}/message:send", json={"message": {
+                    await client.post(f"{url}/message:send", orjson.dumps({"message": {
                         "messageId": uuid.uuid4().hex, "role": "ROLE_USER",
-                        "parts": [{"text": f"preload {i}"}]}})
+                        "parts": [{"text": f"preload {i}"}]}}))
             await asyncio.gather(*(send(i) for i in range(preload)))
         CLIENT_LAGS.clear()
+        CLIENT_GCS.clear()
         if probe_url is not None:  # the server's records start with the measured streams
-            PRELOAD_GC.update(orjson.loads((await client.get(f"{probe_url}?reset")).content))
+            PRELOAD_GC.update(orjson.loads(await client.get(f"{probe_url}?reset")))
+        cpu = time.process_time()
         await asyncio.gather(*(one(i) for i in range(count)))
-    monitor.cancel()
+        CLIENT_CPU_MS.append((time.process_time() - cpu) * 1000 / max(count, 1))
+    finally:
+        await client.close()
+        monitor.cancel()
+        gc.callbacks.remove(_on_client_gc)
     return results
 
 
 CLIENT_LAGS: list[dict[str, Any]] = []
+CLIENT_GCS: list[dict[str, Any]] = []  # the client's own collections of 5 ms or more
+_client_gc_started = [0.0]
+
+
+def _on_client_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _client_gc_started[0] = time.perf_counter()
+        return
+    took = time.perf_counter() - _client_gc_started[0]
+    if took >= 0.005:
+        CLIENT_GCS.append({"at": time.time(), "ms": took * 1000,
+                           "generation": info.get("generation")})
+CLIENT_CPU_MS: list[float] = []  # the client's CPU per measured stream
 PRELOAD_GC: dict[str, dict[str, float]] = {}  # the server's collections during the preload
 
 
@@ -336,7 +473,12 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-_SEGMENTS = (("client->app", "start", "app"), ("app->handler", "app", "handler"),
+_SEGMENTS = (("client->app", "start", "app"),
+             ("client: start->connection", "start", "acquired"),
+             ("client: connection->headers sent", "acquired", "sent"),
+             ("sent->server read", "sent", "read"),
+             ("server read->parsed", "read", "parsed"), ("parsed->app", "parsed", "app"),
+             ("app->handler", "app", "handler"),
              ("handler->run", "handler", "run_started"),
              ("run->commit", "run_started", "commit_start"),
              ("commit", "commit_start", "commit_end"), ("commit->write", "commit_end", "write"),
@@ -356,6 +498,12 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
         values = [(j[b] - j[a]) * 1000 for j in joined if a in j and b in j]
         lines.append(f"| {name} | {_pct(values, 50):.2f} | {_pct(values, 99):.2f} | "
                      f"{max(values, default=float('nan')):.2f} |")
+    fresh = sum(1 for j in joined if "connect" in j)
+    nth = sorted(j["nth_on_connection"] for j in joined if "nth_on_connection" in j)
+    lines += ["", f"new TCP connections: {fresh} of {len(joined)} streams (the rest reused a "
+              f"keep-alive one); request number on its connection (server): min "
+              f"{nth[0] if nth else '-'}, median {nth[len(nth) // 2] if nth else '-'}; client "
+              f"CPU {CLIENT_CPU_MS[-1] if CLIENT_CPU_MS else float('nan'):.2f} ms per stream"]
     lags, gcs, stacks = probe["lags"], probe["gcs"], probe["stacks"]
     lines += ["", f"server loop stalls >= {_LAG_RECORD_S * 1000:.0f} ms: {len(lags)} "
               f"(max {max((x['ms'] for x in lags), default=0):.1f} ms, of which descheduled "
@@ -363,7 +511,10 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
               f" ms); client loop stalls: {len(CLIENT_LAGS)} (max "
               f"{max((x['ms'] for x in CLIENT_LAGS), default=0):.1f} ms, descheduled "
               f"{sum(x['descheduled_ms'] for x in CLIENT_LAGS):.1f} of "
-              f"{sum(x['ms'] for x in CLIENT_LAGS):.1f} ms); collections >= 5 ms: "
+              f"{sum(x['ms'] for x in CLIENT_LAGS):.1f} ms; its collections >= 5 ms: "
+              f"{len(CLIENT_GCS)}, max {max((x['ms'] for x in CLIENT_GCS), default=0):.1f} ms, "
+              f"generations {sorted({x['generation'] for x in CLIENT_GCS})}); server "
+              "collections >= 5 ms: "
               f"{len(gcs)} (max {max((x['ms'] for x in gcs), default=0):.1f} ms, cpu "
               f"{max((x['cpu_ms'] for x in gcs), default=0):.1f} ms, generations "
               f"{sorted({x['generation'] for x in gcs})}); stacks caught: {len(stacks)}", ""]
@@ -379,6 +530,8 @@ def report(rows: list[dict[str, Any]], probe: dict[str, Any], slowest: int = 8) 
                         for x in CLIENT_LAGS if start <= x["at"] <= first + 0.001]
         overlap_gc = [f"gen{x['generation']} {x['ms']:.0f} (cpu {x['cpu_ms']:.0f})" for x in gcs
                       if start <= x["at"] <= first + 0.001]
+        overlap_gc += [f"client gen{x['generation']} {x['ms']:.0f}" for x in CLIENT_GCS
+                       if start <= x["at"] <= first + 0.001]
         lines.append(f"- {(first - start) * 1000:.1f} ms: {parts}; loop stalls ending inside: "
                      f"{overlap_lag or 'none'}; collections: {overlap_gc or 'none'}")
     lines.append(f"garbage collector: thresholds {probe['thresholds']}, collections per "
@@ -402,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="60 streams")
+    parser.add_argument("--seed", action="store_true",
+                        help="first seed what make bench seeds (tasks of 1,000 and 10,000 "
+                        "messages, 200 of 1,000) through the server's store")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="aiohttp on uvloop (scenario (e)'s client) or httpx on asyncio "
+                        "(its client until 2026-12-03)")
     parser.add_argument("--preload", type=int, default=0,
                         help="blocking sends before the streams (a server that served load)")
     args = parser.parse_args(argv)
@@ -417,11 +576,15 @@ def main(argv: list[str] | None = None) -> int:
             redis.start(workdir)
             server.env["A2A_SERVER_REDIS_URL"] = redis.url
         server.start(workdir)
+        if args.seed:  # the state bench.run's servers are in before (e)
+            seed(server, {"completed": [1000, 10000], "open": {"count": 200, "messages": 1000}})
         probe_url = f"http://127.0.0.1:{server.port}{PROBE_PATH}"
-        rows = asyncio.run(_streams(server.url, count, args.concurrency, args.preload, probe_url))
+        streams = _streams(server.url, count, args.concurrency, args.preload, probe_url,
+                           args.client)
+        rows = uvloop.run(streams) if args.client == "aiohttp" else asyncio.run(streams)
         probe = orjson.loads(httpx.get(probe_url).content)
-        print(f"store {args.store}, {count} message:stream, {args.concurrency} at a time "
-              f"(pid {os.getpid()})")
+        print(f"store {args.store}, {count} message:stream, {args.concurrency} at a time, "
+              f"client {args.client} (pid {os.getpid()})")
         print(report(rows, probe))
     finally:
         server.stop()
