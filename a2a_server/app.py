@@ -391,7 +391,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     app.state.server = app.server_state = server
     app.state.tenant_reloader = reloader
     app.state.tenant_agents = created_agents
-    app.before_agent = created_agents.ensure_for
+    app.before_agent = created_agents.ensure_for_http
     app.state.metrics = metrics
     app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
     app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())

@@ -40,8 +40,10 @@ from typing import Any
 import orjson
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import CancelTaskRequest, ListTasksRequest, TaskState
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope as ASGIScope
 
 from a2a_server.agents.api_defined import (
     AGENT_UUID,
@@ -114,6 +116,13 @@ class TenantAgents:
         use is the gate's to say too (the same 404 for another tenant's and a missing one).
         """
         if self._current(agent_id) or self.server.auth.identify(headers) is None:
+            return
+        await self.ensure(agent_id)
+
+    async def ensure_for_http(self, agent_id: str, scope: ASGIScope) -> None:
+        """``ensure_for`` an HTTP request (``A2AServerApp.before_agent``): its headers are
+        built only if the agent is not cached and fresh (a cached one's requests need none)."""
+        if self._current(agent_id) or self.server.auth.identify(Headers(scope=scope)) is None:
             return
         await self.ensure(agent_id)
 
