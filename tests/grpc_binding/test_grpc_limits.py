@@ -15,7 +15,7 @@ from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
 
 from a2a_server.settings import Settings
 from tests.conftest import running_app
-from tests.grpc.conftest import grpc_settings
+from tests.grpc_binding.conftest import grpc_settings
 from tests.limited_tenants import tenants_with_limits
 from tests.llm.test_agent_crud import count_agent_reads
 
