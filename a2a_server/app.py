@@ -8,8 +8,8 @@ import functools
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -54,6 +54,9 @@ from a2a_server.tenancy import Authenticator, load_tenants
 from a2a_server.tenancy.config import ConfigError, TenantRegistry
 from a2a_server.tenancy.reload import TenantReloader
 from a2a_server.tenancy.tokens import TokenIssuer
+
+if TYPE_CHECKING:  # grpc is imported only when a gRPC port is set
+    from a2a_server.protocol.grpc_binding import BeforeAgent
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +154,7 @@ def _replica_id(stores: Stores) -> str:
 
 
 async def _start_grpc(settings: Settings, server: ServerState,
-                      before_agent: Callable[[str, Mapping[str, str]], Awaitable[None]]) -> Any:
+                      before_agent: BeforeAgent) -> Any:
     """The gRPC server for every agent, started, when ``grpc_port`` is set (else None)."""
     if settings.grpc_port is None:
         return None
@@ -391,7 +394,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     app.state.server = app.server_state = server
     app.state.tenant_reloader = reloader
     app.state.tenant_agents = created_agents
-    app.before_agent = created_agents.ensure_for
+    app.before_agent = created_agents.ensure_for_http
     app.state.metrics = metrics
     app.state.memory = keeper = _memory_keeper(app, settings, backend, metrics)
     app.worker_header = ((b"a2a-server-worker", str(os.getpid()).encode())

@@ -9,6 +9,7 @@ no class for, and renders every error in the binding's own format::
      ├── json_format.ParseError             a 1.0 body that is not ProtoJSON: 400 (the SDK's)
      ├── AuthError (tenancy.auth)           401 / 403, with WWW-Authenticate
      ├── NotFound                           unknown agent / context: 404 (both bindings)
+     │    └── AgentNotFound (protocol.gate) an agent, for accepted credentials (counted first)
      ├── PayloadTooLarge                    413
      ├── BadRequest                         400 / 415 (JSON-RPC -32600)
      │    └── MalformedJSON                 a body that is not JSON (JSON-RPC -32700)

@@ -33,15 +33,17 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import CancelTaskRequest, ListTasksRequest, TaskState
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope as ASGIScope
 
 from a2a_server.agents.api_defined import (
     AGENT_UUID,
@@ -64,10 +66,12 @@ from a2a_server.protocol.gate import (
     state_of,
 )
 from a2a_server.protocol.rest import rest_endpoint
+from a2a_server.protocol.routing import match
 from a2a_server.protocol.runtime import AgentRuntime
 from a2a_server.push_policy import PushUrlPolicy
 from a2a_server.stores.agents import AgentConflict, StoredAgent, TooManyAgents, now_ms
 from a2a_server.stores.base import SCOPE_KEY, Scope, set_current_scope
+from a2a_server.tenancy.auth import Principal
 from a2a_server.tenancy.config import TenantConfig
 
 logger = logging.getLogger(__name__)
@@ -104,7 +108,8 @@ class TenantAgents:
         with contextlib.suppress(StoreUnavailable):
             self.apply(agent_id, await self.server.stores.agents.get(agent_id))
 
-    async def ensure_for(self, agent_id: str, headers: Mapping[str, str]) -> None:
+    async def ensure_for(self, agent_id: str, headers: Mapping[str, str],
+                         marks: MutableMapping[str, Any] | None = None) -> None:
         """``ensure`` for a request not admitted yet (HTTP and gRPC call it first): the store
         is read only for a caller whose credentials are valid, whatever its tenant.
 
@@ -112,10 +117,35 @@ class TenantAgents:
         request; the gate then refuses it with the 401 it gives for any agent, created or
         not, so its answer says nothing about which agents exist. Which agents a tenant may
         use is the gate's to say too (the same 404 for another tenant's and a missing one).
+
+        With ``marks`` (the request's, for a request that is counted against its tenant's
+        ``requests_per_minute``), the request is counted before the read
+        (``Quotas.count_ahead``) and one over the limit reads nothing: the gate answers it
+        with the 429, so the tenant's quota bounds the reads its credentials cause.
         """
-        if self._current(agent_id) or self.server.auth.identify(headers) is None:
+        if self._current(agent_id):
+            return
+        principal = self.server.auth.identify(headers)
+        if principal is None:
+            return
+        if marks is not None and not await self._count_ahead(principal, marks):
             return
         await self.ensure(agent_id)
+
+    async def ensure_for_http(self, agent_id: str, scope: ASGIScope) -> None:
+        """``ensure_for`` an HTTP request (``A2AServerApp.before_agent``): its headers are
+        built only if the agent is not cached and fresh (a cached one's requests need none);
+        an agent protocol request (``routing.match``, each counted) is counted ahead."""
+        if self._current(agent_id):
+            return
+        counted = not scope.get("root_path") and match(scope["method"], scope["path"]) is not None
+        await self.ensure_for(agent_id, Headers(scope=scope), scope if counted else None)
+
+    async def _count_ahead(self, principal: Principal, marks: MutableMapping[str, Any]) -> bool:
+        quotas, tenant = self.server.quotas, self.server.tenants.get(principal.tenant)
+        if quotas is None or tenant is None or tenant.limits is None:
+            return True
+        return await quotas.count_ahead(tenant, principal, marks)
 
     def _current(self, agent_id: str) -> bool:
         """``agent_id`` needs no store read: not a created agent's id, or cached and fresh."""

@@ -31,6 +31,17 @@ _JSON_TYPES = ("application/json", "application/a2a+json")
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 
 
+class AgentNotFound(NotFound):
+    """The agent is not found for credentials the gate accepted: the binding counts the
+    request against the tenant's request windows before it answers (``count_not_found``),
+    so an over-limit caller gets the 429 whether or not the agent exists."""
+
+    def __init__(self, agent_id: str, principal: Principal, tenant: TenantConfig) -> None:
+        super().__init__(f"agent '{agent_id}' not found")
+        self.principal = principal
+        self.tenant = tenant
+
+
 @dataclass
 class ServerState:
     """Everything a request may need, built once per app."""
@@ -101,17 +112,31 @@ async def admit_counted(
         AuthError, NotFound, StoreUnavailable: as ``admit``.
         QuotaExceeded: the tenant (or this credential) used its requests of this minute.
     """
-    runtime, principal, tenant = admit(request, agent_id, send=send)
+    try:
+        runtime, principal, tenant = admit(request, agent_id, send=send)
+    except AgentNotFound as exc:
+        await count_not_found(request, exc)
+        raise
     await count_request(request, principal, tenant)
     return runtime, principal, tenant
+
+
+async def count_not_found(request: Request, missing: AgentNotFound) -> None:
+    """Count a request whose agent was not found (the binding then raises ``missing``).
+
+    Raises:
+        QuotaExceeded: the tenant (or this credential) used its requests of this minute.
+    """
+    await count_request(request, missing.principal, missing.tenant)
 
 
 async def count_request(request: Request, principal: Principal, tenant: TenantConfig) -> None:
     """Count an authenticated request against the tenant's request windows
     (``requests_per_minute``, per credential); its answer then carries what is left of them.
 
-    The one place an HTTP request is counted: ``admit_counted``, ``authenticate_counted``
-    and the REST routes (``protocol/rest.py``) go through it.
+    The one place an HTTP request is counted: ``admit_counted``, ``authenticate_counted``,
+    ``count_not_found`` and the REST routes (``protocol/rest.py``) go through it (a count
+    made ahead of a created agent's store read is used, not repeated: ``Quotas.count_ahead``).
 
     Raises:
         QuotaExceeded: the tenant (or this credential) used its requests of this minute.
@@ -132,7 +157,7 @@ def admit_call(
 
     Raises:
         AuthError: 401/403 (before anything about the agent is revealed).
-        NotFound: the agent does not exist or is not enabled for the tenant.
+        AgentNotFound: the agent does not exist or is not enabled for the tenant.
         StoreUnavailable: the backend is down; nothing was attempted.
     """
     principal, tenant = server.auth.authenticate(headers, tenant_hints)
@@ -142,7 +167,7 @@ def admit_call(
     if runtime is None or not runtime.agent.enabled_for(tenant) or (send and runtime.agent.deleted):
         # A deleted agent (a tenant's, through DELETE /agents/{id}) takes no new messages;
         # its tasks stay readable until its tenant's retention (protocol/agents_api.py).
-        raise NotFound(f"agent '{agent_id}' not found")
+        raise AgentNotFound(agent_id, principal, tenant)
     scope = Scope(principal.tenant, agent_id)
     set_current_scope(scope)
     if not server.stores.available:

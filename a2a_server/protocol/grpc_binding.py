@@ -45,7 +45,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from a2a_server.errors import NotFound, QuotaExceeded, StoreUnavailable
-from a2a_server.protocol.gate import VERSION_HEADER, ServerState, admit_call
+from a2a_server.protocol.gate import VERSION_HEADER, AgentNotFound, ServerState, admit_call
 from a2a_server.protocol.quotas import Holds
 from a2a_server.protocol.runtime import PRINCIPAL_KEY, AgentRuntime, PrincipalUser
 from a2a_server.settings import Settings
@@ -57,8 +57,8 @@ logger = logging.getLogger(__name__)
 AGENT_METADATA = "x-agent-id"
 SERVICE = a2a_pb2.DESCRIPTOR.services_by_name["A2AService"]
 
-# TenantAgents.ensure_for: (agent id, call metadata)
-BeforeAgent = Callable[[str, Mapping[str, str]], Awaitable[None]]
+# TenantAgents.ensure_for: (agent id, call metadata, the call's marks: a count made ahead)
+BeforeAgent = Callable[[str, Mapping[str, str], dict[str, Any]], Awaitable[None]]
 _admitted: contextvars.ContextVar[tuple[Principal, Scope, dict[str, str]] | None] = (
     contextvars.ContextVar("a2a_server_grpc_admitted", default=None)
 )
@@ -115,7 +115,8 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
             return handler
         return GrpcHandler(runtime.handler, self._builder)
 
-    async def limit(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Holds | None:
+    async def limit(self, method: str, context: grpc.aio.ServicerContext[Any, Any],
+                    marks: dict[str, Any]) -> Holds | None:
         """The tenant's limits for this call, as HTTP's (protocol/quotas.py); over one: abort
         RESOURCE_EXHAUSTED with the Retry-After and RateLimit fields as trailing metadata."""
         admitted, quotas = _admitted.get(), self._server.quotas
@@ -124,27 +125,32 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         if quotas is None or tenant is None or tenant.limits is None:
             return None
         try:
-            return await quotas.admit_call(tenant, admitted[0], method, admitted[1].agent)
+            return await quotas.admit_call(tenant, admitted[0], method, admitted[1].agent, marks)
         except QuotaExceeded as exc:
-            context.set_trailing_metadata(tuple((k.lower(), v) for k, v in exc.headers.items()))
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
+            await _abort_quota(context, exc)
         return None  # not reached: abort raises
 
     async def admit(self, request: Any, context: grpc.aio.ServicerContext[Any, Any],
-                    method: str = "") -> GrpcHandler:
-        """Authenticate and resolve the agent, or abort the call with the matching status."""
+                    method: str = "") -> tuple[GrpcHandler, dict[str, Any]]:
+        """Authenticate and resolve the agent, or abort the call with the matching status;
+        the handler, and the call's marks for ``limit``."""
         metadata = _metadata(context)
         tenant, agent_id = parse_tenant(getattr(request, "tenant", ""), metadata)
+        marks: dict[str, Any] = {}
         if self._before_agent is not None:
             # A tenant-created agent is loaded on first use, as on HTTP (routing.py); a call
-            # without valid credentials is refused below with no store read.
-            await self._before_agent(agent_id, metadata)
+            # without valid credentials is refused below with no store read, one over its
+            # tenant's requests_per_minute with the count made before the read (no read).
+            await self._before_agent(agent_id, metadata, marks)
         try:
             runtime, principal, _, scope = admit_call(self._server, metadata, agent_id, (tenant,),
                                                       send=method in _SENDS)
         except AuthError as exc:
             await context.abort(_AUTH_CODES.get(exc.status, grpc.StatusCode.UNAUTHENTICATED),
                                 exc.message)
+        except AgentNotFound as exc:  # counted as any call, so over the limit it is the 429's
+            await self._count_not_found(exc, context, marks)
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
         except NotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
         except StoreUnavailable as exc:
@@ -153,7 +159,23 @@ class GrpcRouter(a2a_pb2_grpc.A2AServiceServicer):
         if version and version.split(".")[0] != "1":
             await _abort_version(context, version)
         _admitted.set((principal, scope, metadata))
-        return self._handler_of(agent_id, runtime)
+        return self._handler_of(agent_id, runtime), marks
+
+    async def _count_not_found(self, missing: AgentNotFound,
+                               context: grpc.aio.ServicerContext[Any, Any],
+                               marks: dict[str, Any]) -> None:
+        quotas = self._server.quotas
+        if quotas is None or missing.tenant.limits is None:
+            return
+        try:
+            await quotas.check_request(missing.tenant, missing.principal, None, marks)
+        except QuotaExceeded as exc:
+            await _abort_quota(context, exc)
+
+
+async def _abort_quota(context: grpc.aio.ServicerContext[Any, Any], exc: QuotaExceeded) -> None:
+    context.set_trailing_metadata(tuple((k.lower(), v) for k, v in exc.headers.items()))
+    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
 
 
 async def _abort_version(context: grpc.aio.ServicerContext[Any, Any], version: str) -> None:
@@ -189,8 +211,8 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
 
     async def unary(self: GrpcRouter, request: Any,
                     context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        handler = await self.admit(request, context, name)
-        holds = await self.limit(name, context)
+        handler, marks = await self.admit(request, context, name)
+        holds = await self.limit(name, context, marks)
         method: Callable[..., Awaitable[Any]] = getattr(handler, name)
         try:
             return await method(request, context)
@@ -204,8 +226,8 @@ def _forward(name: str, streaming: bool) -> Callable[..., Any]:
 
     async def stream(self: GrpcRouter, request: Any,
                      context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        handler = await self.admit(request, context, name)
-        holds = await self.limit(name, context)
+        handler, marks = await self.admit(request, context, name)
+        holds = await self.limit(name, context, marks)
         try:
             async for item in getattr(handler, name)(request, context):
                 yield item

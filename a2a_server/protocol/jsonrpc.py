@@ -21,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from a2a_server.errors import MalformedJSON, StoreUnavailable, jsonrpc_error
-from a2a_server.protocol.gate import admit, is_v1, require_json, state_of
+from a2a_server.protocol.gate import (
+    AgentNotFound,
+    admit,
+    count_not_found,
+    is_v1,
+    require_json,
+    state_of,
+)
 from a2a_server.protocol.quotas import add_rate_limit_fields, quotas_of
 
 INTERNAL_ERROR = -32603
@@ -97,8 +104,12 @@ async def jsonrpc(request: Request) -> Response:
         body = await request.body()
         parsed, problem = _parse(body)
         request_id = _request_id(parsed)
-        runtime, principal, config = admit(request, request.path_params["agent_id"],
-                                           tenant_hint=_tenant(parsed), send=_is_send(parsed))
+        try:
+            runtime, principal, config = admit(request, request.path_params["agent_id"],
+                                               tenant_hint=_tenant(parsed), send=_is_send(parsed))
+        except AgentNotFound as exc:
+            await count_not_found(request, exc)
+            raise
         await require_json(request)  # credentials first, then the body
         if problem is not None:
             raise problem

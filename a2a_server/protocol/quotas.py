@@ -15,6 +15,14 @@ stream closes. A slot is renewed every third of ``SLOT_SECONDS`` while it is hel
 replica that dies loses its slots within ``SLOT_SECONDS``. Whatever the handler did not
 take (the request failed first) the binding gives back in ``Holds.settle``.
 
+A request naming a tenant-created agent this replica has not loaded is counted before the
+store read that loads it (``count_ahead``, from ``TenantAgents.ensure_for``): over the
+limit, nothing is read and the gate refuses it with the 429; under it, ``check_request``
+uses that count rather than counting again. A request whose agent is then not found is
+counted too (the gate's ``AgentNotFound``), so the answers for an existing, another
+tenant's and a missing agent stay alike, and a tenant's ``requests_per_minute`` bounds the
+store reads its credentials can cause.
+
 Counting happens in the tenant's own keys (``QuotaStore``): one tenant at its limit adds
 nothing to another's requests, and a tenant without ``limits`` costs nothing.
 """
@@ -27,9 +35,9 @@ import contextvars
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from datetime import UTC, datetime, time, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -230,17 +238,52 @@ class Quotas:
             raise refusal
 
     async def check_request(self, tenant: TenantConfig, principal: Principal,
-                            request: Request | None) -> None:
-        """Count one request against ``requests_per_minute`` (and per credential).
+                            request: Request | None,
+                            marks: MutableMapping[str, Any] | None = None) -> None:
+        """Count one request against ``requests_per_minute`` (and per credential), unless
+        ``count_ahead`` counted it already (in ``marks``: the request's ASGI scope by default).
 
         An admitted request remembers its counts for ``add_rate_limit_fields``.
 
         Raises:
             QuotaExceeded: the tenant (or this credential) used its requests of this minute.
         """
+        if marks is None and request is not None:
+            marks = request.scope
+        ahead = marks.pop(_COUNTED, None) if marks is not None else None
+        if ahead is not None and ahead[0] == tenant.name:
+            admitted = ahead[1]
+            if isinstance(admitted, QuotaExceeded):
+                raise admitted
+        else:
+            admitted = await self._count(tenant, principal)
+        if request is not None and admitted:
+            request.scope[_ADMITTED] = admitted
+
+    async def count_ahead(self, tenant: TenantConfig, principal: Principal,
+                          marks: MutableMapping[str, Any]) -> bool:
+        """Count a request now, before a store read it would cause, and leave the outcome in
+        ``marks`` for its ``check_request``; False if it is over the limit (refused there).
+        A quota store outage counts nothing here (``check_request`` meets it)."""
+        try:
+            marks[_COUNTED] = (tenant.name, await self._count(tenant, principal))
+        except QuotaExceeded as exc:
+            marks[_COUNTED] = (tenant.name, exc)
+            return False
+        except StoreUnavailable:
+            return True
+        return True
+
+    async def _count(self, tenant: TenantConfig,
+                     principal: Principal) -> list[tuple[str, int, Decision]]:
+        """Count against the tenant's request windows: (policy, limit, decision) of each.
+
+        Raises:
+            QuotaExceeded: the tenant (or this credential) used its requests of this minute.
+        """
         limits = tenant.limits
         if limits is None:
-            return
+            return []
         windows: list[tuple[str, int, str]] = []  # (counter, limit, policy name)
         if limits.requests_per_minute is not None:
             windows.append(("rpm", limits.requests_per_minute, "requests"))
@@ -248,15 +291,13 @@ class Quotas:
             credential = f"rpm.{principal.method}.{principal.subject}"  # jwt / api_key apart
             windows.append((credential, limits.requests_per_minute_per_credential, "credential"))
         if not windows:
-            return
+            return []
         decisions = await self.store.hit(tenant.name, [(n, q) for n, q, _ in windows], _WINDOW_MS)
         for (_, limit, policy), decision in zip(windows, decisions, strict=True):
             if not decision.admitted:
                 raise _refusal(policy, limit, decision, window=True)
-        if request is None:
-            return
-        request.scope[_ADMITTED] = [(policy, limit, decision) for (_, limit, policy), decision
-                                    in zip(windows, decisions, strict=True)]
+        return [(policy, limit, decision) for (_, limit, policy), decision
+                in zip(windows, decisions, strict=True)]
 
     async def hold_send(self, tenant: TenantConfig, *, stream: bool,
                         agent: str = "") -> Holds | None:
@@ -304,15 +345,17 @@ class Quotas:
         return await self.hold_send(tenant, stream=method in _STREAMS, agent=agent)
 
     async def admit_call(self, tenant: TenantConfig, principal: Principal,
-                         method: str, agent: str) -> Holds | None:
-        """``check_request`` and, for a send ``method`` (by name), ``hold_send``: other bindings.
+                         method: str, agent: str,
+                         marks: MutableMapping[str, Any] | None = None) -> Holds | None:
+        """``check_request`` and, for a send ``method`` (by name), ``hold_send``: other bindings
+        (``marks``: the call's, where ``count_ahead`` may have left its count).
 
         Raises:
             QuotaExceeded: as ``check_request`` and ``hold_send``.
         """
         if tenant.limits is None:
             return None
-        await self.check_request(tenant, principal, None)
+        await self.check_request(tenant, principal, None, marks)
         if method not in _SENDS:
             return None
         return await self.hold_send(tenant, stream=method in _STREAMS, agent=agent)
@@ -340,6 +383,7 @@ def _method(body: bytes) -> str | None:
 
 
 _ADMITTED = "a2a_server.ratelimit"
+_COUNTED = "a2a_server.counted_ahead"  # (tenant, counts or refusal) left by count_ahead
 
 
 def add_rate_limit_fields(request: Request, response: Response) -> None:

@@ -34,8 +34,10 @@ from a2a_server.field_errors import first_problem
 from a2a_server.protocol import shapes, streaming
 from a2a_server.protocol.compat import to_core
 from a2a_server.protocol.gate import (
+    AgentNotFound,
     admit,
     check_body_tenant,
+    count_not_found,
     count_request,
     is_v1,
     parse_non_negative,
@@ -102,7 +104,11 @@ _LEGACY_REST_SEGMENT = "v1"  # A2A 0.3 REST clients call {interface url}/v1/mess
 async def _admit(request: Request, *, send: bool = False) -> tuple[AgentRuntime, TenantConfig]:
     """``gate.admit_counted``, with the A2A 0.3 path form's 403 said for what it is (written
     out rather than wrapping it: a task GET is not two coroutine frames deeper)."""
-    runtime, principal, tenant = _admitted(request, send)
+    try:
+        runtime, principal, tenant = _admitted(request, send)
+    except AgentNotFound as exc:
+        await count_not_found(request, exc)
+        raise
     await count_request(request, principal, tenant)
     return runtime, tenant
 

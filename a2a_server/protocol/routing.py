@@ -20,7 +20,6 @@ from time import perf_counter
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -188,10 +187,11 @@ class A2AServerApp(FastAPI):
         self.server_state: Any = None
         self.worker_header: tuple[bytes, bytes] | None = None  # settings.worker_header
         self.requests_started = 0  # HTTP requests so far (the idle trim's notion of quiet)
-        # Called with the agent id and headers of every /agents/{id}/... and
-        # /agentic/agents/{id}/... request before it is served: loads a tenant-created agent
-        # for a caller with valid credentials (TenantAgents.ensure_for, protocol/agents_api.py).
-        self.before_agent: Callable[[str, Headers], Awaitable[None]] | None = None
+        # Called with the agent id and ASGI scope of every /agents/{id}/... and
+        # /agentic/agents/{id}/... request with a UUID-long id before it is served: loads a
+        # tenant-created agent for a caller with valid credentials
+        # (TenantAgents.ensure_for_http, protocol/agents_api.py).
+        self.before_agent: Callable[[str, Scope], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The protocol fast path; FastAPI for everything else."""
@@ -206,7 +206,7 @@ class A2AServerApp(FastAPI):
             # request without valid ones is refused by the gate as for any agent, and causes
             # no store read.
             if agent_id is not None and len(agent_id) == 36:
-                await self.before_agent(agent_id, Headers(scope=scope))
+                await self.before_agent(agent_id, scope)
         if scope["type"] == "http" and not scope.get("root_path"):
             found = match(scope["method"], scope["path"])
             if found is not None:

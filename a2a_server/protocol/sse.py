@@ -10,9 +10,14 @@ collection every ~45 streams (docs/performance.md, "Stream tails"). Here:
 - the events are read, encoded and written by the request's task itself;
 - one listener task, started once the first event is written (nothing runs beside the
   first event), waits on ``receive``: ``http.disconnect`` ends the stream, and it sends
-  the keep-alive ping when the stream was idle for ``ping_seconds``; after the last
+  the keep-alive ping when ``receive`` was quiet for ``ping_seconds``; after the last
   event it ends by itself (the server answers ``receive`` with ``http.disconnect`` once
   the response is complete), so no task is cancelled when a stream ends;
+- the two never write at once, without a lock on the events' path: the listener pings
+  only while the request's task waits for its next event (so no event is being written;
+  a ping that falls while one is, is dropped: the stream is not idle), and the request's
+  task, before it writes, waits for a ping still being written (``_ping``, set only
+  while one is);
 - one watcher per event loop ends every open stream when the server shuts down, as
   sse-starlette's did: uvicorn's exit flag (found through its signal handler) or
   sse-starlette's ``AppStatus.should_exit``, polled every half second.
@@ -102,7 +107,7 @@ class EventStreamResponse(Response, Generic[T]):
         self._ended: str | None = None
         self._waiting = False  # the task is waiting for the next event (and may be cancelled)
         self._task: asyncio.Task[Any] | None = None
-        self._lock = asyncio.Lock()  # the ping and the events share ``send``
+        self._ping: asyncio.Future[None] | None = None  # done when the ping being sent is
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Write the stream; return once it ended and ``events`` is closed."""
@@ -124,8 +129,9 @@ class EventStreamResponse(Response, Generic[T]):
             await self._close_events()
         if self._ended != _CLIENT:
             self._ended = _DONE
-            async with self._lock:
-                await send(_END)
+            if self._ping is not None:
+                await self._ping
+            await send(_END)
         if listener is not None:
             await listener  # ends on its own: receive() answers http.disconnect now
 
@@ -144,8 +150,9 @@ class EventStreamResponse(Response, Generic[T]):
                 finally:
                     self._waiting = False
                 frame = render(item)
-                async with self._lock:
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if self._ping is not None:  # the listener is writing a ping: after it
+                    await self._ping
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
                 if listener is None:
                     listener = asyncio.get_running_loop().create_task(self._listen(receive, send))
         except asyncio.CancelledError:
@@ -157,8 +164,9 @@ class EventStreamResponse(Response, Generic[T]):
         except Exception as exc:  # noqa: BLE001 - ends the stream as an error event
             frame = self._render_error(exc)
             if self._ended is None:
-                async with self._lock:
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if self._ping is not None:
+                    await self._ping
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
         return listener
 
     async def _listen(self, receive: Receive, send: Send) -> None:
@@ -169,14 +177,21 @@ class EventStreamResponse(Response, Generic[T]):
                 async with asyncio.timeout(timeout):
                     message = await receive()
             except TimeoutError:
-                async with self._lock:
-                    if self._ended is None:
-                        await send({"type": "http.response.body", "body": ping_frame(),
-                                    "more_body": True})
+                if self._ended is None and self._waiting:  # idle: no event being written
+                    await self._send_ping(send)
                 continue
             if message["type"] == "http.disconnect":
                 self.end(_CLIENT)
                 return
+
+    async def _send_ping(self, send: Send) -> None:
+        self._ping = ping = asyncio.get_running_loop().create_future()
+        try:
+            await send({"type": "http.response.body", "body": ping_frame(), "more_body": True})
+        finally:
+            self._ping = None
+            if not ping.done():  # a writer waiting on it may have been cancelled (and it)
+                ping.set_result(None)
 
     def end(self, why: str) -> None:
         """End the stream from outside: the client left (no end is sent) or shutdown."""

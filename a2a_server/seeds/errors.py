@@ -43,7 +43,9 @@ def _classify(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, QuotaExceeded):
         return 429, exc.message
     if isinstance(exc, NotFound | PayloadTooLarge | BadRequest | StoreUnavailable):
-        status = {NotFound: 404, PayloadTooLarge: 413, StoreUnavailable: 503}.get(type(exc), 400)
+        status = next((code for kind, code in ((NotFound, 404), (PayloadTooLarge, 413),
+                                                (StoreUnavailable, 503)) if isinstance(exc, kind)),
+                      400)  # subclasses too (gate.AgentNotFound, TaskLost)
         return getattr(exc, "status", status), exc.message
     logger.error("unhandled error", exc_info=exc)
     return 500, "internal server error"

@@ -199,9 +199,14 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
     async def _drop(self, key: _Key) -> None:
         """Remove a finished task with everything that hangs off it."""
         entry = self._finished.pop(key)
-        scope, task_id = Scope(entry.tenant, entry.agent), key[1]
+        await self._remove(Scope(entry.tenant, entry.agent), key[1], entry.context_id)
+
+    async def _remove(self, scope: Scope, task_id: str, context_id: str | None) -> None:
+        """The task, its history and version, event log, push configs, queued notifications
+        and delivery logs, and its place in its context."""
+        key = (scope.owner, task_id)
         await self._heads.delete(task_id, self._context(scope))
-        for table in (self._versions, self._history, self._live):
+        for table in (self._versions, self._history, self._live, self._finished):
             table.pop(key, None)
         if self._events is not None:
             self._events.forget(scope, task_id)
@@ -209,7 +214,8 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
             self._push_configs.forget(scope, task_id)
         if self._outbox is not None:
             self._outbox.forget(scope, task_id)
-        self._contexts.remove_task(scope, entry.context_id, task_id)
+        if context_id is not None:
+            self._contexts.remove_task(scope, context_id, task_id)
 
     async def _current(self, scope: Scope, task_id: str) -> tuple[Task | None, int]:
         await self._expire()
@@ -319,11 +325,11 @@ class InMemoryScopedTaskStore(ScopedTaskStore):
         return page
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
-        """Remove the task, its history and its version."""
-        key = (scope_of(context).owner, task_id)
-        await self._heads.delete(task_id, context)
-        for table in (self._versions, self._history, self._live, self._finished):
-            table.pop(key, None)
+        """Remove the task with everything that hangs off it, as retention does (and as
+        the Redis store deletes every key of the task)."""
+        scope = scope_of(context)
+        head = await self._heads.get(task_id, self._context(scope))
+        await self._remove(scope, task_id, head.context_id if head is not None else None)
 
     async def get_task_view(
         self, scope: Scope, task_id: str, history_length: int | None

@@ -172,13 +172,14 @@ class Authenticator:
 
     def _from_bearer(self, bearer: str, tenants: TenantSnapshot) -> Principal:
         # The verified-token cache first: only JWTs that verified are in it, so a hit is
-        # what the shape test and ``verify`` would have answered, without them.
+        # what the shape test and ``verify`` would have answered, without them; a miss
+        # goes straight to the full check (``verify`` would ask the cache again).
         claims = self._tokens.cached(bearer)
         if claims is None:
             if not looks_like_jwt(bearer):
                 return self._from_api_key(bearer, tenants)
             try:
-                claims = self._tokens.verify(bearer)
+                claims = self._tokens.verify_uncached(bearer)
             except InvalidToken as exc:
                 raise AuthError(401, f"invalid access token: {exc}") from exc
         return Principal(claims.tenant, claims.client_id, "jwt")

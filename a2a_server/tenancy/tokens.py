@@ -112,6 +112,15 @@ class TokenIssuer:
         cached = self.cached(token)
         if cached is not None:
             return cached
+        return self.verify_uncached(token)
+
+    def verify_uncached(self, token: str) -> TokenClaims:
+        """``verify`` for a token ``cached`` has just missed: the full check (no second cache
+        lookup), and the claims cached if it passes.
+
+        Raises:
+            InvalidToken: malformed, expired, or not signed with the current key.
+        """
         secret = self._secret
         claims = self._decode(token, secret)
         if self._cache_size and self._verified_with is secret:

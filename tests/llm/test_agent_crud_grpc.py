@@ -21,7 +21,7 @@ from a2a.utils.constants import TransportProtocol
 
 from a2a_server.settings import Settings
 from tests.conftest import DEMO, LiveServer, free_port
-from tests.grpc.conftest import ApiKey, first_event, grpc_app, grpc_settings, user_message
+from tests.grpc_binding.conftest import ApiKey, first_event, grpc_app, grpc_settings, user_message
 from tests.llm.conftest import Provider
 from tests.llm.test_agent_crud import CREATE, count_agent_reads, create, policy_file
 from tests.llm.test_agent_crud_replicas import until

@@ -128,6 +128,45 @@ async def test_an_idle_stream_is_pinged() -> None:
     assert client.bodies()[-1] == b"" and source.closed
 
 
+class SlowPingClient(Client):
+    """A client whose socket takes a while to take a ping; it counts overlapping sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+        self.pinging = asyncio.Event()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if message.get("body", b"").startswith(b": ping"):
+                self.pinging.set()
+                await asyncio.sleep(0.1)
+            await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_an_event_due_while_a_ping_is_written_waits_for_it() -> None:
+    """The ping and the events never share ``send`` at once: an event that arrives while
+    a ping is being written is written after it, whole."""
+    source, client = Source(), SlowPingClient()
+    source.queue.put_nowait('{"a":1}')
+    serving = asyncio.create_task(response(source, ping_seconds=0.02)(SCOPE, client.receive,
+                                                                      client.send))
+    async with asyncio.timeout(5):
+        await client.pinging.wait()
+    source.queue.put_nowait('{"b":2}')
+    await client.wait_for(lambda: b'id: 7\r\ndata: {"b":2}\r\n\r\n' in client.bodies())
+    source.queue.put_nowait(None)
+    await asyncio.wait_for(serving, 5)
+    bodies = client.bodies()
+    assert bodies[0] == b'id: 7\r\ndata: {"a":1}\r\n\r\n' and bodies[1].startswith(b": ping - ")
+    assert bodies[2] == b'id: 7\r\ndata: {"b":2}\r\n\r\n' and bodies[-1] == b""
+    assert client.most_in_flight == 1 and source.closed
+
+
 async def test_a_client_leaving_closes_the_event_source() -> None:
     """The client leaves while the stream waits for its next event: the wait ends, the
     source is closed (a store subscription with it), nothing more is written."""

@@ -358,6 +358,25 @@ async def test_delete(stores: Stores) -> None:
     await save(stores, make_task(task.id))  # the id can be used again
 
 
+async def test_delete_drops_everything_the_store_keeps_for_the_task(stores: Stores) -> None:
+    """A deleted task's event log, push configs, pending notifications and delivery logs go
+    with it (Redis: every key of the task)."""
+    task = make_task()
+    version = await save(stores, task)
+    await stores.push_configs.set_info(task.id, TaskPushNotificationConfig(
+        id="hook", url="https://example.com/hook"), ctx())
+    task.status.state = WORKING
+    await save(stores, task, version)  # with a config: a notification is queued
+    assert await stores.outbox.pending(DEMO, task.id, 10)
+    await stores.outbox.save_log(DEMO, task.id, "hook", b"{}")
+    await stores.tasks.delete(task.id, ctx())
+    set_current_scope(DEMO)
+    assert await stores.events.replay(task.id, after=TaskVersion.MISSING) is None
+    assert await stores.push_configs.get_info(task.id, ctx()) == []
+    assert await stores.outbox.pending(DEMO, task.id, 10) == []
+    assert await stores.outbox.load_log(DEMO, task.id, "hook") is None
+
+
 async def test_scrub_keeps_status_and_drops_content(stores: Stores) -> None:
     task = make_task(history=3, state=COMPLETED)
     task.status.message.CopyFrom(msg("done", Role.ROLE_AGENT))

@@ -131,6 +131,20 @@ def _list_all() -> ListTasksRequest:
     return ListTasksRequest(page_size=100)
 
 
+async def test_a_deleted_task_leaves_its_context_as_a_dropped_one_does() -> None:
+    """delete() takes the task out of its context (as retention does): a context left
+    without tasks goes, one with other tasks keeps them."""
+    stores = InMemoryStores()
+    alone, first, second = (make_task(context_id=c) for c in ("solo", "pair", "pair"))
+    for task in (alone, first, second):
+        await save(stores, task)
+    for task in (alone, first):
+        await stores.tasks.delete(task.id, ctx())
+    assert await stores.contexts.page(DEMO, "solo", 10, 0) is None
+    page = await stores.contexts.page(DEMO, "pair", 10, 0)
+    assert page is not None and [item.task_id for item in page.items] == [second.id]
+
+
 async def test_message_only_contexts_are_bounded_by_retention_and_the_cap() -> None:
     clock = Clock()
     stores = InMemoryStores(lambda tenant: 60 if tenant == "demo" else None, max_finished=2,

@@ -19,12 +19,13 @@ from a2a_server.settings import Settings
 from a2a_server.tenancy.auth import Authenticator, AuthError
 from a2a_server.tenancy.config import (
     ApiKeyConfig,
+    ClientConfig,
     TenantConfig,
     TenantRegistry,
     load_tenants,
     sha256_hex,
 )
-from a2a_server.tenancy.tokens import InvalidToken, TokenIssuer
+from a2a_server.tenancy.tokens import InvalidToken, TokenClaims, TokenIssuer
 from tests.conftest import running_app
 
 SECRET = "cache-test-signing-key-0123456789abcdef"
@@ -140,6 +141,26 @@ def test_the_token_cache_is_bounded_least_recently_used_out_first() -> None:
     assert issuer.cached_tokens() == 3
     assert [issuer.holds(t) for t in tokens] == [True, False, False, True, True]
     assert issuer.verify(tokens[1]).client_id == "c1"  # evicted: verified again, still valid
+
+
+def test_a_token_not_yet_cached_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bearer token the cache misses costs one cache lookup, then the full check; the
+    next request is answered by the lookup alone."""
+    issuer = _issuer()
+    auth = Authenticator(TenantRegistry([TenantConfig(name="t1", clients=[
+        ClientConfig(client_id="c1", secret_sha256=sha256_hex("s"))])]), issuer)
+    lookups: list[str] = []
+    cached = issuer.cached
+
+    def counted(token: str) -> TokenClaims | None:
+        lookups.append(token)
+        return cached(token)
+
+    monkeypatch.setattr(issuer, "cached", counted)
+    token = _token()
+    for _ in range(2):
+        assert auth.authenticate({"authorization": f"Bearer {token}"})[0].tenant == "t1"
+    assert lookups == [token, token] and issuer.holds(token)
 
 
 def test_a_cache_size_of_zero_verifies_every_time() -> None:

@@ -20,7 +20,7 @@ from a2a.types.a2a_pb2 import (
 )
 
 from a2a_server.settings import Settings
-from tests.grpc.conftest import grpc_app, grpc_settings, user_message
+from tests.grpc_binding.conftest import grpc_app, grpc_settings, user_message
 from tests.tenancy.test_isolation import agents_with_push, tenants_all_agents  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("backend")

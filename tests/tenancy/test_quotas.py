@@ -4,6 +4,7 @@ IETF RateLimit fields; slots given back when runs end; other tenants untouched."
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from a2a_server.settings import Settings
 from a2a_server.tenancy.config import ConfigError, load_tenants
 from tests.conftest import ACME, V1, running_app, user_message_v1
 from tests.limited_tenants import LIMITED, tenants_with_limits
+from tests.llm.test_agent_crud import count_agent_reads
 from tests.test_replicas import agents_with_slow
 
 SEND = "/agents/echo/v1/message:send"
@@ -80,6 +82,40 @@ async def test_requests_per_minute_in_rest_and_jsonrpc_and_acme_is_untouched(
         other = await http.post(SEND, json=user_message_v1("hi"), headers={**ACME, **V1})
         assert other.status_code == 200 and "ratelimit" not in other.headers
     await http.aclose()
+
+
+async def test_over_the_limit_an_unknown_agent_id_is_refused_before_any_store_read(
+    app_for: Callable[..., Any],
+) -> None:
+    """A UUID-shaped agent id this replica has not loaded costs a store read (a created
+    agent's definition) only within the tenant's requests_per_minute: the request is counted
+    first; over the limit it is the 429, with no read, in REST, JSON-RPC and for known
+    agents alike. Within the limit the unknown id is the 404 it always was (and counted)."""
+    async with app_for(requests_per_minute=2) as app:
+        reads = count_agent_reads(app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as http:
+            first, second, third, fourth = (str(uuid.uuid4()) for _ in range(4))
+            missing = await http.get(f"/agents/{first}/v1/tasks/t-1", headers=HEADERS)
+            assert missing.status_code == 404, missing.text
+            assert missing.json()["error"]["message"] == f"agent '{first}' not found"
+            assert missing.headers["ratelimit"].startswith('"requests";r=1;')
+            rpc = await http.post(f"/agents/{second}/v1", headers=HEADERS, json={
+                "jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t-1"}})
+            assert f"agent '{second}' not found" in rpc.text and rpc.status_code != 429
+            assert reads == [first, second]
+            refused = await http.get(f"/agents/{third}/v1/tasks/t-1", headers=HEADERS)
+            assert_429(refused, '"requests";q=2;w=60', "requests")
+            rpc = await http.post(f"/agents/{fourth}/v1", headers=HEADERS, json={
+                "jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": "t-1"}})
+            assert_429(rpc, '"requests";q=2;w=60', "requests")
+            assert reads == [first, second]  # over the limit: nothing read
+            known = await http.get("/agents/echo/v1/tasks/t-1", headers=HEADERS)
+            assert_429(known, '"requests";q=2;w=60', "requests")
+            assert refused.json() == known.json()  # nothing tells the ids apart
+            bad = await http.get(f"/agents/{third}/v1/tasks/t-1",
+                                 headers={**HEADERS, "X-API-Key": "not-a-key"})
+            assert bad.status_code == 401 and reads == [first, second]
 
 
 async def test_concurrent_tasks_are_limited_and_the_slot_comes_back_when_the_run_ends(

@@ -15,7 +15,7 @@ from a2a.types.a2a_pb2 import GetTaskRequest
 
 from a2a_server.settings import Settings
 from tests.conftest import make_settings
-from tests.grpc.conftest import grpc_app, grpc_settings, user_message
+from tests.grpc_binding.conftest import grpc_app, grpc_settings, user_message
 
 
 async def test_grpc_over_tls(settings_for: Callable[..., Settings], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
 
 from a2a_server.settings import Settings
 from tests.conftest import running_app
-from tests.grpc.conftest import grpc_settings
+from tests.grpc_binding.conftest import grpc_settings
 from tests.limited_tenants import tenants_with_limits
+from tests.llm.test_agent_crud import count_agent_reads
 
 KEY = (("x-api-key", "limited-key"),)
 
@@ -50,6 +52,31 @@ async def test_grpc_requests_count_in_the_tenants_window_and_are_refused_alike(
     trailing = dict(refused.value.trailing_metadata() or ())
     assert trailing["ratelimit-policy"] == '"requests";q=3;w=60'
     assert trailing["ratelimit"] == f'"requests";r=0;t={trailing["retry-after"]}'
+
+
+async def test_grpc_over_the_limit_an_unknown_agent_id_is_refused_before_any_store_read(
+    settings_for: Callable[..., Settings], backend: str, tmp_path: Path,
+) -> None:
+    """As over HTTP: a call naming an unknown UUID-shaped agent is counted before the store
+    read that would load it; within the limit NOT_FOUND, over it RESOURCE_EXHAUSTED and no
+    read, as for a known agent."""
+    tenants = tenants_with_limits(tmp_path / "tenants", requests_per_minute=1)
+    settings = grpc_settings(settings_for, backend, tenants_dir=tenants)
+    async with running_app(settings) as app:
+        reads = count_agent_reads(app)
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        codes = []
+        async with grpc.aio.insecure_channel(settings.grpc_public_address or "") as channel:
+            stub = a2a_pb2_grpc.A2AServiceStub(channel)
+            for agent in (first, second, "echo"):
+                request = send()
+                request.tenant = f"limited/{agent}"
+                with pytest.raises(grpc.aio.AioRpcError) as failed:
+                    await stub.SendMessage(request, metadata=KEY)
+                codes.append(failed.value.code())
+    assert codes == [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                     grpc.StatusCode.RESOURCE_EXHAUSTED]
+    assert reads == [first]
 
 
 async def test_grpc_sends_take_task_slots_and_honour_idempotency_keys(

@@ -26,7 +26,7 @@ from a2a.utils.errors import TaskNotFoundError
 
 from a2a_server.settings import Settings
 from tests.conftest import DEMO, running_app
-from tests.grpc.conftest import GrpcApp, first_event, user_message
+from tests.grpc_binding.conftest import GrpcApp, first_event, user_message
 
 pytestmark = pytest.mark.usefixtures("backend")
 

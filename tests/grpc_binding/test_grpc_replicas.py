@@ -20,7 +20,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.constants import TransportProtocol
 
 from tests.conftest import LiveServer, free_port
-from tests.grpc.conftest import ApiKey, first_event, user_message
+from tests.grpc_binding.conftest import ApiKey, first_event, user_message
 from tests.test_replicas import agents_with_slow, wait_lease_released
 
 
