@@ -523,7 +523,7 @@ class Bench:
             from bench import redis_clients
 
             log("item 5: our Redis connection against maintained clients (bench.redis_clients,"
-                f" ~{1 if quick else 4} min)")
+                " ~1 min)")
             try:
                 results = redis_clients.run(redis_clients.parse(quick))
                 self.extra["redis_clients"] = {"worst": redis_clients.worst_cells(results),
