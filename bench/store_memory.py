@@ -48,8 +48,8 @@ from typing import Any
 
 import orjson
 
-HEADERS = [(b"x-api-key", b"demo-key"), (b"tenant-name", b"demo"), (b"a2a-version", b"1.0"),
-           (b"content-type", b"application/json")]
+from bench.stream_garbage import post
+
 FINISHED_EVENTS_SECONDS = 600
 
 
@@ -72,31 +72,7 @@ async def _one(app: Any, kind: str, i: int) -> bytes:
     method, _, slow = kind.partition(" ")
     body = orjson.dumps({"message": {"messageId": f"{method}-{slow}-{i}", "role": "ROLE_USER",
                                      "parts": [{"text": f"{kind} {i}"}]}})
-    path = f"/agents/echo/v1/message:{method}"
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
-             "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": HEADERS, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
-    done = asyncio.Event()
-    sent_body = False
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                done.set()
-
-    await app(scope, receive, send)
-    return b"".join(chunks)
+    return await post(app, f"/agents/echo/v1/message:{method}", body)
 
 
 class _Mallinfo2(ctypes.Structure):

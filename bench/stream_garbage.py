@@ -44,14 +44,13 @@ def _app(store: str, redis_url: str | None) -> Any:
     return create_app(Settings())
 
 
-async def _one(app: Any, i: int) -> bytes:
-    body = orjson.dumps({"message": {"messageId": f"garbage-{i}", "role": "ROLE_USER",
-                                     "parts": [{"text": f"stream {i}"}]}})
+async def post(app: Any, path: str, body: bytes) -> bytes:
+    """POST ``body`` to ``path`` of the ASGI ``app`` in process (the bench's headers); the
+    response body, once the app ends it (a stream's whole body)."""
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/agents/echo/v1/message:stream", "raw_path": b"/agents/echo/v1/message:stream",
-             "query_string": b"", "root_path": "", "headers": HEADERS,
-             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": HEADERS, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
     done = asyncio.Event()
     sent_body = False
     chunks: list[bytes] = []
@@ -72,6 +71,12 @@ async def _one(app: Any, i: int) -> bytes:
 
     await app(scope, receive, send)
     return b"".join(chunks)
+
+
+async def _one(app: Any, i: int) -> bytes:
+    body = orjson.dumps({"message": {"messageId": f"garbage-{i}", "role": "ROLE_USER",
+                                     "parts": [{"text": f"stream {i}"}]}})
+    return await post(app, "/agents/echo/v1/message:stream", body)
 
 
 async def _run(app: Any, count: int) -> dict[str, Any]:
