@@ -103,8 +103,10 @@ class TenantAgents:
     async def ensure(self, agent_id: str) -> None:
         """Before a route of ``agent_id``: load it if it is a created agent not cached yet
         (or cached longer than ``cache_seconds``). A store outage leaves things as they are."""
-        if self._current(agent_id):
-            return
+        if not self._current(agent_id):
+            await self._load(agent_id)
+
+    async def _load(self, agent_id: str) -> None:
         with contextlib.suppress(StoreUnavailable):
             self.apply(agent_id, await self.server.stores.agents.get(agent_id))
 
@@ -123,14 +125,8 @@ class TenantAgents:
         (``Quotas.count_ahead``) and one over the limit reads nothing: the gate answers it
         with the 429, so the tenant's quota bounds the reads its credentials cause.
         """
-        if self._current(agent_id):
-            return
-        principal = self.server.auth.identify(headers)
-        if principal is None:
-            return
-        if marks is not None and not await self._count_ahead(principal, marks):
-            return
-        await self.ensure(agent_id)
+        if not self._current(agent_id):
+            await self._load_for(agent_id, headers, marks)
 
     async def ensure_for_http(self, agent_id: str, scope: ASGIScope) -> None:
         """``ensure_for`` an HTTP request (``A2AServerApp.before_agent``): its headers are
@@ -139,7 +135,17 @@ class TenantAgents:
         if self._current(agent_id):
             return
         counted = not scope.get("root_path") and match(scope["method"], scope["path"]) is not None
-        await self.ensure_for(agent_id, Headers(scope=scope), scope if counted else None)
+        await self._load_for(agent_id, Headers(scope=scope), scope if counted else None)
+
+    async def _load_for(self, agent_id: str, headers: Mapping[str, str],
+                        marks: MutableMapping[str, Any] | None) -> None:
+        """``ensure_for`` once ``_current`` said the agent needs a read."""
+        principal = self.server.auth.identify(headers)
+        if principal is None:
+            return
+        if marks is not None and not await self._count_ahead(principal, marks):
+            return
+        await self._load(agent_id)
 
     async def _count_ahead(self, principal: Principal, marks: MutableMapping[str, Any]) -> bool:
         quotas, tenant = self.server.quotas, self.server.tenants.get(principal.tenant)
